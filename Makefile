@@ -1,0 +1,41 @@
+# MatCarv AIOps — the two commands:
+#   make run    venv + AWS emulator with the simulated account + airflow standalone (Ctrl-C stops all)
+#   make test   venv + lint + tests
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint unit bench venv lock clean mypy
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]} ($(PYTHON)); set PYTHON=/path/to/python3.11"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@exec $(BIN)/aiops dev run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+mypy: $(STAMP)
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/metrics_extract_bench.py
+
+lock: $(STAMP)
+	@{ head -2 requirements.txt; $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip|matcarv-aiops)=='; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt
+
+clean:
+	rm -rf $(VENV) .airflow .aiops .pytest_cache .ruff_cache

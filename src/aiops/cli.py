@@ -1,0 +1,197 @@
+"""``aiops``: the command line of MatCarv AIOps.
+
+    aiops sandbox up [--port 5055] [--seed 7]     run the emulator with the simulated account
+    aiops sandbox seed --endpoint URL --seed N   seed a running emulator
+    aiops sandbox describe                        what the simulated account holds (ground truth)
+    aiops config                                  effective settings
+    aiops state migrate                           create / upgrade the state store schema
+    aiops metrics partitions                      day partitions in the metrics store
+    aiops dev run                                 what `make run` does
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiops.settings import get_settings
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _anchor(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def cmd_sandbox_up(args: argparse.Namespace) -> int:
+    from aiops.sandbox.emulator import SandboxServer
+    from aiops.sandbox.live import LiveFeeder
+    from aiops.sandbox.seed import boto_factory, seed_account
+
+    server = SandboxServer(args.host, args.port)
+    try:
+        server.start()
+    except OSError as exc:
+        _print(f"error: cannot listen on {args.host}:{args.port}: {exc}. Is another emulator running? "
+               "Choose another port with --port or AIOPS_SANDBOX_PORT.")
+        return 2
+    _print(f"AWS emulator (moto + sandbox extensions) listening on {server.endpoint}")
+    feeder = None
+    if not args.no_seed:
+        _print(f"Seeding the simulated account (seed {args.seed})...")
+        result = seed_account(server.endpoint, seed=args.seed, anchor=_anchor(args.anchor),
+                              metric_days=args.days, manifest_path=Path(args.manifest), progress=_print)
+        _print(f"Seeded in {result.seconds:.1f}s; ground truth: {args.manifest}")
+        if not args.no_live:
+            start = datetime.fromisoformat(result.manifest["anchor"].replace("Z", "+00:00")).timestamp()
+            feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start)
+            feeder.start()
+            _print("Publishing a new datapoint per series every 5 minutes (PutMetricData).")
+    _print("Ctrl-C stops the emulator.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if feeder:
+            feeder.stop()
+        server.stop()
+    return 0
+
+
+def cmd_sandbox_seed(args: argparse.Namespace) -> int:
+    from aiops.sandbox.seed import seed_account
+
+    result = seed_account(args.endpoint, seed=args.seed, anchor=_anchor(args.anchor), metric_days=args.days,
+                          manifest_path=Path(args.manifest), progress=_print)
+    _print(f"Seeded {args.endpoint} in {result.seconds:.1f}s; ground truth written to {args.manifest}")
+    return 0
+
+
+def cmd_sandbox_describe(args: argparse.Namespace) -> int:
+    path = Path(args.manifest)
+    if not path.exists():
+        _print(f"error: no manifest at {path}; seed an emulator first (`aiops sandbox up`).")
+        return 2
+    m = json.loads(path.read_text())
+    res = m["resources"]
+    _print(f"Simulated account {m['account_id']} ({m['region']}), seed {m['seed']}, anchor {m['anchor']}")
+    _print(f"  {len(res['instances'])} EC2 instances, {len(res['load_balancers'])} load balancers, "
+           f"{len(res['databases'])} RDS instances, {len(res['volumes'])} volumes, {len(res['buckets'])} buckets")
+    _print(f"  {m['metrics']['series_count']} metric series, {m['metrics']['days']} days at 5-minute resolution")
+    _print("Injected anomalies:")
+    for a in m["anomalies"]:
+        _print(f"  - {a['start']}  {a['kind']:<11} {a['description']}")
+    _print("Waste:")
+    for k, v in m["waste"].items():
+        _print(f"  - {k}: {len(v)}")
+    _print("Misconfigurations:")
+    for item in m["misconfigurations"]:
+        _print(f"  - {item['id']}: {item['resource']}")
+    _print(f"Security events in CloudTrail: {len(m['security_events'])}")
+    _print(f"SLO: page {m['slo']['page']}, ticket {m['slo']['ticket']}, quiet {m['slo']['quiet']}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    for name, info in type(settings).model_fields.items():
+        _print(f"AIOPS_{name.upper():<28} = {getattr(settings, name)!s:<40} # {info.description or ''}")
+    return 0
+
+
+def cmd_state_migrate(args: argparse.Namespace) -> int:
+    from aiops.stores.state import StateStore
+
+    store = StateStore()
+    applied = store.migrate()
+    _print(f"state store {store.url}: schema version {store.schema_version()}"
+           + (f" (applied {applied})" if applied else " (up to date)"))
+    return 0
+
+
+def cmd_metrics_partitions(args: argparse.Namespace) -> int:
+    from aiops.stores.metrics import MetricsStore
+
+    store = MetricsStore()
+    days = store.days()
+    _print(f"{store.artifacts.uri('metrics/cloudwatch/')}: {len(days)} day partition(s)")
+    for d in days:
+        _print(f"  dt={d}")
+    return 0
+
+
+def cmd_dev_run(args: argparse.Namespace) -> int:
+    from aiops.devrun import run
+
+    return run(sandbox=not args.no_sandbox, seed=args.seed, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    s = get_settings()
+    parser = argparse.ArgumentParser(prog="aiops", description="MatCarv AIOps command line")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = sub.add_parser("sandbox", help="the embedded AWS emulator and simulated account")
+    sb = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    up = sb.add_parser("up", help="run the emulator (foreground) and seed the simulated account")
+    up.add_argument("--host", default=s.sandbox_host)
+    up.add_argument("--port", type=int, default=s.sandbox_port)
+    up.add_argument("--seed", type=int, default=s.sandbox_seed)
+    up.add_argument("--days", type=int, default=s.sandbox_metric_days, help="days of metric history")
+    up.add_argument("--anchor", help="end of the seeded history (ISO 8601); default: now")
+    up.add_argument("--manifest", default=str(s.manifest_path))
+    up.add_argument("--no-seed", action="store_true", help="start an empty emulator")
+    up.add_argument("--no-live", action="store_true", help="do not publish new datapoints every 5 minutes")
+    up.set_defaults(func=cmd_sandbox_up)
+    seed = sb.add_parser("seed", help="seed a running emulator")
+    seed.add_argument("--endpoint", default=s.sandbox_endpoint)
+    seed.add_argument("--seed", type=int, default=s.sandbox_seed)
+    seed.add_argument("--days", type=int, default=s.sandbox_metric_days)
+    seed.add_argument("--anchor")
+    seed.add_argument("--manifest", default=str(s.manifest_path))
+    seed.set_defaults(func=cmd_sandbox_seed)
+    describe = sb.add_parser("describe", help="print the simulated account's ground truth")
+    describe.add_argument("--manifest", default=str(s.manifest_path))
+    describe.set_defaults(func=cmd_sandbox_describe)
+
+    sub.add_parser("config", help="print effective settings").set_defaults(func=cmd_config)
+    state = sub.add_parser("state", help="the state store").add_subparsers(dest="state_command", required=True)
+    state.add_parser("migrate", help="create or upgrade the schema").set_defaults(func=cmd_state_migrate)
+    metrics = sub.add_parser("metrics", help="the metrics store").add_subparsers(dest="metrics_command",
+                                                                                  required=True)
+    metrics.add_parser("partitions", help="list day partitions").set_defaults(func=cmd_metrics_partitions)
+    dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
+    run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
+    run.add_argument("--no-sandbox", action="store_true",
+                     help="use the AWS connection already configured instead of the emulator")
+    run.add_argument("--seed", type=int, default=s.sandbox_seed)
+    run.add_argument("--port", type=int, default=s.sandbox_port)
+    run.set_defaults(func=cmd_dev_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "urllib3", "werkzeug", "great_expectations", "cmdstanpy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    result: Any = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

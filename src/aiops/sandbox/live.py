@@ -1,0 +1,52 @@
+"""Keep the simulated account alive: publish each new 5-minute point through PutMetricData.
+
+While ``make run`` is up, CloudWatch keeps receiving datapoints the way a real account does, so
+``metrics_extract`` always has a fresh interval to pull.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from aiops.sandbox.fleet_metrics import STEP, SeriesDef
+
+log = logging.getLogger(__name__)
+
+
+class LiveFeeder(threading.Thread):
+    def __init__(self, cloudwatch: Any, series: list[SeriesDef], start: float, check_every: float = 20.0) -> None:
+        super().__init__(name="aiops-sandbox-live", daemon=True)
+        self.cloudwatch = cloudwatch
+        self.series = series
+        self.published_until = start  # exclusive: points before this are in the emulator
+        self.check_every = check_every
+        self._stop = threading.Event()
+        self.points = 0
+
+    def tick(self, now: float | None = None) -> int:
+        """Publish every step that has completed since the last tick; returns points published."""
+        from aiops.sandbox.seed import put_live_points
+
+        now = time.time() if now is None else now
+        until = now // STEP * STEP
+        if until <= self.published_until:
+            return 0
+        n = put_live_points(self.cloudwatch, self.series, self.published_until, until)
+        self.published_until = until
+        self.points += n
+        return n
+
+    def run(self) -> None:
+        while not self._stop.wait(self.check_every):
+            try:
+                n = self.tick()
+                if n:
+                    log.info("sandbox: published %d live datapoints", n)
+            except Exception:  # keep feeding; the emulator may be restarting
+                log.exception("sandbox live feed failed; retrying")
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,78 @@
+"""The one settings module: names and thresholds, each overridable by an ``AIOPS_*`` variable.
+
+Endpoints and credentials never live here: they are Airflow connections (``aws_conn_id``,
+``state_conn_id``). User-authored configuration (metric catalog, later runbooks, SLOs, alert
+rules) is YAML under ``include/``. ``aiops config`` prints the effective values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_include_dir() -> Path:
+    # Editable install / source checkout: <repo>/include. Compose mounts it at /opt/airflow/include.
+    candidate = PROJECT_ROOT / "include"
+    return candidate if candidate.is_dir() else Path("/opt/airflow/include")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIOPS_", extra="ignore", frozen=True)
+
+    aws_conn_id: str = Field("aws_default", description="Airflow connection for every AWS call.")
+    state_conn_id: str = Field(
+        "aiops_state",
+        description="Airflow connection of the state store (SQLite/Postgres). When absent, "
+        "a SQLite file under `home` is used.",
+    )
+    regions: list[str] = Field(["us-east-1"], description="Regions the collectors page through.")
+    artifact_bucket: str = Field(
+        "matcarv-aiops-artifacts",
+        description="S3 bucket of the artifact store; created on first use when absent.",
+    )
+    home: Path = Field(
+        PROJECT_ROOT / ".aiops",
+        description="Local working directory: default SQLite state store, sandbox manifest.",
+    )
+    include_dir: Path = Field(default_factory=_default_include_dir, description="User-authored YAML.")
+
+    # Metrics backbone
+    metric_period_seconds: int = Field(300, description="CloudWatch period pulled (5 minutes).")
+    metrics_history_days: int = Field(
+        14, description="History the first run pulls when the store is empty."
+    )
+    metrics_settle_minutes: int = Field(
+        10,
+        description="Each run also re-reads this much before its interval: CloudWatch data "
+        "arrives late; the partition upsert makes the overlap harmless.",
+    )
+    metrics_freshness_minutes: int = Field(
+        30, description="A series whose newest point is older than this (vs window end) is stale."
+    )
+    get_metric_data_batch: int = Field(500, description="Queries per GetMetricData call (API max 500).")
+
+    # Sandbox (the embedded default account)
+    sandbox_host: str = Field("127.0.0.1", description="Emulator bind address (loopback only).")
+    sandbox_port: int = Field(5055, description="Emulator port.")
+    sandbox_seed: int = Field(7, description="Seed of the simulated account.")
+    sandbox_metric_days: int = Field(15, description="Days of metric history seeded.")
+    sandbox_cost_days: int = Field(75, description="Days of Cost Explorer history seeded.")
+
+    @property
+    def sandbox_endpoint(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.home / "sandbox" / "ground_truth.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,190 @@
+"""The state store: operational records (watermarks, audit trail; later incidents, approvals,
+findings history, recommendation decisions) in SQL through SQLAlchemy.
+
+The database is the Airflow connection ``settings.state_conn_id`` (Postgres in compose); when
+that connection does not exist, a SQLite file under ``settings.home``. The project creates and
+migrates its own schema: :data:`MIGRATIONS` is an ordered list, applied once each, recorded in
+``aiops_schema_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from aiops.settings import get_settings
+
+metadata = MetaData()
+
+schema_version = Table(
+    "aiops_schema_version", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+watermarks = Table(
+    "aiops_watermarks", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(250)),
+)
+audit_log = Table(
+    "aiops_audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("detail", JSON),
+    Column("run_id", String(250)),
+    Column("note", Text),
+)
+
+Migration = Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    for table in (watermarks, audit_log):
+        table.create(conn, checkfirst=True)
+
+
+# Append new migrations; never edit or reorder applied ones.
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "watermarks and audit log", _v1_initial),
+]
+
+
+def state_db_url(conn_id: str | None = None) -> str:
+    """SQLAlchemy URL of the state store: the Airflow connection, else the default SQLite file."""
+    settings = get_settings()
+    conn_id = conn_id or settings.state_conn_id
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # connection not defined: the embedded default
+        path = settings.home / "state.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    if conn.conn_type == "sqlite":
+        # Airflow keeps a SQLite path in `host` (UI form) or, from a URI, in `schema`.
+        path = conn.host or (f"/{conn.schema}" if conn.schema else "")
+        if not path:
+            raise ValueError(f"connection {conn_id!r} (sqlite) names no database file")
+        return f"sqlite:///{path}"
+    uri = conn.get_uri()
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg2://" + uri[len(prefix):]
+    return uri
+
+
+_engines: dict[str, Engine] = {}
+_engine_lock = threading.Lock()
+
+
+def _engine(url: str) -> Engine:
+    with _engine_lock:
+        if url not in _engines:
+            kwargs: dict[str, Any] = {"future": True}
+            if url.startswith("sqlite"):
+                kwargs["connect_args"] = {"timeout": 30}
+            _engines[url] = create_engine(url, **kwargs)
+        return _engines[url]
+
+
+class StateStore:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or state_db_url()
+        self.engine = _engine(self.url)
+        self._migrated = False
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; returns the versions applied (empty when up to date)."""
+        applied: list[int] = []
+        with self.engine.begin() as conn:
+            schema_version.create(conn, checkfirst=True)
+            done = {row[0] for row in conn.execute(select(schema_version.c.version))}
+        for version, description, fn in MIGRATIONS:
+            if version in done:
+                continue
+            with self.engine.begin() as conn:
+                fn(conn)
+                conn.execute(insert(schema_version).values(
+                    version=version, description=description, applied_at=datetime.now(UTC)))
+            applied.append(version)
+        self._migrated = True
+        return applied
+
+    def _ready(self) -> None:
+        if not self._migrated:
+            self.migrate()
+
+    def schema_version(self) -> int:
+        self._ready()
+        with self.engine.connect() as conn:
+            versions = [row[0] for row in conn.execute(select(schema_version.c.version))]
+        return max(versions, default=0)
+
+    # -- watermarks ------------------------------------------------------------------------------
+    def get_watermark(self, name: str) -> datetime | None:
+        self._ready()
+        with self.engine.connect() as conn:
+            value = conn.execute(select(watermarks.c.value).where(watermarks.c.name == name)).scalar()
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def set_watermark(self, name: str, value: datetime, run_id: str | None = None) -> None:
+        """Upsert; a watermark never moves backwards (a backfill of the past leaves it alone)."""
+        self._ready()
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            current = conn.execute(select(watermarks.c.value).where(watermarks.c.name == name)).scalar()
+            if current is None:
+                conn.execute(insert(watermarks).values(name=name, value=value, updated_at=now, run_id=run_id))
+                return
+            if current.tzinfo is None:
+                current = current.replace(tzinfo=UTC)
+            if value > current:
+                conn.execute(update(watermarks).where(watermarks.c.name == name).values(
+                    value=value, updated_at=now, run_id=run_id))
+
+    # -- audit trail -----------------------------------------------------------------------------
+    def audit(self, *, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None,
+              run_id: str | None = None, note: str | None = None) -> int:
+        self._ready()
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(audit_log).values(
+                at=datetime.now(UTC), actor=actor, action=action, subject=subject,
+                detail=json.loads(json.dumps(detail or {}, default=str)), run_id=run_id, note=note))
+            return int(result.inserted_primary_key[0])
+
+    def audit_entries(self, subject: str | None = None) -> list[dict[str, Any]]:
+        self._ready()
+        query = select(audit_log).order_by(audit_log.c.id)
+        if subject:
+            query = query.where(audit_log.c.subject == subject)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]

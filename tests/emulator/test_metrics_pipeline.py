@@ -1,0 +1,91 @@
+"""metrics_extract's steps against the emulator: what lands in the store, idempotency, quarantine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import numpy as np
+import pytest
+
+from aiops.pipelines import metrics as pipeline
+from aiops.stores.metrics import MetricsStore
+from aiops.stores.state import StateStore
+
+pytestmark = pytest.mark.emulator
+ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def run_pipeline(interval_end: datetime, conf: dict | None = None) -> dict:
+    chunks = pipeline.plan(interval_end - timedelta(minutes=15), interval_end, conf or {})
+    key = pipeline.discover()["key"]
+    return pipeline.publish([pipeline.extract_chunk(c, key) for c in chunks])
+
+
+def test_backfill_lands_exactly_the_seeded_values(seeded, isolated_stores):
+    summary = run_pipeline(ANCHOR, {"backfill_days": 1})
+    frame = MetricsStore().read(ANCHOR - timedelta(days=1), ANCHOR)
+    assert frame["series_id"].nunique() == len(seeded.series) == summary["series"]
+    assert len(frame) == len(seeded.series) * 288
+    by_id = {s.series_id: s for s in seeded.series}
+    for sid, rows in frame.groupby("series_id"):
+        t = (rows["timestamp"].astype("int64") // 10**9).to_numpy()
+        assert np.allclose(rows["value"].to_numpy(), by_id[sid].values(t), atol=1e-5), sid
+
+
+def test_rows_carry_the_resource_tags(seeded, isolated_stores):
+    run_pipeline(ANCHOR, {"backfill_days": 0.25})
+    frame = MetricsStore().read(ANCHOR - timedelta(hours=6), ANCHOR)
+    ec2 = frame[frame["namespace"] == "AWS/EC2"]
+    assert set(ec2["env"]) == {"prod", "staging"}
+    assert {"checkout", "catalog", "payments", "platform"} <= set(ec2["service"])
+    tg = frame[frame["metric"] == "HTTPCode_Target_5XX_Count"]
+    assert "storefront" in set(tg["team"])
+
+
+def test_rerunning_an_interval_replaces_it_without_duplicates(seeded, isolated_stores):
+    run_pipeline(ANCHOR, {"backfill_days": 0.5})
+    first = MetricsStore().read(ANCHOR - timedelta(days=1), ANCHOR)
+    run_pipeline(ANCHOR)  # the scheduled interval again, inside what is already stored
+    run_pipeline(ANCHOR, {"backfill_days": 0.5})
+    again = MetricsStore().read(ANCHOR - timedelta(days=1), ANCHOR)
+    assert len(again) == len(first)
+    assert not again.duplicated(["series_id", "timestamp"]).any()
+
+
+def test_steady_state_run_advances_the_watermark_and_extends_the_store(seeded, isolated_stores):
+    run_pipeline(ANCHOR - timedelta(minutes=15), {"backfill_days": 0.1})
+    assert StateStore().get_watermark(pipeline.WATERMARK) == ANCHOR - timedelta(minutes=15)
+    run_pipeline(ANCHOR)
+    assert StateStore().get_watermark(pipeline.WATERMARK) == ANCHOR
+    last = MetricsStore().read(ANCHOR - timedelta(minutes=5), ANCHOR)
+    assert last["series_id"].nunique() == len(seeded.series)
+
+
+def test_bad_series_are_quarantined_and_named_while_good_ones_land(fresh_emulator, isolated_stores):
+    cw = boto3.client("cloudwatch", endpoint_url=fresh_emulator.endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    start = ANCHOR - timedelta(hours=1)
+    for instance, values in (("i-good", [10.0, 20.0, 30.0]), ("i-broken", [10.0, 150.0, 12.0])):
+        cw.put_metric_data(Namespace="AWS/EC2", MetricData=[
+            {"MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": instance}],
+             "Timestamp": start + timedelta(minutes=5 * k), "Value": v, "Unit": "Percent"}
+            for k, v in enumerate(values)])
+    summary = run_pipeline(ANCHOR, {"backfill_days": 0.1})
+    assert summary["quarantined"] == ["AWS/EC2|CPUUtilization|InstanceId=i-broken|Average"]
+    frame = MetricsStore().read(start, ANCHOR)
+    assert set(frame["resource_id"]) == {"i-good"}
+    assert list(frame["value"]) == [10.0, 20.0, 30.0]
+    report_keys = [k for k in MetricsStore().artifacts.list_keys("metrics/quarantine/") if k.endswith(".json")]
+    report = MetricsStore().artifacts.get_json(report_keys[0])
+    issue = next(i for i in report["issues"] if i["severity"] == "quarantine")
+    assert issue["series_id"].endswith("i-broken|Average")
+    assert "CPUUtilization" in issue["expectation"]
+
+
+def test_fresh_account_creates_the_artifact_bucket_on_first_use(fresh_emulator, isolated_stores):
+    s3 = boto3.client("s3", endpoint_url=fresh_emulator.endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    assert isolated_stores.artifact_bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    pipeline.discover()
+    assert isolated_stores.artifact_bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
