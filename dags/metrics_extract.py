@@ -16,9 +16,9 @@ Bad series (nulls, duplicate timestamps, out-of-range values) are quarantined to
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from aiops.airflow import default_args
 from aiops.assets import METRICS
@@ -26,7 +26,8 @@ from aiops.assets import METRICS
 
 @dag(
     dag_id="metrics_extract",
-    schedule=timedelta(minutes=15),  # data intervals [t, t+15m): runs are keyed by them
+    # Real data intervals [t, t + 15 min) on the quarter hour: results are keyed by them.
+    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

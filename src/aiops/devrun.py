@@ -33,7 +33,9 @@ USERS = {  # SimpleAuthManager users: name -> role. Passwords are generated on f
 
 
 def _say(msg: str) -> None:
-    print(msg, flush=True)
+    # The terminal (or a `| tee`) may already be gone on Ctrl-C: never let output break cleanup.
+    with contextlib.suppress(OSError, ValueError):
+        print(msg, flush=True)
 
 
 def _alive(pid: int) -> bool:
@@ -46,13 +48,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stop_group(pgid: int, grace: float = 30.0) -> None:
+def _stop_group(pgid: int, grace: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """SIGTERM a process group, wait up to ``grace`` seconds, then SIGKILL what is left."""
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        if proc is not None:
+            proc.poll()  # reap our own child, or its zombie keeps the group "alive"
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
@@ -215,10 +220,8 @@ def run(*, sandbox: bool = True, seed: int | None = None, port: int | None = Non
         return 0
     finally:
         _say("Stopping...")
-        if proc is not None and proc.poll() is None:
-            _stop_group(proc.pid)
-        elif proc is not None:
-            _stop_group(proc.pid, grace=5)  # stragglers of an exited standalone
+        if proc is not None:
+            _stop_group(proc.pid, grace=30 if proc.poll() is None else 5, proc=proc)
         if feeder:
             feeder.stop()
         if server:

@@ -28,7 +28,7 @@ def test_first_run_pulls_history_and_lands_the_seeded_series(airflow_db, seeded,
     from aiops.stores.metrics import MetricsStore
 
     dag = DagBag(dag_folder="dags/metrics_extract.py").get_dag("metrics_extract")
-    run = dag.test(logical_date=ANCHOR)  # interval [ANCHOR - 15 min, ANCHOR)
+    run = dag.test(logical_date=ANCHOR)  # a manual run infers the interval ending at ANCHOR
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "success", states
 
