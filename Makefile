@@ -1,6 +1,6 @@
 # MatCarv AIOps — the two commands:
 #   make run    venv + AWS emulator with the simulated account + airflow standalone (Ctrl-C stops all)
-#   make test   venv + lint + tests
+#   make test   venv + lint (ruff, mypy) + tests
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -23,6 +23,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 mypy: $(STAMP)
 	$(BIN)/mypy

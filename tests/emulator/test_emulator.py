@@ -87,6 +87,7 @@ def test_list_metrics_pages_by_500_and_filters_by_dimension(sandbox):
 
 def test_cost_explorer_answers_from_seeded_items_with_groups_and_filters(sandbox):
     account = "123456789012"
+    seeded = emulator.get_cost_items(account)  # the session's simulated account: restore it after
     emulator.set_cost_items(account, [
         {"date": "2026-10-01", "service": "EC2", "cost": 10.0, "tags": {"team": "a"}},
         {"date": "2026-10-01", "service": "S3", "cost": 1.5, "tags": {"team": "b"}},
@@ -105,7 +106,7 @@ def test_cost_explorer_answers_from_seeded_items_with_groups_and_filters(sandbox
                                          Filter={"Dimensions": {"Key": "SERVICE", "Values": ["EC2"]}})
         assert float(filtered["ResultsByTime"][0]["Total"]["UnblendedCost"]["Amount"]) == 22.0
     finally:
-        emulator.set_cost_items(account, [])
+        emulator.set_cost_items(account, seeded or [])
 
 
 def test_cost_items_missing_a_field_are_rejected_naming_it():

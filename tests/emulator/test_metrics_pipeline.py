@@ -89,3 +89,27 @@ def test_fresh_account_creates_the_artifact_bucket_on_first_use(fresh_emulator, 
     assert isolated_stores.artifact_bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     pipeline.discover()
     assert isolated_stores.artifact_bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+@pytest.mark.parametrize(
+    ("window", "calls"),
+    [
+        pytest.param(timedelta(minutes=15), 2, id="15_minutes_620_series_ceil_620_over_500"),
+        pytest.param(timedelta(days=1), 2, id="one_day_batches_of_350"),
+    ],
+)
+def test_get_metric_data_calls_meet_the_minimum(fresh_emulator, window, calls):
+    from aiops.collect.cloudwatch import CallStats, SeriesRef, fetch_metric_data, minimum_calls
+    from aiops.sandbox import emulator
+
+    start = ANCHOR - timedelta(days=1)
+    emulator.post(fresh_emulator.endpoint, "metrics", {"series": [
+        {"namespace": "AWS/EC2", "metric": "CPUUtilization", "dimensions": [{"Name": "InstanceId", "Value": f"i-{i}"}],
+         "start": start.timestamp(), "step": 300, "values": [float(i % 100)] * 288} for i in range(620)]})
+    refs = [SeriesRef("AWS/EC2", "CPUUtilization", (("InstanceId", f"i-{i}"),), "Average", "us-east-1", f"i-{i}")
+            for i in range(620)]
+    stats = CallStats()
+    data = fetch_metric_data(refs, ANCHOR - window, ANCHOR, stats=stats)
+    assert stats.get_metric_data_calls == calls == minimum_calls(620, window.total_seconds(), 300)
+    assert stats.datapoints == 620 * int(window.total_seconds() // 300)
+    assert data["AWS/EC2|CPUUtilization|InstanceId=i-7|Average"][1][0] == 7.0

@@ -72,3 +72,30 @@ def test_split_days_cuts_at_utc_midnight_and_covers_the_range():
 def test_fourteen_day_history_is_fifteen_tasks_not_thousands():
     start, end, _ = plan_range(START, END, {}, None, S)
     assert len(split_days(start, end)) == 15
+
+
+@pytest.mark.parametrize(
+    ("window_s", "expected"),
+    [
+        pytest.param(900, 500, id="15_minutes_full_batches"),
+        pytest.param(86_400, 350, id="one_day_fits_100800_points"),
+        pytest.param(14 * 86_400, 25, id="fourteen_days"),
+    ],
+)
+def test_batch_size_keeps_one_response_per_batch(window_s, expected):
+    from aiops.collect.cloudwatch import queries_per_call
+
+    assert queries_per_call(window_s, 300) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "window_s", "expected"),
+    [
+        pytest.param(1000, 900, 2, id="query_limit_binds"),
+        pytest.param(1000, 86_400, 3, id="datapoint_limit_binds"),
+    ],
+)
+def test_minimum_calls(n, window_s, expected):
+    from aiops.collect.cloudwatch import minimum_calls
+
+    assert minimum_calls(n, window_s, 300) == expected

@@ -8,6 +8,7 @@ the Resource Groups Tagging API per region. Extraction batches 500 queries per G
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,21 @@ from aiops import aws
 from aiops.metrics_model import MetricCatalog, series_id
 
 TAG_KEYS = ("service", "env", "team", "owner")
+MAX_QUERIES_PER_CALL = 500  # GetMetricData: MetricDataQueries limit
+MAX_DATAPOINTS_PER_CALL = 100_800  # GetMetricData: datapoints returned per response
+
+
+def queries_per_call(window_seconds: float, period: int, limit: int = MAX_QUERIES_PER_CALL) -> int:
+    """Series per call so that one response holds a whole window: 500 for short windows, fewer when
+    500 series x points would overflow 100,800 datapoints (a 1-day window at 5 minutes: 350)."""
+    points = max(1, math.ceil(window_seconds / period))
+    return max(1, min(limit, MAX_DATAPOINTS_PER_CALL // points))
+
+
+def minimum_calls(n_series: int, window_seconds: float, period: int) -> int:
+    """The fewest GetMetricData calls any client can make for this window."""
+    points = max(1, math.ceil(window_seconds / period))
+    return max(math.ceil(n_series / MAX_QUERIES_PER_CALL), math.ceil(n_series * points / MAX_DATAPOINTS_PER_CALL))
 
 
 @dataclass(frozen=True)
@@ -123,11 +139,14 @@ def fetch_metric_data(
 ) -> dict[str, tuple[list[datetime], list[float]]]:
     """series_id -> (timestamps, values) over [start, end), ascending.
 
-    One GetMetricData call per 500 series (plus continuation pages when a response would exceed
-    the API's 100,800-datapoint limit). Regions are queried separately.
+    Batches hold up to ``batch_size`` (max 500) series, fewer when the window is long enough that
+    500 series would overflow one response's 100,800 datapoints; so each batch is normally one
+    call and the total meets :func:`minimum_calls`. ``NextToken`` is still followed (gaps in the
+    period grid or API-side limits can split a response). Regions are queried separately.
     """
-    if not 1 <= batch_size <= 500:
+    if not 1 <= batch_size <= MAX_QUERIES_PER_CALL:
         raise ValueError("GetMetricData accepts 1 to 500 queries per call")
+    batch_size = queries_per_call((end - start).total_seconds(), period, batch_size)
     stats = stats if stats is not None else CallStats()
     out: dict[str, tuple[list[datetime], list[float]]] = {}
     by_region: dict[str, list[SeriesRef]] = {}
@@ -138,7 +157,7 @@ def fetch_metric_data(
         cw = aws.client("cloudwatch", region=region)
         for offset in range(0, len(refs), batch_size):
             chunk = refs[offset:offset + batch_size]
-            queries = [{
+            queries: list[dict[str, Any]] = [{
                 "Id": f"q{i}",
                 "MetricStat": {
                     "Metric": {"Namespace": r.namespace, "MetricName": r.metric,

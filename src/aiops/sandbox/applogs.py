@@ -28,6 +28,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 __all__ = [
     "MAX_BATCH_SPAN_MS",
@@ -335,7 +336,7 @@ def build_app_log_events(
         burst_rng = random.Random(f"applogs-burst:{seed}:{service}:{env}:{n}:{burst.tag}")
         events.extend(_burst_events(burst, max(1, round(count * scale)), service, env, lo, hi, burst_rng))
 
-    events.sort(key=lambda e: e["timestamp"])
+    events.sort(key=lambda e: cast(int, e["timestamp"]))  # epoch ms, set by _line()
     return events
 
 

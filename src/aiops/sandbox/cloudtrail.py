@@ -850,7 +850,7 @@ def _bg_automation(acct: _Account, rng: random.Random, ts: datetime) -> list[dic
     role = acct.automation_role
     key, created = _role_key(acct, role, ts)
     ident = acct.ids.assumed_role(role, key, created)
-    common = {"identity": ident, "ip": NAT_GATEWAY_IP, "ua": UA_BOTO}
+    common: dict[str, Any] = {"identity": ident, "ip": NAT_GATEWAY_IP, "ua": UA_BOTO}
     pick = rng.randrange(8)
     if pick == 0:
         return [
@@ -1049,11 +1049,20 @@ def _background(acct: _Account, rng: random.Random, start: datetime) -> list[dic
         (1.5, lambda r, t: _bg_service_assume(acct, r, t)),
     ]
     for u in acct.sres:
-        actors.append((3.0 if busy else 0.2, lambda r, t, u=u: _bg_sre(acct, r, t, u)))
+        def sre(r: random.Random, t: datetime, u: TrailActor = u) -> list[dict[str, Any]]:
+            return _bg_sre(acct, r, t, u)
+
+        actors.append((3.0 if busy else 0.2, sre))
     for u in acct.developers:
-        actors.append((1.0 if busy else 0.05, lambda r, t, u=u: _bg_developer(acct, r, t, u)))
+        def developer(r: random.Random, t: datetime, u: TrailActor = u) -> list[dict[str, Any]]:
+            return _bg_developer(acct, r, t, u)
+
+        actors.append((1.0 if busy else 0.05, developer))
     for u in acct.programmatic:
-        actors.append((1.2 if busy else 0.3, lambda r, t, u=u: _bg_programmatic(acct, r, t, u)))
+        def programmatic(r: random.Random, t: datetime, u: TrailActor = u) -> list[dict[str, Any]]:
+            return _bg_programmatic(acct, r, t, u)
+
+        actors.append((1.2 if busy else 0.3, programmatic))
     if rng.random() < 0.08:
         records.extend(_bg_run_instances(acct, rng, start + timedelta(seconds=rng.randrange(3000))))
 

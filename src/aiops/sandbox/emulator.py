@@ -279,9 +279,9 @@ def get_metric_data_page(
         # Metric math runs on complete results, returned with the last page.
         for query in queries:
             if "Expression" in query and not query["Expression"].startswith("SELECT"):
-                vals, stamps = parse_expression(query["Expression"], full_results)
+                expr_vals, expr_stamps = parse_expression(query["Expression"], full_results)
                 page.append({"id": query["Id"], "label": query.get("Label") or query["Id"],
-                             "values": vals, "timestamps": stamps, "status_code": "Complete"})
+                             "values": expr_vals, "timestamps": expr_stamps, "status_code": "Complete"})
     return page, token
 
 
@@ -362,12 +362,17 @@ def _install_cloudwatch_index() -> None:
     ORIGINALS.update({"put_metric_data": CloudWatchBackend.put_metric_data,
                       "get_metric_data": CloudWatchBackend.get_metric_data,
                       "list_metrics": CloudWatchBackend.list_metrics})
-    CloudWatchBackend.put_metric_data = put_metric_data
-    CloudWatchBackend.list_metrics = list_metrics
-    CloudWatchBackend.get_metric_statistics = get_metric_statistics
-    CloudWatchResponse.get_metric_data = response_get_metric_data
-    CloudWatchResponse.put_metric_data = response_put_metric_data
-    CloudWatchBackend._aiops_indexed = True
+    # Deliberate monkeypatching of moto's classes, via setattr (mypy rejects assigning to methods).
+    patches: list[tuple[type, str, object]] = [
+        (CloudWatchBackend, "put_metric_data", put_metric_data),
+        (CloudWatchBackend, "list_metrics", list_metrics),
+        (CloudWatchBackend, "get_metric_statistics", get_metric_statistics),
+        (CloudWatchResponse, "get_metric_data", response_get_metric_data),
+        (CloudWatchResponse, "put_metric_data", response_put_metric_data),
+        (CloudWatchBackend, "_aiops_indexed", True),
+    ]
+    for cls, attr, value in patches:
+        setattr(cls, attr, value)
 
 
 class _FixedStatistics:
@@ -411,6 +416,12 @@ def set_cost_items(account_id: str, items: list[dict[str, Any]]) -> int:
     with _cost_lock:
         _cost_items[account_id] = list(items)
     return len(items)
+
+
+def get_cost_items(account_id: str) -> list[dict[str, Any]] | None:
+    with _cost_lock:
+        items = _cost_items.get(account_id)
+        return None if items is None else list(items)
 
 
 def _dimension_value(item: dict[str, Any], account_id: str, key: str) -> str:
@@ -523,8 +534,10 @@ def _install_cost_explorer() -> None:
         answer = cost_and_usage(self.account_id, json.loads(body))
         return answer if answer is not None else original(self, body)
 
-    CostExplorerBackend.get_cost_and_usage = get_cost_and_usage
-    CostExplorerBackend._aiops_costs = True
+    # Deliberate monkeypatching of moto's class, via setattr (mypy rejects assigning to methods).
+    patches: dict[str, object] = {"get_cost_and_usage": get_cost_and_usage, "_aiops_costs": True}
+    for attr, value in patches.items():
+        setattr(CostExplorerBackend, attr, value)
 
 
 # --------------------------------------------------------------------------------------
@@ -547,9 +560,9 @@ def backdate(account_id: str, region: str, kind: str, resource_id: str, when: st
     elif kind == "ebs_volume":
         ec2_backends[account_id][region].volumes[resource_id].create_time = naive
     elif kind == "ec2_instance":
-        ec2_backends[account_id][region].get_instance(resource_id).launch_time = (
-            naive.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        )
+        instance = ec2_backends[account_id][region].get_instance(resource_id)
+        # moto types launch_time as datetime; its response serializer also takes this ISO string
+        instance.launch_time = naive.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # type: ignore[assignment]
     elif kind in {"iam_access_key", "iam_access_key_last_used"}:
         backend = iam_backends[account_id]["global"]
         for iam_user in backend.users.values():
@@ -564,7 +577,9 @@ def backdate(account_id: str, region: str, kind: str, resource_id: str, when: st
                     return
         raise KeyError(f"no access key {resource_id}")
     elif kind == "iam_password_last_used":
-        iam_backends[account_id]["global"].users[resource_id].password_last_used = naive
+        iam_user = iam_backends[account_id]["global"].users[resource_id]
+        # moto initialises this to None without an annotation, so mypy infers type None
+        iam_user.password_last_used = naive  # type: ignore[assignment]
     else:
         raise ValueError(f"unknown backdate kind {kind!r}")
 

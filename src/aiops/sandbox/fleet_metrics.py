@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiops.sandbox import signals as sig
 from aiops.sandbox.resources import Created
-from aiops.sandbox.topology import Topology
+from aiops.sandbox.topology import DatabaseSpec, Topology
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,9 +165,15 @@ def build_series(topo: Topology, out: Created, seed: int, anchor: float) -> list
             return 2.0e6 + 3.0e7 * (s.cpu_idle + s.cpu_per_load * 0.5) / 50 * (
                 1 + 0.5 * sig.noise(seed, f"{n}/ebs", t)) + sig.bursts(seed, f"{n}/ebs", t, 2, 4e8)
 
+        def net_in(t: np.ndarray, f: Callable[..., np.ndarray] = net) -> np.ndarray:
+            return f(t, direction="in")
+
+        def net_out(t: np.ndarray, f: Callable[..., np.ndarray] = net) -> np.ndarray:
+            return f(t, direction="out")
+
         add("AWS/EC2", "CPUUtilization", dims, "Average", "Percent", name, cpu, high=100.0)
-        add("AWS/EC2", "NetworkIn", dims, "Sum", "Bytes", name, lambda t, f=net: f(t, direction="in"))
-        add("AWS/EC2", "NetworkOut", dims, "Sum", "Bytes", name, lambda t, f=net: f(t, direction="out"))
+        add("AWS/EC2", "NetworkIn", dims, "Sum", "Bytes", name, net_in)
+        add("AWS/EC2", "NetworkOut", dims, "Sum", "Bytes", name, net_out)
         add("AWS/EC2", "EBSWriteBytes", dims, "Sum", "Bytes", name, ebs)
         add("AWS/EC2", "StatusCheckFailed", dims, "Maximum", "Count", name, lambda t: np.zeros(len(t)), high=1.0)
         if spec.cwagent:
@@ -209,15 +215,29 @@ def build_series(topo: Topology, out: Created, seed: int, anchor: float) -> list
             series.append(SeriesDef("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count",
                                     tuple(sorted(dims.items())), "Sum", "Count", key, errors,
                                     [m for _, m in inject.get((key, "HTTPCode_Target_5XX_Count"), [])]))
-            add("AWS/ApplicationELB", "HTTPCode_Target_2XX_Count", dims, "Sum", "Count", key,
-                lambda t, r=requests, e=errors: np.maximum(r(t) - e(t), 0))
+
+            def ok_2xx(t: np.ndarray, r: Callable[[np.ndarray], np.ndarray] = requests,
+                       e: Callable[[np.ndarray], np.ndarray] = errors) -> np.ndarray:
+                return np.maximum(r(t) - e(t), 0)
+
+            add("AWS/ApplicationELB", "HTTPCode_Target_2XX_Count", dims, "Sum", "Count", key, ok_2xx)
             add("AWS/ApplicationELB", "TargetResponseTime", dims, "Average", "Seconds", key, latency)
             add("AWS/ApplicationELB", "UnHealthyHostCount", dims, "Maximum", "Count", key,
                 lambda t: np.zeros(len(t)))
+
+        def lb_requests(
+            t: np.ndarray, parts: tuple[Callable[[np.ndarray], np.ndarray], ...] = tuple(lb_parts)
+        ) -> np.ndarray:
+            total = sum(p(t) for p in parts)  # an array: every load balancer has at least one service
+            return np.asarray(total)
+
+        def elb_5xx(t: np.ndarray, n: str = lb.name) -> np.ndarray:
+            return np.maximum(np.round(0.3 * sig.noise(seed, f"{n}/elb5xx", t, 0.0)), 0)
+
         add("AWS/ApplicationELB", "RequestCount", {"LoadBalancer": lb_dim}, "Sum", "Count", lb.name,
-            lambda t, parts=tuple(lb_parts): sum(p(t) for p in parts))
+            lb_requests)
         add("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", {"LoadBalancer": lb_dim}, "Sum", "Count", lb.name,
-            lambda t, n=lb.name: np.maximum(np.round(0.3 * sig.noise(seed, f"{n}/elb5xx", t, 0.0)), 0))
+            elb_5xx)
 
     # --- RDS -----------------------------------------------------------------------------------
     for db in topo.databases:
@@ -227,15 +247,26 @@ def build_series(topo: Topology, out: Created, seed: int, anchor: float) -> list
         def db_load(t: np.ndarray, d=db) -> np.ndarray:
             return np.zeros(len(t)) if d.idle else load(d.service, d.env, t)
 
-        add("AWS/RDS", "CPUUtilization", dims, "Average", "Percent", name,
-            lambda t, f=db_load, n=name, d=db: (1.2 if d.idle else 12) + (0 if d.idle else 38) * f(t)
-            + 0.6 * sig.noise(seed, f"{n}/cpu", t), high=100.0)
-        add("AWS/RDS", "DatabaseConnections", dims, "Average", "Count", name,
-            lambda t, f=db_load, n=name, d=db: np.zeros(len(t)) if d.idle else
-            np.round(35 + 140 * f(t) + 4 * sig.noise(seed, f"{n}/conn", t)))
-        add("AWS/RDS", "FreeStorageSpace", dims, "Average", "Bytes", name,
-            lambda t, n=name: 6.2e10 - 3.0e8 * (np.asarray(t) - 1.79e9) / DAY
-            + 5e7 * sig.noise(seed, f"{n}/free", t, 0.95))
-        add("AWS/RDS", "ReadLatency", dims, "Average", "Seconds", name,
-            lambda t, f=db_load, n=name: 0.0009 * (1 + 0.6 * f(t)) * (1 + 0.1 * sig.noise(seed, f"{n}/rl", t)))
+        def rds_cpu(t: np.ndarray, f: Callable[[np.ndarray], np.ndarray] = db_load, n: str = name,
+                    d: DatabaseSpec = db) -> np.ndarray:
+            return ((1.2 if d.idle else 12) + (0 if d.idle else 38) * f(t)
+                    + 0.6 * sig.noise(seed, f"{n}/cpu", t))
+
+        def rds_connections(t: np.ndarray, f: Callable[[np.ndarray], np.ndarray] = db_load, n: str = name,
+                            d: DatabaseSpec = db) -> np.ndarray:
+            return (np.zeros(len(t)) if d.idle else
+                    np.round(35 + 140 * f(t) + 4 * sig.noise(seed, f"{n}/conn", t)))
+
+        def rds_free_storage(t: np.ndarray, n: str = name) -> np.ndarray:
+            return (6.2e10 - 3.0e8 * (np.asarray(t) - 1.79e9) / DAY
+                    + 5e7 * sig.noise(seed, f"{n}/free", t, 0.95))
+
+        def rds_read_latency(t: np.ndarray, f: Callable[[np.ndarray], np.ndarray] = db_load,
+                             n: str = name) -> np.ndarray:
+            return 0.0009 * (1 + 0.6 * f(t)) * (1 + 0.1 * sig.noise(seed, f"{n}/rl", t))
+
+        add("AWS/RDS", "CPUUtilization", dims, "Average", "Percent", name, rds_cpu, high=100.0)
+        add("AWS/RDS", "DatabaseConnections", dims, "Average", "Count", name, rds_connections)
+        add("AWS/RDS", "FreeStorageSpace", dims, "Average", "Bytes", name, rds_free_storage)
+        add("AWS/RDS", "ReadLatency", dims, "Average", "Seconds", name, rds_read_latency)
     return series

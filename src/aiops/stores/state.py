@@ -89,10 +89,10 @@ def state_db_url(conn_id: str | None = None) -> str:
         return f"sqlite:///{path}"
     if conn.conn_type == "sqlite":
         # Airflow keeps a SQLite path in `host` (UI form) or, from a URI, in `schema`.
-        path = conn.host or (f"/{conn.schema}" if conn.schema else "")
-        if not path:
+        db_file: str = conn.host or (f"/{conn.schema}" if conn.schema else "")
+        if not db_file:
             raise ValueError(f"connection {conn_id!r} (sqlite) names no database file")
-        return f"sqlite:///{path}"
+        return f"sqlite:///{db_file}"
     uri = conn.get_uri()
     for prefix in ("postgres://", "postgresql://"):
         if uri.startswith(prefix):
@@ -179,7 +179,10 @@ class StateStore:
             result = conn.execute(insert(audit_log).values(
                 at=datetime.now(UTC), actor=actor, action=action, subject=subject,
                 detail=json.loads(json.dumps(detail or {}, default=str)), run_id=run_id, note=note))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            if key is None:  # only for executemany / non-insert statements, which this is not
+                raise RuntimeError("audit_log insert returned no primary key")
+            return int(key[0])
 
     def audit_entries(self, subject: str | None = None) -> list[dict[str, Any]]:
         self._ready()
