@@ -16,3 +16,9 @@ METRICS = Asset(
     uri=f"s3://{get_settings().artifact_bucket}/metrics/cloudwatch/",
     group="aiops",
 )
+
+ANOMALIES = Asset(
+    name="aiops_anomalies",
+    uri=f"s3://{get_settings().artifact_bucket}/anomaly/anomalies/",
+    group="aiops",
+)

@@ -6,6 +6,7 @@
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
+    aiops anomaly score --input IN.csv --output OUT.csv   score one series offline
     aiops dev run                                 what `make run` does
 """
 
@@ -131,6 +132,15 @@ def cmd_metrics_partitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anomaly_score(args: argparse.Namespace) -> int:
+    from aiops.decide.anomaly.offline import score_csv
+
+    out = score_csv(Path(args.input), Path(args.output), spec_name=args.spec)
+    flagged = int(out["is_anomaly"].sum())
+    _print(f"scored {len(out):,} points from {args.input}: {flagged} anomalous; wrote {args.output}")
+    return 0
+
+
 def cmd_dev_run(args: argparse.Namespace) -> int:
     from aiops.devrun import run
 
@@ -172,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="the metrics store").add_subparsers(dest="metrics_command",
                                                                                   required=True)
     metrics.add_parser("partitions", help="list day partitions").set_defaults(func=cmd_metrics_partitions)
+    anomaly = sub.add_parser("anomaly", help="anomaly detection").add_subparsers(dest="anomaly_command",
+                                                                                  required=True)
+    score = anomaly.add_parser("score", help="score one series offline with the DAG's detector and config")
+    score.add_argument("--input", required=True, help="CSV with columns timestamp,value")
+    score.add_argument("--output", required=True, help="CSV: timestamp,value,anomaly_score,is_anomaly,...")
+    score.add_argument("--spec", help="model family from include/models (default: matched/`default`)")
+    score.set_defaults(func=cmd_anomaly_score)
     dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
     run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
     run.add_argument("--no-sandbox", action="store_true",

@@ -57,6 +57,28 @@ class Settings(BaseSettings):
     )
     get_metric_data_batch: int = Field(500, description="Queries per GetMetricData call (API max 500).")
 
+    # Anomaly detection
+    anomaly_batches: int = Field(
+        8, ge=1, description="Series are split into this many stable batches (one mapped task each)."
+    )
+    anomaly_max_score_days: float = Field(
+        2.0, description="An Asset-triggered run scores at most this many days (older: state warm-up only)."
+    )
+    anomaly_warmup_days: float = Field(
+        2.0, description="History replayed to build detector state when no checkpoint exists."
+    )
+    anomaly_import_cw_bands: bool = Field(
+        True, description="Attach CloudWatch Anomaly Detection bands where the account has detectors."
+    )
+
+    # Remediation guards
+    remediation_max_targets: int = Field(
+        5, ge=1, description="Blast radius: at most this many resources per runbook execution."
+    )
+    remediation_approval_timeout_minutes: float = Field(
+        240, gt=0, description="An unanswered approval means 'not executed' after this long."
+    )
+
     # Sandbox (the embedded default account)
     sandbox_host: str = Field("127.0.0.1", description="Emulator bind address (loopback only).")
     sandbox_port: int = Field(5055, description="Emulator port.")

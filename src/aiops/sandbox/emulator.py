@@ -1,6 +1,6 @@
-"""The embedded AWS emulator: moto server on loopback, plus three documented sandbox extensions.
+"""The embedded AWS emulator: moto server on loopback, plus four documented sandbox extensions.
 
-moto 5.2.5 is the emulator. Three things it does not do well enough for a realistic simulated
+moto 5.2.5 is the emulator. Four things it does not do (well enough) for a realistic simulated
 account, so the sandbox server adds them *inside the emulator* (platform code is unchanged and
 calls the same AWS APIs it calls on real AWS):
 
@@ -19,6 +19,11 @@ calls the same AWS APIs it calls on real AWS):
 3. **Back-dating.** moto stamps every resource "now". A realistic account has 200-day-old
    snapshots and 400-day-old access keys, so ``POST /aiops-sandbox/backdate`` sets creation /
    last-used times of EBS snapshots and volumes, EC2 instances and IAM access keys.
+4. **SSM Automation.** moto has SSM documents but no Automation executions. The sandbox executor
+   (:mod:`aiops.sandbox.automation`) answers Start/Get/Describe/Stop automation executions by
+   running the published documents' steps against the emulator itself, so runbooks are rehearsed
+   end to end with the same operator code real AWS gets; it also reports running instances as
+   SSM-managed (``DescribeInstanceInformation``).
 
 Everything else is stock moto. The server binds 127.0.0.1 only.
 """
@@ -607,6 +612,10 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(SANDBOX_PREFIX):
+            from aiops.sandbox import automation  # SSM Automation, which moto lacks (see its docstring)
+
+            if automation.is_automation_request(environ):
+                return automation.handle(environ, start_response)
             return self.moto(environ, start_response)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -61,6 +61,25 @@ audit_log = Table(
     Column("note", Text),
 )
 
+remediation_requests = Table(
+    "aiops_remediation_requests", metadata,
+    Column("request_id", String(64), primary_key=True),  # derived from the remediate run: idempotent
+    Column("run_id", String(250), nullable=False),
+    Column("runbook", String(100), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("plan", JSON, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("reason", Text),
+    Column("incident_id", String(100)),
+    Column("status", String(40), nullable=False),
+    Column("approvals", JSON, nullable=False),  # [{"user", "decision", "at"}]
+    Column("execution_id", String(100)),
+    Column("outcome", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -69,9 +88,14 @@ def _v1_initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v2_remediation(conn: Connection) -> None:
+    remediation_requests.create(conn, checkfirst=True)
+
+
 # Append new migrations; never edit or reorder applied ones.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "watermarks and audit log", _v1_initial),
+    (2, "remediation requests", _v2_remediation),
 ]
 
 
@@ -183,6 +207,32 @@ class StateStore:
             if key is None:  # only for executemany / non-insert statements, which this is not
                 raise RuntimeError("audit_log insert returned no primary key")
             return int(key[0])
+
+    # -- remediation requests --------------------------------------------------------------------
+    def upsert_request(self, request_id: str, **fields: Any) -> None:
+        """Create the request row on first sight, update it afterwards (retries never duplicate)."""
+        self._ready()
+        now = datetime.now(UTC)
+        fields = {k: json.loads(json.dumps(v, default=str)) if isinstance(v, dict | list) else v
+                  for k, v in fields.items()}
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(remediation_requests.c.request_id).where(
+                remediation_requests.c.request_id == request_id)).scalar()
+            if exists:
+                conn.execute(update(remediation_requests).where(
+                    remediation_requests.c.request_id == request_id).values(updated_at=now, **fields))
+            else:
+                defaults = {"parameters": {}, "targets": [], "plan": {}, "approvals": [], "status": "requested",
+                            "requested_by": "unknown", "runbook": "", "run_id": ""}
+                conn.execute(insert(remediation_requests).values(
+                    request_id=request_id, created_at=now, updated_at=now, **{**defaults, **fields}))
+
+    def get_request(self, request_id: str) -> dict[str, Any] | None:
+        self._ready()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(remediation_requests).where(
+                remediation_requests.c.request_id == request_id)).first()
+        return dict(row._mapping) if row else None
 
     def audit_entries(self, subject: str | None = None) -> list[dict[str, Any]]:
         self._ready()

@@ -1,0 +1,184 @@
+"""Run an SSM Automation document and wait for it — deferrably — like the Amazon provider would.
+
+The Amazon provider has run-command operators but nothing for SSM Automation, so this module adds
+``SsmAutomationOperator`` (``AwsBaseOperator[SsmHook]``) and ``SsmAutomationTrigger`` in the
+provider's shape: keyword-only arguments, ``template_fields``, ``deferrable``,
+``wait_for_completion``, ``execute_complete``.
+
+Idempotent across retries: the ``ClientToken`` is a UUID derived from (dag_id, run_id, task_id,
+map_index), so a retry after a worker crash finds the execution the first try started instead of
+starting a second one. On failure the error names the failing step and its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils import validate_execute_complete_event
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+TERMINAL = {"Success", "Failed", "TimedOut", "Cancelled", "CompletedWithSuccess", "CompletedWithFailure",
+            "Rejected", "Exited"}
+SUCCESS = {"Success", "CompletedWithSuccess"}
+TOKEN_NAMESPACE = uuid.UUID("5b0c5a3e-8f1d-4c4e-9a55-6d1f3c2b7e10")
+
+
+def client_token(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """SSM's ClientToken must be a UUID: derive it from the task instance, not the try."""
+    return str(uuid.uuid5(TOKEN_NAMESPACE, f"{dag_id}/{run_id}/{task_id}/{map_index}"))
+
+
+def summarise(execution: dict[str, Any]) -> dict[str, Any]:
+    """The parts of GetAutomationExecution's AutomationExecution worth an event / XCom."""
+    steps = execution.get("StepExecutions", [])
+    failed = next((s for s in steps if s.get("StepStatus") in {"Failed", "TimedOut", "Cancelled"}), None)
+    message = execution.get("FailureMessage") or ""
+    if failed is not None:
+        details = (failed.get("FailureDetails") or {}).get("Details") or {}
+        step_msg = failed.get("FailureMessage") or "; ".join(f"{k}: {v}" for k, v in details.items())
+        message = f"step '{failed.get('StepName')}' ({failed.get('Action')}) failed: {step_msg}".strip()
+    return {
+        "execution_id": execution.get("AutomationExecutionId"),
+        "status": execution.get("AutomationExecutionStatus"),
+        "document_name": execution.get("DocumentName"),
+        "document_version": execution.get("DocumentVersion"),
+        "outputs": execution.get("Outputs", {}),
+        "steps": [{"name": s.get("StepName"), "action": s.get("Action"), "status": s.get("StepStatus")}
+                  for s in steps],
+        "failed_step": failed.get("StepName") if failed else None,
+        "message": message,
+    }
+
+
+class SsmAutomationTrigger(BaseTrigger):
+    """Polls ``GetAutomationExecution`` until the execution reaches a terminal status."""
+
+    def __init__(self, *, execution_id: str, waiter_delay: int = 10, waiter_max_attempts: int = 360,
+                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
+                 verify: bool | str | None = None, botocore_config: dict | None = None) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__qualname__}", {
+            "execution_id": self.execution_id, "waiter_delay": self.waiter_delay,
+            "waiter_max_attempts": self.waiter_max_attempts, "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name, "verify": self.verify, "botocore_config": self.botocore_config})
+
+    def hook(self) -> SsmHook:
+        return SsmHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                       config=self.botocore_config)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        async with await self.hook().get_async_conn() as client:
+            for attempt in range(1, self.waiter_max_attempts + 1):
+                resp = await client.get_automation_execution(AutomationExecutionId=self.execution_id)
+                execution = resp["AutomationExecution"]
+                status = execution.get("AutomationExecutionStatus")
+                if status in TERMINAL:
+                    yield TriggerEvent(summarise(execution))
+                    return
+                self.log.info("Automation %s is %s (check %d/%d)", self.execution_id, status, attempt,
+                              self.waiter_max_attempts)
+                await asyncio.sleep(self.waiter_delay)
+        yield TriggerEvent({"execution_id": self.execution_id, "status": "WaiterTimedOut",
+                            "message": f"still running after {self.waiter_max_attempts} checks", "outputs": {},
+                            "steps": [], "failed_step": None})
+
+
+class SsmAutomationOperator(AwsBaseOperator[SsmHook]):
+    """Start an SSM Automation execution of ``document_name`` and wait for it.
+
+    :param document_name: the Automation document (e.g. ``MatCarv-stop-idle-instance``).
+    :param parameters: document parameters; scalar values are wrapped in lists as the API wants.
+    :param document_version: a version number, ``$DEFAULT`` or ``$LATEST`` (default: the default).
+    :param client_token: idempotency token (UUID); default derived from the task instance.
+    :param wait_for_completion: wait for a terminal status (default True).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param waiter_delay: seconds between status checks; ``waiter_max_attempts`` bounds them.
+
+    Pushes ``automation_execution_id`` to XCom as soon as the execution starts; returns the
+    execution summary (id, status, outputs, steps) on success; raises naming the failing step.
+    """
+
+    aws_hook_class = SsmHook
+    template_fields: Sequence[str] = aws_template_fields("document_name", "parameters", "document_version",
+                                                         "client_token")
+    template_fields_renderers = {"parameters": "json"}
+    ui_color = "#f0e4ff"
+
+    def __init__(self, *, document_name: str, parameters: dict[str, Any] | None = None,
+                 document_version: str | None = None, client_token: str | None = None,
+                 tags: dict[str, str] | None = None, wait_for_completion: bool = True,
+                 deferrable: bool = False, waiter_delay: int = 10, waiter_max_attempts: int = 360,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.document_name = document_name
+        self.parameters = parameters or {}
+        self.document_version = document_version
+        self.client_token = client_token
+        self.tags = tags or {}
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+
+    def _token(self, context: Context) -> str:
+        if self.client_token:
+            return self.client_token
+        ti = context["ti"]
+        return client_token(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1) or -1)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        params = {k: [str(x) for x in v] if isinstance(v, list | tuple) else [str(v)]
+                  for k, v in self.parameters.items() if v is not None}
+        kwargs: dict[str, Any] = {"DocumentName": self.document_name, "Parameters": params,
+                                  "ClientToken": self._token(context)}
+        if self.document_version:
+            kwargs["DocumentVersion"] = self.document_version
+        if self.tags:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags.items()]
+        execution_id = self.hook.conn.start_automation_execution(**kwargs)["AutomationExecutionId"]
+        self.log.info("Started SSM Automation %s of %s (ClientToken %s)", execution_id, self.document_name,
+                      kwargs["ClientToken"])
+        context["ti"].xcom_push(key="automation_execution_id", value=execution_id)
+        if not self.wait_for_completion:
+            return {"execution_id": execution_id, "status": "InProgress"}
+        if self.deferrable:
+            self.defer(trigger=SsmAutomationTrigger(
+                execution_id=execution_id, waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name, verify=self.verify, botocore_config=self.botocore_config),
+                method_name="execute_complete")
+        for _ in range(self.waiter_max_attempts):
+            execution = self.hook.conn.get_automation_execution(AutomationExecutionId=execution_id)[
+                "AutomationExecution"]
+            if execution.get("AutomationExecutionStatus") in TERMINAL:
+                return self.execute_complete(context, summarise(execution))
+            time.sleep(self.waiter_delay)
+        return self.execute_complete(context, {"execution_id": execution_id, "status": "WaiterTimedOut",
+                                               "message": "still running", "outputs": {}, "steps": []})
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = validate_execute_complete_event(event)
+        if event.get("status") not in SUCCESS:
+            raise RuntimeError(f"SSM Automation {event.get('execution_id')} of {self.document_name} ended "
+                               f"{event.get('status')}: {event.get('message') or 'no failure message'}")
+        self.log.info("SSM Automation %s succeeded; outputs %s", event["execution_id"], event.get("outputs"))
+        return event

@@ -1,0 +1,165 @@
+"""remediate end to end with dag.test(): plan -> approval (answered Approve / Reject / not at all)
+-> SSM Automation on the sandbox -> verify -> audit trail; guards refuse protected targets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from aiops.testing.hitl import HitlResponder, approve, reject
+
+pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
+ANCHOR = "2026-11-20T12:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def account(tmp_path_factory, airflow_db):
+    """A freshly seeded account in its own emulator process, catalog published, private stores."""
+    from aiops import aws
+    from aiops.act.sync import sync_catalog
+    from aiops.settings import get_settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tmp = tmp_path_factory.mktemp("remediate")
+    manifest = tmp / "truth.json"
+    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", "sandbox", "up", "--port", str(port), "--anchor",
+                             ANCHOR, "--days", "1", "--no-live", "--manifest", str(manifest)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not manifest.exists():
+        assert proc.poll() is None, "emulator exited"
+        assert time.monotonic() < deadline, "emulator did not come up"
+        time.sleep(0.5)
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"region_name": "us-east-1", "endpoint_url": endpoint}}))
+        mp.setenv("AIOPS_HOME", str(tmp / "aiops"))
+        mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,alice.sre:op,bob.finops:op,carol.secops:op")
+        get_settings.cache_clear()
+        aws.clear_client_cache()
+        sync_catalog()
+        ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        yield json.loads(Path(manifest).read_text()), ec2
+    get_settings.cache_clear()
+    aws.clear_client_cache()
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def dag(account):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder="dags/remediate.py").get_dag("remediate")
+
+
+def state(ec2, instance_id: str) -> str:
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def run(dag, conf, answers):
+    with HitlResponder(answers, process_timeouts=True) as responder:
+        dag_run = dag.test(run_conf=conf)
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    return dag_run, states, responder
+
+
+def request_row(dag_run):
+    from aiops.act.remediation import request_id
+    from aiops.stores.state import StateStore
+
+    return StateStore().get_request(request_id("remediate", dag_run.run_id))
+
+
+def test_approved_stop_runs_and_is_audited(dag, account):
+    truth, ec2 = account
+    idle = truth["waste"]["idle_instances"][0]
+    conf = {"runbook": "stop-idle-instance", "parameters": {"InstanceId": idle}, "requested_by": "bob.finops",
+            "reason": "idle 14 days"}
+    dag_run, states, responder = run(dag, conf, {"approve_1": approve(by="alice.sre")})
+    assert states["execute"] == "success", states
+    assert states["verify"] == "success"
+    assert state(ec2, idle) == "stopped"
+    row = request_row(dag_run)
+    assert row["status"] == "succeeded"
+    assert row["approvals"] == [{"round": 1, "user": "alice.sre", "decision": "Approve"}]
+    assert row["execution_id"]
+    request = responder.answered[0][0]
+    assert "Stop an idle EC2 instance" in request.subject
+    assert idle in request.body  # the approver saw the plan
+    assert {u["id"] for u in request.assigned_users} >= {"alice.sre", "bob.finops"}
+
+
+def test_rejected_request_changes_nothing(dag, account):
+    truth, ec2 = account
+    target = truth["resources"]["instances"]["platform-staging-ci-runner"]
+    conf = {"runbook": "stop-idle-instance", "parameters": {"InstanceId": target}, "requested_by": "bob.finops"}
+    dag_run, states, _ = run(dag, conf, {"approve_1": reject(by="alice.sre")})
+    assert states["execute"] == "skipped"
+    assert state(ec2, target) == "running"
+    row = request_row(dag_run)
+    assert row["status"] == "rejected"
+    assert row["approvals"][0]["user"] == "alice.sre"
+
+
+def test_unanswered_approval_times_out_as_not_executed(dag, account, monkeypatch):
+    truth, ec2 = account
+    target = truth["resources"]["instances"]["payments-staging-api"]
+    for task_id in ("approve_1", "approve_2"):
+        monkeypatch.setattr(dag.get_task(task_id), "response_timeout", __import__("datetime").timedelta(seconds=1))
+    conf = {"runbook": "stop-idle-instance", "parameters": {"InstanceId": target}, "requested_by": "bob.finops"}
+    dag_run, states, _ = run(dag, conf, {"approve_1": None})
+    assert states["execute"] == "skipped"
+    assert state(ec2, target) == "running"
+    assert request_row(dag_run)["status"] == "not_executed_timeout"
+
+
+def test_protected_target_is_refused_before_anything_reaches_ssm(dag, account):
+    truth, ec2 = account
+    protected = next(i for i in truth["resources"]["protected"] if i.startswith("i-"))
+    conf = {"runbook": "stop-idle-instance", "parameters": {"InstanceId": protected}, "requested_by": "bob.finops"}
+    dag_run, states, responder = run(dag, conf, {})
+    assert states["plan"] == "failed"
+    assert states["execute"] in {"upstream_failed", "skipped"}
+    assert responder.answered == []
+    assert state(ec2, protected) == "running"
+    row = request_row(dag_run)
+    assert row["status"] == "rejected_by_guard"
+    assert "protected" in row["outcome"]["error"]
+
+
+def test_pre_approved_runbook_runs_without_asking(dag, account):
+    truth, _ec2 = account
+    volume = truth["resources"]["volumes"]["catalog-prod-search-data"]
+    dag_run, states, responder = run(dag, {"runbook": "snapshot-ebs-volume", "parameters": {"VolumeId": volume},
+                                           "requested_by": "alice.sre"}, {})
+    assert states["execute"] == "success", states
+    assert responder.answered == []
+    assert request_row(dag_run)["status"] == "succeeded"
+
+
+def test_two_approvals_need_two_different_people(dag, account):
+    truth, ec2 = account
+    target = truth["waste"]["overprovisioned_instances"][0]["instance_id"]
+    conf = {"runbook": "rightsize-ec2-instance", "requested_by": "bob.finops",
+            "parameters": {"InstanceId": target, "TargetInstanceType": "m5.xlarge"}}
+    dag_run, states, responder = run(dag, conf, {"approve_1": approve(by="alice.sre"),
+                                                 "approve_2": approve(by="bob.finops")})
+    assert states["execute"] == "success", states
+    second = next(req for req, _ in responder.answered if req.task_id == "approve_2")
+    assert "alice.sre" not in {u["id"] for u in second.assigned_users}  # the first approver cannot approve twice
+    instance = ec2.describe_instances(InstanceIds=[target])["Reservations"][0]["Instances"][0]
+    assert instance["InstanceType"] == "m5.xlarge"
+    assert [a["user"] for a in request_row(dag_run)["approvals"]] == ["alice.sre", "bob.finops"]
