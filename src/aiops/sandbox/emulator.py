@@ -609,14 +609,22 @@ class SandboxApp:
         install_extensions()
         self.moto = DomainDispatcherApplication(create_backend_app)
 
+    def _moto_or_automation(self, environ: dict[str, Any], start_response: Any) -> Any:
+        from aiops.sandbox import automation  # SSM Automation, which moto lacks (see its docstring)
+
+        if automation.is_automation_request(environ):
+            return automation.handle(environ, start_response)
+        return self.moto(environ, start_response)
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(SANDBOX_PREFIX):
-            from aiops.sandbox import automation  # SSM Automation, which moto lacks (see its docstring)
-
-            if automation.is_automation_request(environ):
-                return automation.handle(environ, start_response)
-            return self.moto(environ, start_response)
+            try:
+                return self._moto_or_automation(environ, start_response)
+            except NotImplementedError as exc:  # an API moto lacks: a clean AWS-style error, no traceback
+                return _json_response(start_response, "400 Bad Request", {
+                    "__type": "UnsupportedOperation", "Message": f"the emulator does not implement this: {exc}",
+                    "message": f"the emulator does not implement this: {exc}"})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
