@@ -163,3 +163,16 @@ def test_two_approvals_need_two_different_people(dag, account):
     instance = ec2.describe_instances(InstanceIds=[target])["Reservations"][0]["Instances"][0]
     assert instance["InstanceType"] == "m5.xlarge"
     assert [a["user"] for a in request_row(dag_run)["approvals"]] == ["alice.sre", "bob.finops"]
+
+
+def test_dry_run_plans_and_approves_but_changes_nothing(dag, account):
+    truth, ec2 = account
+    target = truth["resources"]["instances"]["checkout-staging-web"]
+    conf = {"runbook": "stop-idle-instance", "parameters": {"InstanceId": target}, "requested_by": "alice.sre",
+            "dry_run": True}
+    dag_run, states, _ = run(dag, conf, {"approve_1": approve(by="bob.finops")})
+    assert states["execute"] == "skipped"
+    assert state(ec2, target) == "running"
+    row = request_row(dag_run)
+    assert row["status"] == "dry_run"
+    assert row["plan"]["targets"][0]["id"] == target
