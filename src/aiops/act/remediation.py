@@ -36,15 +36,6 @@ def request_id(dag_id: str, run_id: str) -> str:
     return hashlib.sha1(f"{dag_id}/{run_id}".encode()).hexdigest()[:20]
 
 
-def _render(template: str, params: dict[str, Any]) -> str:
-    out = template
-    for name, value in params.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        for form in ("{{ %s }}" % name, "{{%s}}" % name):  # noqa: UP031 - literal braces
-            out = out.replace(form, shown)
-    return out
-
-
 def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str) -> dict[str, Any]:
     """The dry-run plan for a remediate request; raises GuardViolation / KeyError with clear text."""
     from aiops.act.runbooks.catalog import load_catalog
@@ -92,7 +83,7 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str) -> dict[str, An
         "approvers": approvers_for(meta.approvers.users, meta.approvers.roles),
         "parameters": params, "targets": [asdict(t) for t in targets],
         "blast_radius": {"targets": len(targets), "limit": limit},
-        "changes": _render(meta.changes, params), "permissions": list(meta.permissions),
+        "changes": runbook.render_changes(params), "permissions": list(meta.permissions),
         "rollback": meta.rollback, "requested_by": requested_by, "reason": conf.get("reason") or "",
         "incident_id": conf.get("incident_id"), "dry_run": bool(conf.get("dry_run", False)),
     }
