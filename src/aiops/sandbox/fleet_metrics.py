@@ -221,6 +221,10 @@ def build_series(topo: Topology, out: Created, seed: int, anchor: float) -> list
                 return np.maximum(r(t) - e(t), 0)
 
             add("AWS/ApplicationELB", "HTTPCode_Target_2XX_Count", dims, "Sum", "Count", key, ok_2xx)
+            # 2xx = requests - 5xx: a surge in errors shows here too (a consequence, not a separate truth)
+            series[-1].anomalies = [{**m, "kind": "derived", "detectable": False,
+                                     "description": f"consequence of: {m['description']}"}
+                                    for _, m in inject.get((key, "HTTPCode_Target_5XX_Count"), [])]
             add("AWS/ApplicationELB", "TargetResponseTime", dims, "Average", "Seconds", key, latency)
             add("AWS/ApplicationELB", "UnHealthyHostCount", dims, "Maximum", "Count", key,
                 lambda t: np.zeros(len(t)))
