@@ -106,33 +106,67 @@ def isolated_stores(monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
+class EmulatorProcess:
+    """An emulator in its own process (moto's state is per process), optionally seeded with the
+    simulated account; used where a test needs an empty account or one it may change."""
+
+    def __init__(self, *, seed: bool = False, anchor: str = SEED_ANCHOR, days: int = 1,
+                 manifest: Path | None = None) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.manifest_path = manifest
+        args = [sys.executable, "-m", "aiops.cli", "sandbox", "up", "--port", str(self.port), "--no-live"]
+        if seed:
+            assert manifest is not None, "a seeded emulator writes its ground truth to `manifest`"
+            args += ["--anchor", anchor, "--days", str(days), "--manifest", str(manifest)]
+        else:
+            args.append("--no-seed")
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(seeded=seed)
+
+    def _wait(self, *, seeded: bool, timeout: float = 120.0) -> None:
+        import time
+
+        from aiops.sandbox.emulator import is_sandbox
+
+        deadline = time.monotonic() + timeout
+        while not (self.manifest_path.exists() if seeded and self.manifest_path else is_sandbox(self.endpoint, 1)):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise RuntimeError(f"emulator on port {self.port} did not come up")
+            time.sleep(0.3)
+
+    @property
+    def manifest(self) -> dict:
+        import json
+
+        assert self.manifest_path is not None
+        return json.loads(self.manifest_path.read_text())
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
 @pytest.fixture
 def fresh_emulator(monkeypatch, sandbox):
-    """A second, empty emulator in its own process (moto's state is per process) for one test; the
-    default AWS connection points at it meanwhile."""
-    import socket
-    import time
-    from types import SimpleNamespace
-
+    """A second, empty emulator for one test; the default AWS connection points at it meanwhile."""
     from aiops import aws
-    from aiops.sandbox.emulator import is_sandbox
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", "sandbox", "up", "--no-seed", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not is_sandbox(endpoint, timeout=1):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the second emulator did not start")
-        time.sleep(0.3)
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_conn_json(endpoint))
+    emulator = EmulatorProcess()
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_conn_json(emulator.endpoint))
     aws.clear_client_cache()
-    yield SimpleNamespace(endpoint=endpoint, process=proc)
-    proc.terminate()
-    proc.wait(timeout=20)
+    yield emulator
+    emulator.stop()
     monkeypatch.undo()
     aws.clear_client_cache()

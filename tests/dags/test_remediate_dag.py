@@ -3,14 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import boto3
 import pytest
 
 from aiops.testing.hitl import HitlResponder, approve, reject
@@ -22,40 +14,25 @@ ANCHOR = "2026-11-20T12:00:00Z"
 @pytest.fixture(scope="module")
 def account(tmp_path_factory, airflow_db):
     """A freshly seeded account in its own emulator process, catalog published, private stores."""
+    from conftest import EmulatorProcess, aws_conn_json
+
     from aiops import aws
     from aiops.act.sync import sync_catalog
     from aiops.settings import get_settings
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     tmp = tmp_path_factory.mktemp("remediate")
-    manifest = tmp / "truth.json"
-    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", "sandbox", "up", "--port", str(port), "--anchor",
-                             ANCHOR, "--days", "1", "--no-live", "--manifest", str(manifest)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not manifest.exists():
-        assert proc.poll() is None, "emulator exited"
-        assert time.monotonic() < deadline, "emulator did not come up"
-        time.sleep(0.5)
-    endpoint = f"http://127.0.0.1:{port}"
+    emulator = EmulatorProcess(seed=True, anchor=ANCHOR, days=1, manifest=tmp / "truth.json")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": endpoint}}))
+        mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_conn_json(emulator.endpoint))
         mp.setenv("AIOPS_HOME", str(tmp / "aiops"))
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,alice.sre:op,bob.finops:op,carol.secops:op")
         get_settings.cache_clear()
         aws.clear_client_cache()
         sync_catalog()
-        ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
-        yield json.loads(Path(manifest).read_text()), ec2
+        yield emulator.manifest, emulator.client("ec2")
     get_settings.cache_clear()
     aws.clear_client_cache()
-    proc.terminate()
-    proc.wait(timeout=20)
+    emulator.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,8 @@ freshly seeded simulated account; each test checks the AWS state the runbook pro
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import boto3
 import pytest
 
 from aiops.act.runbooks.catalog import load_catalog
@@ -22,40 +16,22 @@ ANCHOR = "2026-11-20T12:00:00Z"
 @pytest.fixture(scope="module")
 def account(tmp_path_factory, sandbox):
     """A fresh seeded account in its own emulator process (these tests change it)."""
+    from conftest import EmulatorProcess, aws_conn_json
+
     from aiops import aws
     from aiops.act.sync import sync_catalog
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    manifest = tmp_path_factory.mktemp("rehearsal") / "truth.json"
-    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", "sandbox", "up", "--port", str(port), "--anchor",
-                             ANCHOR, "--days", "2", "--no-live", "--manifest", str(manifest)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not manifest.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("rehearsal emulator did not come up")
-        time.sleep(0.5)
-    endpoint = f"http://127.0.0.1:{port}"
+    emulator = EmulatorProcess(seed=True, anchor=ANCHOR, days=2,
+                               manifest=tmp_path_factory.mktemp("rehearsal") / "truth.json")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": endpoint}}))
+        mp.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_conn_json(emulator.endpoint))
         aws.clear_client_cache()
         report = sync_catalog()
         assert report["catalog_errors"] == [], report
         assert report["counts"]["error"] == 0, report
-
-        def client(service):
-            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
-
-        yield json.loads(Path(manifest).read_text()), client
+        yield emulator.manifest, emulator.client
     aws.clear_client_cache()
-    proc.terminate()
-    proc.wait(timeout=20)
+    emulator.stop()
 
 
 def run(client, runbook_id: str, **params) -> dict:
