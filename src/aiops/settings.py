@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         240, gt=0, description="An unanswered approval means 'not executed' after this long."
     )
 
+    # SLO tracking
+    slo_report_recipients: list[str] = Field(
+        ["eng-managers@matcarv.example"], description="Who receives the weekly SLO report (SES)."
+    )
+    email_sender: str = Field(
+        "aiops@matcarv.example", description="From address of the platform's emails (a verified SES identity)."
+    )
+
     # Sandbox (the embedded default account)
     sandbox_host: str = Field("127.0.0.1", description="Emulator bind address (loopback only).")
     sandbox_port: int = Field(5055, description="Emulator port.")

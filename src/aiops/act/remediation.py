@@ -38,6 +38,7 @@ def request_id(dag_id: str, run_id: str) -> str:
 
 def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str) -> dict[str, Any]:
     """The dry-run plan for a remediate request; raises GuardViolation / KeyError with clear text."""
+    import aiops.decide.slo_policy  # noqa: F401  (registers the error-budget policy)
     from aiops.act.runbooks.catalog import load_catalog
     from aiops.act.runbooks.guards import check_targets, validate_parameters
     from aiops.collect.targets import describe_targets

@@ -20,6 +20,8 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -80,6 +82,30 @@ remediation_requests = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+slo_history = Table(
+    "aiops_slo_history", metadata,
+    # One row per SLO and 5-minute evaluation point; written by slo_tracking as an upsert of the
+    # evaluated range, so a retry or a backfill rewrites the same rows (see aiops.pipelines.slo).
+    Column("slo_id", String(100), primary_key=True),
+    Column("evaluated_at", DateTime(timezone=True), primary_key=True),
+    Column("service", String(100), nullable=False),
+    Column("env", String(50)),
+    Column("team", String(100)),
+    Column("objective", Float, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("sli", Float),  # over the rolling window (NULL: no events)
+    Column("budget_remaining", Float),  # share of the window's error budget left; < 0 overspent
+    Column("coverage", Float, nullable=False),  # share of the window with data (partial history)
+    Column("good", Float, nullable=False),
+    Column("total", Float, nullable=False),
+    Column("burn_rates", JSON, nullable=False),  # {"5m": 0.4, "1h": 0.7, ...}; null where no events
+    Column("firing", JSON, nullable=False),  # names of the burn-rate rules firing
+    Column("severity", String(10), nullable=False),  # none | ticket | page
+    Column("alert", String(10)),  # severity of an alert that starts at this point, else NULL
+    Column("fingerprint", String(32)),
+    Index("ix_aiops_slo_history_service_time", "service", "evaluated_at"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -92,10 +118,15 @@ def _v2_remediation(conn: Connection) -> None:
     remediation_requests.create(conn, checkfirst=True)
 
 
+def _v3_slo_history(conn: Connection) -> None:
+    slo_history.create(conn, checkfirst=True)
+
+
 # Append new migrations; never edit or reorder applied ones.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "watermarks and audit log", _v1_initial),
     (2, "remediation requests", _v2_remediation),
+    (3, "SLO history", _v3_slo_history),
 ]
 
 
