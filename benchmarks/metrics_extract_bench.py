@@ -18,35 +18,14 @@ import argparse
 import json
 import math
 import os
-import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_emulator() -> tuple[subprocess.Popen, str]:
-    from aiops.sandbox.emulator import is_sandbox
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", "sandbox", "up", "--no-seed", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    while not is_sandbox(endpoint, timeout=1):
-        if proc.poll() is not None:
-            raise RuntimeError("emulator failed to start")
-        time.sleep(0.3)
-    return proc, endpoint
 
 
 def seed_series(endpoint: str, n: int, days: float) -> None:
@@ -71,6 +50,8 @@ def seed_series(endpoint: str, n: int, days: float) -> None:
 
 
 def run_size(n: int) -> dict:
+    from _emulator import start_emulator
+
     from aiops import aws
     from aiops.collect.cloudwatch import CallStats, discover_series, fetch_metric_data, minimum_calls
     from aiops.decide.metric_quality import validate_metrics

@@ -1,0 +1,24 @@
+"""An empty emulator in its own process for a benchmark run (moto's state is per process)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+
+def start_emulator() -> tuple[subprocess.Popen, str]:
+    from aiops.sandbox.emulator import is_sandbox
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", "sandbox", "up", "--no-seed", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    while not is_sandbox(endpoint, timeout=1):
+        if proc.poll() is not None:
+            raise RuntimeError("emulator failed to start")
+        time.sleep(0.3)
+    return proc, endpoint
