@@ -1,6 +1,6 @@
 """Run the anomaly detector on NAB and score it the published way (see scoring.py).
 
-Reproduce (from the repo root; about 3-4 minutes on 2 cores the first time, seconds with the cache)::
+Reproduce (from the repo root; ~6 minutes on 2 cores the first time, ~80 s with the cached fits)::
 
     .venv/bin/python benchmarks/nab/run_nab.py --data ../shared/data/nab
 
@@ -81,7 +81,12 @@ def _override(spec: ModelSpec, overrides: dict[str, Any]) -> ModelSpec:
         update["refit"] = spec.refit.model_copy(update=refit)
     if "threshold" in overrides:
         update["threshold"] = overrides["threshold"]
-    return ModelSpec.model_validate({**spec.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()}})
+    return ModelSpec.model_validate(
+        {
+            **spec.model_dump(),
+            **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()},
+        }
+    )
 
 
 def cloudwatch_identity(file_name: str) -> tuple[str, str]:
@@ -159,7 +164,9 @@ def score_file(task: tuple[str, str, str, dict[str, str], bool]) -> dict[str, An
     return out
 
 
-def evaluate(results: list[dict[str, Any]], windows: dict[str, list[list[str]]], data_dir: Path) -> dict[str, Any]:
+def evaluate(
+    results: list[dict[str, Any]], windows: dict[str, list[list[str]]], data_dir: Path
+) -> dict[str, Any]:
     """Scores per variant x category x profile, swept and at the detector's own decisions."""
     weights: dict[str, scoring.FileWeights] = {}
     for r in results:
@@ -190,7 +197,8 @@ def evaluate(results: list[dict[str, Any]], windows: dict[str, list[list[str]]],
                 }
                 if pname == "standard":
                     swept_files = [
-                        scoring.score_detections(s >= sw.threshold, w, prof) for s, w in zip(sc, ws, strict=True)
+                        scoring.score_detections(s >= sw.threshold, w, prof)
+                        for s, w in zip(sc, ws, strict=True)
                     ]
                     entry["files"] = {
                         r["name"]: {
@@ -215,12 +223,22 @@ def _file_dict(f: scoring.FileScore) -> dict[str, Any]:
 
 
 def markdown(summary: dict[str, Any], timing: dict[str, Any]) -> str:
-    lines = ["# NAB results", "", "Normalised NAB scores (100 = perfect, 0 = no detections). "
-             "`swept`: one threshold per category chosen to maximise the score (NAB scoreboard); "
-             "`own`: the detector's own `is_anomaly`.", ""]
+    lines = [
+        "# NAB results",
+        "",
+        "Normalised NAB scores (100 = perfect, 0 = no detections). "
+        "`swept`: one threshold per category chosen to maximise the score (NAB scoreboard); "
+        "`own`: the detector's own `is_anomaly`.",
+        "",
+    ]
     full = summary["full"]
-    lines += ["## Full detector", "", "| category | windows | standard swept | standard own | low_FP swept | low_FP own "
-              "| low_FN swept | low_FN own |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Full detector",
+        "",
+        "| category | windows | standard swept | standard own | low_FP swept | low_FP own "
+        "| low_FN swept | low_FN own |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for cat, e in full.items():
         p = [e[k] for k in scoring.PROFILES]
         lines.append(
@@ -228,10 +246,20 @@ def markdown(summary: dict[str, Any], timing: dict[str, Any]) -> str:
             + " | ".join(f"{_fmt(x['swept'])} | {_fmt(x['own'])}" for x in p)
             + " |"
         )
-    lines += ["", "Artificial no-anomaly files have no windows: the table below counts their false positives.", ""]
-    lines += ["## Ablation (standard profile)", "", "| variant | AWS swept | AWS own | knownCause swept | knownCause own "
-              "| artificial swept | artificial own | FP rows on no-anomaly (own) |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Artificial no-anomaly files have no windows: the table below counts their false positives.",
+        "",
+    ]
+    lines += [
+        "## Ablation (standard profile)",
+        "",
+        "| variant | AWS swept | AWS own | knownCause swept | knownCause own "
+        "| artificial swept | artificial own | FP rows on no-anomaly (own) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for v, cats in summary.items():
+
         def g(cat: str, key: str, cats: dict[str, Any] = cats) -> str:
             return _fmt(cats[cat]["standard"][key]) if cat in cats else "-"
 
@@ -243,9 +271,13 @@ def markdown(summary: dict[str, Any], timing: dict[str, Any]) -> str:
         )
     aws = full.get("realAWSCloudwatch")
     if aws:
-        lines += ["", "## AWS files, full detector (standard)", "",
-                  "| file | detected / missed (own) | FPs (own) | total (own) | detected / missed (swept) | FPs (swept) |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## AWS files, full detector (standard)",
+            "",
+            "| file | detected / missed (own) | FPs (own) | total (own) | detected / missed (swept) | FPs (swept) |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, f in aws["files"].items():
             o, s = f["own"], f["swept"]
             lines.append(
@@ -272,7 +304,9 @@ def plot(result: dict[str, Any], windows: list[list[str]], data_dir: Path, out: 
     score = np.asarray(full["score"])
     det = np.asarray(full["is_anomaly"], dtype=bool)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(12, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    a1.fill_between(df["timestamp"], band[:, 1], band[:, 2], color="tab:orange", alpha=0.3, lw=0, label="band")
+    a1.fill_between(
+        df["timestamp"], band[:, 1], band[:, 2], color="tab:orange", alpha=0.3, lw=0, label="band"
+    )
     a1.plot(df["timestamp"], df["value"], lw=0.6, color="tab:blue", label="value")
     a1.plot(df["timestamp"], band[:, 0], lw=0.5, color="tab:orange", label="forecast")
     a1.scatter(df["timestamp"][det], df["value"][det], color="red", zorder=5, s=25, label="is_anomaly")
@@ -300,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--no-plots", action="store_true")
-    ap.add_argument("--set", nargs="*", default=[], help="component overrides for experiments, e.g. suppress_points=36")
+    ap.add_argument(
+        "--set", nargs="*", default=[], help="component overrides for experiments, e.g. suppress_points=36"
+    )
     args = ap.parse_args(argv)
     data_dir = args.data.resolve()
     windows = json.loads((data_dir / "windows.json").read_text())
@@ -318,7 +354,15 @@ def main(argv: list[str] | None = None) -> int:
                 spec = _override(spec, overrides)
             families[f"{cat}/{path.name}"] = spec.family
             vs = variants(spec, only_full=args.only_full)
-            tasks.append((str(data_dir), cat, path.name, {k: v.model_dump_json() for k, v in vs.items()}, not args.no_cache))
+            tasks.append(
+                (
+                    str(data_dir),
+                    cat,
+                    path.name,
+                    {k: v.model_dump_json() for k, v in vs.items()},
+                    not args.no_cache,
+                )
+            )
     tasks.sort(key=lambda t: -(Path(t[0]) / t[1] / t[2]).stat().st_size)  # longest first
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(args.workers) as pool:
@@ -331,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "files": len(results),
         "variants_per_file": len(results[0]["variants"]),
-        "full_variant_seconds_per_file_mean": round(float(np.mean([r["variants"]["full"]["seconds"] for r in results])), 3),
+        "full_variant_seconds_per_file_mean": round(
+            float(np.mean([r["variants"]["full"]["seconds"] for r in results])), 3
+        ),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     CACHE.mkdir(parents=True, exist_ok=True)

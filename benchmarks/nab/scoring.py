@@ -52,7 +52,9 @@ def scaled_sigmoid(y: float) -> float:
     return 2.0 / (1.0 + math.exp(5.0 * y)) - 1.0
 
 
-def window_rows(timestamps: Sequence[pd.Timestamp] | pd.Series, windows: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
+def window_rows(
+    timestamps: Sequence[pd.Timestamp] | pd.Series, windows: Sequence[Sequence[str]]
+) -> list[tuple[int, int]]:
     """Row ranges ``(l, r)`` (inclusive) of the rows whose timestamps fall in each window."""
     idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(timestamps)))
     if idx.tz is not None:  # windows.json timestamps are UTC without an offset
@@ -60,7 +62,9 @@ def window_rows(timestamps: Sequence[pd.Timestamp] | pd.Series, windows: Sequenc
     ts = idx.as_unit("ns").to_numpy()
     out: list[tuple[int, int]] = []
     for start, end in windows:
-        inside = np.flatnonzero((ts >= np.datetime64(pd.Timestamp(start))) & (ts <= np.datetime64(pd.Timestamp(end))))
+        inside = np.flatnonzero(
+            (ts >= np.datetime64(pd.Timestamp(start))) & (ts <= np.datetime64(pd.Timestamp(end)))
+        )
         if len(inside):
             out.append((int(inside[0]), int(inside[-1])))
     return out
@@ -128,7 +132,9 @@ def score_detections(detections: np.ndarray, weights: FileWeights, profile: Prof
             detected += 1
     fp_mask = det & (weights.window < 0)
     missed = weights.n_windows - detected
-    return FileScore(tp, float(w[fp_mask].sum()), -profile.a_fn * missed, detected, missed, int(fp_mask.sum()))
+    return FileScore(
+        tp, float(w[fp_mask].sum()), -profile.a_fn * missed, detected, missed, int(fp_mask.sum())
+    )
 
 
 def normalised(total: float, n_windows: int, profile: Profile) -> float:
@@ -145,7 +151,9 @@ class SweepResult:
     n_windows: int
 
 
-def sweep_threshold(scores: Sequence[np.ndarray], weights: Sequence[FileWeights], profile: Profile) -> SweepResult:
+def sweep_threshold(
+    scores: Sequence[np.ndarray], weights: Sequence[FileWeights], profile: Profile
+) -> SweepResult:
     """NAB scoreboard: one threshold for all files, maximising the summed raw score.
 
     Candidate thresholds are the distinct scores (descending); a row is a detection when its score is
@@ -155,10 +163,10 @@ def sweep_threshold(scores: Sequence[np.ndarray], weights: Sequence[FileWeights]
     rows: list[tuple[float, float, int]] = []  # (score, weighted value, global window id or -1)
     offset = 0
     for sc, fw in zip(scores, weights, strict=True):
-        s = np.asarray(sc, dtype=float)[fw.rows]
-        wv = fw.weighted(profile)
-        gid = np.where(fw.window >= 0, fw.window + offset, -1)
-        rows.extend(zip(s.tolist(), wv.tolist(), gid.tolist(), strict=True))
+        file_scores = np.asarray(sc, dtype=float)[fw.rows]
+        file_values = fw.weighted(profile)
+        file_windows = np.where(fw.window >= 0, fw.window + offset, -1)
+        rows.extend(zip(file_scores.tolist(), file_values.tolist(), file_windows.tolist(), strict=True))
         offset += fw.n_windows
     rows.sort(key=lambda t: -t[0])
     best_window: dict[int, float] = {}

@@ -80,8 +80,6 @@ def test_surge_is_found_and_alerted_once(seeded, store_with_history, surge_windo
     assert any(b["detail"]["fingerprint"] == surge_alerts[0]["fingerprint"] for b in ours)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3 open: Detector.step is not yet causal within one call "
-                   "(a point's score moves when later points are scored in the same batch)")
 def test_rerun_and_backfill_reproduce_the_same_partition(store_with_history):
     from aiops.stores.anomaly import AnomalyStore
 

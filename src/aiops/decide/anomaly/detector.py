@@ -46,6 +46,7 @@ from aiops.decide.anomaly.residuals import (
     trailing_mean_std,
     trailing_median,
     trailing_median_mad,
+    trailing_rolling_median,
 )
 from aiops.decide.anomaly.spec import ModelSpec
 
@@ -54,6 +55,16 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 INSUFFICIENT = "insufficient history"
 MISSING = "missing value"
 _SINCE_NEVER = 1_000_000_000
+# the band shown to people stays within what the unit allows (CPU 97%-100%, not 97%-104%)
+_UNIT_BOUNDS = {
+    "percent": (0.0, 100.0),
+    "bytes": (0.0, np.inf),
+    "bytes_per_second": (0.0, np.inf),
+    "count": (0.0, np.inf),
+    "seconds": (0.0, np.inf),
+    "milliseconds": (0.0, np.inf),
+}
+FIT_VERSION = 2  # bump when `fit` changes what it produces for the same settings (invalidates caches)
 
 for _name in ("cmdstanpy", "prophet", "prophet.plot", "prophet.models", "prophet.forecaster"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -76,6 +87,11 @@ def _ns(index: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(index.as_unit("ns").asi8, dtype=np.int64)
 
 
+def _surprise(score: float, half: float) -> float:
+    """Inverse of ``score = S / (S + half)``."""
+    return half * score / max(1.0 - score, 1e-12)
+
+
 def _drop_outliers(s: pd.Series, window: int = 13, k: float = 5.0, max_fraction: float = 0.02) -> pd.Series:
     """History without its isolated outliers (far from a centred rolling median), so Prophet's
     seasonality does not learn spikes; at most ``max_fraction`` of the points are dropped."""
@@ -85,6 +101,48 @@ def _drop_outliers(s: pd.Series, window: int = 13, k: float = 5.0, max_fraction:
     cut = max(k * MAD_TO_SIGMA * float(np.median(dev)), float(np.quantile(dev, 1 - max_fraction)))
     keep = dev <= cut
     return s[keep] if keep.sum() >= 3 else s
+
+
+def _prophet_expectation(m: Any, times_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(yhat, trend) of a fitted Prophet model, computed row by row with numpy.
+
+    The same arithmetic as ``Prophet.predict`` with ``uncertainty_samples=0`` (piecewise-linear or
+    flat trend, Fourier seasonalities, additive or multiplicative), but elementwise: each row's value
+    does not depend on which other rows are predicted with it (a matrix product would round
+    differently for different batch sizes), and without building data frames it is ~10x faster.
+    """
+    t_ns = np.asarray(times_ns, dtype=np.int64)
+    start = int(pd.Timestamp(m.start).value)
+    t = (t_ns - start) / float(pd.Timedelta(m.t_scale).value)
+    k = float(np.nanmean(m.params["k"]))
+    m0 = float(np.nanmean(m.params["m"]))
+    if m.growth == "linear":
+        deltas = np.nanmean(m.params["delta"], axis=0)
+        cps = np.asarray(m.changepoints_t, dtype=float)
+        deltas_t = (cps[None, :] <= t[:, None]) * deltas
+        trend = ((deltas_t.sum(axis=1) + k) * t + ((deltas_t * -cps).sum(axis=1) + m0)) * float(m.y_scale)
+    else:
+        trend = np.full(len(t), m0 * float(m.y_scale))
+    beta = np.nanmean(m.params["beta"], axis=0)
+    days = t_ns / 86_400e9
+    additive = np.zeros(len(t))
+    multiplicative = np.zeros(len(t))
+    col = 0
+    for props in m.seasonalities.values():
+        order = int(props["fourier_order"])
+        feats = np.empty((len(t), 2 * order))
+        x = 2 * np.pi * days
+        for i in range(order):
+            c = (i + 1) / float(props["period"]) * x
+            feats[:, 2 * i] = np.sin(c)
+            feats[:, 2 * i + 1] = np.cos(c)
+        contrib = (feats * beta[col : col + 2 * order]).sum(axis=1)
+        col += 2 * order
+        if props["mode"] == "multiplicative":
+            multiplicative += contrib
+        else:
+            additive += contrib * float(m.y_scale)
+    return trend * (1 + multiplicative) + additive, trend
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,15 +181,11 @@ class FittedModel:
             from prophet.serialize import model_from_json
 
             self._prophet = model_from_json(self.prophet_json)
-        m = self._prophet
-        m.uncertainty_samples = 0
         end = int(self.history_end.value)
-        ds = pd.to_datetime(np.concatenate([t, [end]]), unit="ns")
-        out = m.predict(pd.DataFrame({"ds": ds}))
-        yhat = np.asarray(out["yhat"].to_numpy(), dtype=float)[:-1]
+        yhat, trend = _prophet_expectation(self._prophet, t)
         if hold_trend:
-            trend = np.asarray(out["trend"].to_numpy(), dtype=float)
-            yhat = yhat - np.where(t > end, trend[:-1] - trend[-1], 0.0)
+            _, trend_end = _prophet_expectation(self._prophet, np.asarray([end], dtype=np.int64))
+            yhat = yhat - np.where(t > end, trend - trend_end[0], 0.0)
         return yhat
 
     def to_json(self) -> str:
@@ -180,9 +234,17 @@ class DetectorState:
     last_ns: int | None = None  # newest timestamp scored (NaN points included)
     since_alarm: int = _SINCE_NEVER  # valid points since the last alarm
     n_seen: int = 0
+    last_alarm_score: float = 0.0  # anomaly_score of the last alarm (escalation during suppression)
 
     def copy(self) -> DetectorState:
-        return DetectorState(list(self.times), list(self.values), self.last_ns, self.since_alarm, self.n_seen)
+        return DetectorState(
+            list(self.times),
+            list(self.values),
+            self.last_ns,
+            self.since_alarm,
+            self.n_seen,
+            self.last_alarm_score,
+        )
 
     def to_json(self) -> str:
         return json.dumps(
@@ -192,6 +254,7 @@ class DetectorState:
                 "last_ns": self.last_ns,
                 "since_alarm": self.since_alarm,
                 "n_seen": self.n_seen,
+                "last_alarm_score": self.last_alarm_score,
             }
         )
 
@@ -204,6 +267,7 @@ class DetectorState:
             last_ns=None if d["last_ns"] is None else int(d["last_ns"]),
             since_alarm=int(d["since_alarm"]),
             n_seen=int(d["n_seen"]),
+            last_alarm_score=float(d.get("last_alarm_score", 0.0)),
         )
 
 
@@ -250,11 +314,20 @@ class Detector:
         }
         if len(s) < 3 or np.ptp(y) <= 1e-12 * max(1.0, abs(level)):
             return FittedModel(kind="constant", sigma=mad_sigma, **base)
-        span_days = (end - s.index[0]) / pd.Timedelta(days=1)
+        # the time the history covers: n points at a 5-minute step cover n x 5 minutes
+        step = pd.Timedelta(np.median(np.diff(_ns(pd.DatetimeIndex(s.index)))), unit="ns")
+        span_days = (end - s.index[0] + step) / pd.Timedelta(days=1)
         try:
             m = self._fit_prophet(s, span_days)
-        except Exception:  # Stan failures on degenerate data: a robust constant is a safe fallback
-            return FittedModel(kind="constant", sigma=mad_sigma, **base)
+        except Exception:  # Stan failures on degenerate data: a constant is a safe fallback
+            return FittedModel(kind="constant", sigma=max(mad_sigma, float(np.std(y))), **base)
+        # a diverged optimisation (it happens on short, strongly periodic histories) is worse than a
+        # constant: fall back to the constant then
+        fit_err = float(np.mean(np.abs(y - _prophet_expectation(m, _ns(pd.DatetimeIndex(s.index)))[0])))
+        if not math.isfinite(fit_err) or fit_err > 2.0 * float(np.mean(np.abs(y - level))) + 1e-12:
+            # (sigma: the plain std, like Prophet's least-squares sigma; the MAD of a mostly-zero
+            # bursty series is 0 and would make every burst infinitely surprising)
+            return FittedModel(kind="constant", sigma=max(mad_sigma, float(np.std(y))), **base)
         from prophet.serialize import model_to_json
 
         sigma = float(np.ravel(m.params["sigma_obs"])[0]) * float(m.y_scale)
@@ -312,7 +385,12 @@ class Detector:
     def spec_key(self) -> str:
         """Hash of what a fitted model depends on (for caches of fitted models)."""
         payload = json.dumps(
-            {"prophet": self.spec.prophet.model_dump(), "refit": self.spec.refit.model_dump()}, sort_keys=True
+            {
+                "prophet": self.spec.prophet.model_dump(),
+                "refit": self.spec.refit.model_dump(),
+                "v": FIT_VERSION,
+            },
+            sort_keys=True,
         )
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -377,7 +455,9 @@ class Detector:
         if model is not None and nv:
             bt = np.asarray(state.times, dtype=np.int64)
             bv = np.asarray(state.values, dtype=float)
-            res = self._evidence(np.concatenate([bt, t_all[valid]]), np.concatenate([bv, y_all[valid]]), model)
+            res = self._evidence(
+                np.concatenate([bt, t_all[valid]]), np.concatenate([bv, y_all[valid]]), model
+            )
             new = slice(len(bt), None)
             score[valid] = res["score"][new]
             forecast[valid] = res["forecast"][new]
@@ -389,15 +469,26 @@ class Detector:
         thr = spec.threshold
         since = state.since_alarm
         supp = c.suppression and c.suppress_points > 0
+        last = state.last_alarm_score
         for j in np.flatnonzero(valid).tolist():
             since += 1
-            if supp and since <= c.suppress_points:
+            quiet = supp and since <= c.suppress_points
+            if quiet and c.suppress_escalation > 0 and score[j] >= thr:
+                # a much worse deviation than the alarm that started the quiet period alarms again
+                quiet = _surprise(score[j], c.score_half) < c.suppress_escalation * _surprise(
+                    last, c.score_half
+                )
+            if quiet:
                 score[j] = min(score[j], thr) * c.suppressed_score_factor
             elif score[j] >= thr:
                 is_anom[j] = True
                 since = 0
+                last = float(score[j])
         state.since_alarm = int(min(since, _SINCE_NEVER))
+        state.last_alarm_score = last
 
+        lo_b, hi_b = _UNIT_BOUNDS.get(spec.unit, (-np.inf, np.inf))
+        forecast, lower, upper = (np.clip(a, lo_b, hi_b) for a in (forecast, lower, upper))
         out = pd.DataFrame(
             {
                 "timestamp": s.index,
@@ -443,7 +534,7 @@ class Detector:
         floor = max(0.2 * model.sigma, 1e-3 * abs(model.level), 1e-9)
         offset = np.zeros(len(r))
         if c.adaptation:
-            offset = np.nan_to_num(trailing_median(r, c.adapt_window, min_count=3), nan=0.0)
+            offset = np.nan_to_num(trailing_rolling_median(r, c.adapt_window, min_count=3), nan=0.0)
         e = r - offset
         if c.robust_scale:
             _, mad = trailing_median_mad(e, c.scale_window, min_count=12)
@@ -457,8 +548,12 @@ class Detector:
             # does not explain a dip
             tol = int(c.envelope_tolerance_minutes * 60 * 10**9)
             big = dev >= c.envelope_min_z * scale
-            rec_up = seasonal_recurrence(xt, np.where(big & (e > 0), dev, 0.0), c.envelope_days, c.envelope_min_days, tol)
-            rec_dn = seasonal_recurrence(xt, np.where(big & (e < 0), dev, 0.0), c.envelope_days, c.envelope_min_days, tol)
+            rec_up = seasonal_recurrence(
+                xt, np.where(big & (e > 0), dev, 0.0), c.envelope_days, c.envelope_min_days, tol
+            )
+            rec_dn = seasonal_recurrence(
+                xt, np.where(big & (e < 0), dev, 0.0), c.envelope_days, c.envelope_min_days, tol
+            )
             dev = np.maximum(dev - (1.0 + c.envelope_margin) * np.where(e > 0, rec_up, rec_dn), 0.0)
         surprise = gauss_surprise(dev / scale)
         if c.likelihood:
@@ -466,7 +561,9 @@ class Detector:
             m = rolling_mean(a, c.likelihood_short)
             mu, sd = trailing_mean_std(m, c.likelihood_window, min_count=12)
             sd = np.maximum(np.nan_to_num(sd, nan=1.0), c.likelihood_min_std)
-            surprise = np.maximum(surprise, gauss_surprise((m - np.nan_to_num(mu, nan=0.0)) / sd, two_sided=False))
+            surprise = np.maximum(
+                surprise, gauss_surprise((m - np.nan_to_num(mu, nan=0.0)) / sd, two_sided=False)
+            )
         if c.level_shift:
             k, a_w = c.shift_window, c.adapt_window
             short = trailing_median(r, k, min_count=k, include_current=True)

@@ -29,11 +29,17 @@ def score_csv(input_path: Path, output_path: Path, spec_name: str | None = None)
     if name not in specs:
         known = ", ".join(sorted(specs.specs)) or "none"
         bad = "; ".join(str(e) for e in specs.errors)
-        raise ConfigError(models_dir / f"{name}.yaml", "", f"no such model family (loaded: {known}){'; ' + bad if bad else ''}")
+        raise ConfigError(
+            models_dir / f"{name}.yaml",
+            "",
+            f"no such model family (loaded: {known}){'; ' + bad if bad else ''}",
+        )
     df = pd.read_csv(input_path)
     missing = {"timestamp", "value"} - set(df.columns)
     if missing:
-        raise ConfigError(input_path, ",".join(sorted(missing)), "missing column(s); expected timestamp,value")
+        raise ConfigError(
+            input_path, ",".join(sorted(missing)), "missing column(s); expected timestamp,value"
+        )
     series = pd.Series(
         pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float),
         index=pd.to_datetime(df["timestamp"], utc=True),

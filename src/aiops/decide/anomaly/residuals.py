@@ -25,7 +25,9 @@ def _windows(x: np.ndarray, window: int, include_current: bool) -> tuple[np.ndar
     return view, ~np.isnan(view)
 
 
-def trailing_median(x: np.ndarray, window: int, min_count: int = 1, include_current: bool = False) -> np.ndarray:
+def trailing_median(
+    x: np.ndarray, window: int, min_count: int = 1, include_current: bool = False
+) -> np.ndarray:
     """Median of the ``window`` values before row ``j`` (NaN where fewer than ``min_count``)."""
     view, valid = _windows(np.asarray(x, dtype=float), window, include_current)
     count = valid.sum(axis=1)
@@ -37,6 +39,16 @@ def trailing_median(x: np.ndarray, window: int, min_count: int = 1, include_curr
     if part.any():
         out[part] = np.nanmedian(view[part], axis=1)
     return out
+
+
+def trailing_rolling_median(x: np.ndarray, window: int, min_count: int = 1) -> np.ndarray:
+    """Median of the ``window`` values before each row (NaN where fewer than ``min_count``), with
+    pandas' skip-list rolling median: O(n log window), exact order statistics, so still independent
+    of where the array starts."""
+    import pandas as pd
+
+    med = pd.Series(np.asarray(x, dtype=float)).rolling(window, min_periods=min_count).median().to_numpy()
+    return np.concatenate([[np.nan], med[:-1]]) if len(med) else med
 
 
 def trailing_median_mad(x: np.ndarray, window: int, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:

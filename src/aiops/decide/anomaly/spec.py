@@ -83,19 +83,34 @@ class Components(_Frozen):
     envelope_days: int = Field(3, ge=1, description="Previous days searched.")
     envelope_min_days: int = Field(1, ge=1, description="Days the deviation must have been seen on.")
     envelope_tolerance_minutes: float = Field(60, ge=0, description="+- minutes around the same time of day.")
-    envelope_margin: float = Field(1.0, ge=0, description="A recurring deviation explains (1 + this) x itself.")
+    envelope_margin: float = Field(
+        1.0, ge=0, description="A recurring deviation explains (1 + this) x itself."
+    )
     envelope_min_z: float = Field(3.0, ge=0, description="Only deviations of at least this z can recur.")
     likelihood: bool = Field(False, description="Add the HTM-style anomaly likelihood channel.")
     likelihood_short: int = Field(6, ge=1, description="Points in the short mean of point surprises.")
-    likelihood_window: int = Field(288, ge=12, description="Points in the trailing distribution of short means.")
-    likelihood_cap: float = Field(10.0, gt=0, description="Point surprises are capped at this before averaging.")
+    likelihood_window: int = Field(
+        288, ge=12, description="Points in the trailing distribution of short means."
+    )
+    likelihood_cap: float = Field(
+        10.0, gt=0, description="Point surprises are capped at this before averaging."
+    )
     likelihood_min_std: float = Field(0.2, gt=0, description="Floor of the trailing std of the short mean.")
-    level_shift: bool = Field(False, description="Add the level-shift channel (recent median vs the one before).")
+    level_shift: bool = Field(
+        False, description="Add the level-shift channel (recent median vs the one before)."
+    )
     shift_window: int = Field(12, ge=2, description="Points in the recent median.")
     shift_scale: float = Field(1.0, gt=0, description="Shift z = median change / (residual scale * this).")
     suppression: bool = Field(True, description="No repeat alarm within `suppress_points` of one.")
     suppress_points: int = Field(72, ge=0, description="72 = 6 h at 5 min.")
-    suppressed_score_factor: float = Field(0.0, ge=0, le=1, description="Scores of suppressed rows are damped.")
+    suppress_escalation: float = Field(
+        0.0,
+        ge=0,
+        description="Alarm again while suppressed when the surprise is this x the last alarm's (0 = never).",
+    )
+    suppressed_score_factor: float = Field(
+        0.0, ge=0, le=1, description="Scores of suppressed rows are damped."
+    )
     score_half: float = Field(3.6, gt=0, description="Surprise (-log10 p) that maps to anomaly_score 0.5.")
 
 
@@ -111,7 +126,9 @@ class ModelSpec(_Frozen):
     prophet: ProphetSettings = Field(default_factory=ProphetSettings)
     refit: Refit = Field(default_factory=Refit)
     components: Components = Field(default_factory=Components)
-    threshold: float = Field(0.5, gt=0, lt=1, description="anomaly_score at or above which is_anomaly is true.")
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="anomaly_score at or above which is_anomaly is true."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -136,7 +153,7 @@ def format_value(value: float, unit: str, precision: int = 3) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     if unit == "percent":
-        return f"{value:.{precision}g}%" if abs(value) < 10 ** precision else f"{value:.0f}%"
+        return f"{value:.{precision}g}%" if abs(value) < 10**precision else f"{value:.0f}%"
     if unit in ("bytes", "bytes_per_second"):
         suffix = "/s" if unit == "bytes_per_second" else ""
         mag = abs(value)
@@ -213,7 +230,9 @@ def load_spec(path: Path, base: dict[str, Any] | None = None) -> ModelSpec:
         loc = ".".join(str(p) for p in err["loc"]) or "(root)"
         raise ConfigError(path, loc, err["msg"]) from exc
     if spec.family != Path(path).stem:
-        raise ConfigError(path, "family", f"must equal the file name {Path(path).stem!r}, got {spec.family!r}")
+        raise ConfigError(
+            path, "family", f"must equal the file name {Path(path).stem!r}, got {spec.family!r}"
+        )
     return spec
 
 
