@@ -22,3 +22,15 @@ def start_emulator() -> tuple[subprocess.Popen, str]:
             raise RuntimeError("emulator failed to start")
         time.sleep(0.3)
     return proc, endpoint
+
+
+def bench_environment(root) -> None:
+    """Fake credentials, a private AIOPS_HOME and quiet logs for a benchmark process."""
+    import logging
+    import os
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AIOPS_HOME", str(root / ".aiops" / "bench"))
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    logging.disable(logging.WARNING)

@@ -174,13 +174,10 @@ def main() -> None:
     parser.add_argument("--dag", action="store_true", help="also run part B (the pipeline on the emulator)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "anomaly_throughput.json")
     args = parser.parse_args()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AIOPS_HOME", str(ROOT / ".aiops" / "bench"))
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import logging
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _emulator import bench_environment
 
-    logging.disable(logging.WARNING)
+    bench_environment(ROOT)
     result: dict = {"measured": datetime.now(UTC).isoformat(), "series": args.series, "workers": args.workers}
     print(f"Part A: {args.series} series x 14 days, {args.workers} workers", flush=True)
     result["model"] = part_a(args.series, args.workers)

@@ -107,13 +107,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "metrics_extract.json")
     args = parser.parse_args()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AIOPS_HOME", str(ROOT / ".aiops" / "bench"))
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import logging
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _emulator import bench_environment
 
-    logging.disable(logging.WARNING)
+    bench_environment(ROOT)
     results = []
     print(f"{'series':>7} {'window':>6} {'calls':>6} {'min':>4} {'points':>9} {'fetch s':>8} {'validate s':>10} "
           f"{'write s':>8} {'total s':>8}")
