@@ -9,7 +9,7 @@ the Resource Groups Tagging API per region. Extraction batches 500 queries per G
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,6 +127,21 @@ def discover_series(catalog: MetricCatalog, regions: Iterable[str], *, account_i
     return sorted(found.values(), key=lambda r: r.series_id)
 
 
+def metric_data_pages(cw: Any, queries: list[dict[str, Any]], start: datetime, end: datetime) -> Iterator[dict]:
+    """Every GetMetricData response for ``queries`` over [start, end), following NextToken."""
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
+                                  "ScanBy": "TimestampAscending"}
+        if token:
+            kwargs["NextToken"] = token
+        resp = cw.get_metric_data(**kwargs)
+        yield resp
+        token = resp.get("NextToken")
+        if not token:
+            return
+
+
 def fetch_metric_data(
     series: list[SeriesRef],
     start: datetime,
@@ -166,21 +181,12 @@ def fetch_metric_data(
                 "ReturnData": True,
             } for i, r in enumerate(chunk)]
             acc: dict[str, tuple[list[datetime], list[float]]] = {q["Id"]: ([], []) for q in queries}
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
-                                          "ScanBy": "TimestampAscending"}
-                if token:
-                    kwargs["NextToken"] = token
-                resp = cw.get_metric_data(**kwargs)
+            for resp in metric_data_pages(cw, queries, start, end):
                 stats.get_metric_data_calls += 1
                 for result in resp.get("MetricDataResults", []):
                     ts, vals = acc[result["Id"]]
                     ts.extend(result.get("Timestamps", []))
                     vals.extend(result.get("Values", []))
-                token = resp.get("NextToken")
-                if not token:
-                    break
             for i, ref in enumerate(chunk):
                 ts, vals = acc[f"q{i}"]
                 pairs = sorted(zip(ts, vals, strict=True), key=lambda p: p[0])

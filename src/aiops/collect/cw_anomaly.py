@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from aiops import aws
+from aiops.collect.cloudwatch import metric_data_pages
 from aiops.metrics_model import series_id
 
 
@@ -80,13 +81,7 @@ def fetch_bands(detectors: Iterable[dict[str, Any]], start: datetime, end: datet
             queries.append({"Id": f"ad{i}", "ReturnData": True,
                             "Expression": f"ANOMALY_DETECTION_BAND(m{i}, {stddevs:g})"})
         parts: dict[str, dict[str, dict[datetime, float]]] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
-                                      "ScanBy": "TimestampAscending"}
-            if token:
-                kwargs["NextToken"] = token
-            resp = cw.get_metric_data(**kwargs)
+        for resp in metric_data_pages(cw, queries, start, end):
             for result in resp.get("MetricDataResults", []):
                 if result["Id"] not in ids:
                     continue
@@ -95,9 +90,6 @@ def fetch_bands(detectors: Iterable[dict[str, Any]], start: datetime, end: datet
                     continue
                 series = parts.setdefault(result["Id"], {}).setdefault(bound, {})
                 series.update(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
-            token = resp.get("NextToken")
-            if not token:
-                break
         for qid, bounds in parts.items():
             lower, upper = bounds.get("lower", {}), bounds.get("upper", {})
             stamps = sorted(set(lower) & set(upper))
