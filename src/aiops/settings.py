@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         "aiops@matcarv.example", description="From address of the platform's emails (a verified SES identity)."
     )
 
+    # Alerting (issue 5): alerting_* fields go here
+
+    # Incidents (issue 5): incident_* fields go here
+
+    # Cost intelligence (issue 6): cost_* fields go here
+
+    # Compliance and security events (issue 7): compliance_* / security_* fields go here
+
+    # Routine operations (issue 9): ops_* fields go here
+
     # Sandbox (the embedded default account)
     sandbox_host: str = Field("127.0.0.1", description="Emulator bind address (loopback only).")
     sandbox_port: int = Field(5055, description="Emulator port.")

@@ -26,14 +26,12 @@ intake de-duplicates on them). Backfills send nothing unless conf ``emit_alerts`
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
 import math
 import re
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from aiops.pipelines.metrics import _utc
@@ -609,7 +607,7 @@ def build_report(start: datetime | str, end: datetime | str) -> dict[str, Any]:
     """Render the week's report from the SLO history, store it at ``slo/reports/dt=<end date>/``
     (``report.html`` self-contained, ``report.txt``, ``email.eml`` — the message to send, with
     the plots as inline CID parts because mail clients block data: URIs)."""
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.reporting import store_report
 
     s = get_settings()
     start, end = _utc(start), _utc(end)
@@ -617,44 +615,19 @@ def build_report(start: datetime | str, end: datetime | str) -> dict[str, Any]:
     summary = report_summary(history)
     pngs = {row["slo_id"]: plot_slo(history[history["slo_id"] == row["slo_id"]], row["objective"])
             for row in summary}
-    html = render_report_html(summary, start, end, {k: "data:image/png;base64," + base64.b64encode(v).decode()
-                                                    for k, v in pngs.items()})
-    text = render_report_text(summary, start, end)
-    cids = {k: f"slo-{i}@matcarv.aiops" for i, k in enumerate(sorted(pngs))}
-    email_html = render_report_html(summary, start, end, {k: f"cid:{cid}" for k, cid in cids.items()})
     healthy = sum(1 for r in summary if r["status"] in {"healthy", "at risk"})
-    msg = EmailMessage()
-    msg["Subject"] = f"SLO report, week ending {end:%Y-%m-%d}: {healthy} of {len(summary)} SLOs within budget"
-    msg["From"] = s.email_sender
-    msg["To"] = ", ".join(s.slo_report_recipients)
-    msg.set_content(text)
-    msg.add_alternative(email_html, subtype="html")
-    html_part = msg.get_body(preferencelist=("html",))
-    if not isinstance(html_part, EmailMessage):  # cannot happen: added just above
-        raise RuntimeError("the report message has no HTML part")
-    for slo_id, cid in cids.items():
-        html_part.add_related(pngs[slo_id], maintype="image", subtype="png", cid=f"<{cid}>",
-                              filename=f"{slo_id}.png")
-    store = ArtifactStore()
-    prefix = store.key("slo", "reports", end, "")
-    store.put_bytes(prefix + "report.html", html.encode(), "text/html; charset=utf-8")
-    store.put_bytes(prefix + "report.txt", text.encode(), "text/plain; charset=utf-8")
-    store.put_bytes(prefix + "email.eml", msg.as_bytes(), "message/rfc822")
-    log.info("SLO report for %d SLO(s) stored at %s", len(summary), store.uri(prefix + "report.html"))
-    return {"key": prefix + "report.html", "email_key": prefix + "email.eml", "slos": len(summary),
-            "healthy": healthy, "subject": msg["Subject"], "recipients": list(s.slo_report_recipients)}
+    stored = store_report(
+        "slo", "reports", end,
+        subject=f"SLO report, week ending {end:%Y-%m-%d}: {healthy} of {len(summary)} SLOs within budget",
+        text=render_report_text(summary, start, end),
+        render_html=lambda src: render_report_html(summary, start, end, src),
+        images=pngs, recipients=s.slo_report_recipients)
+    log.info("SLO report for %d SLO(s) built", len(summary))
+    return {**stored, "slos": len(summary), "healthy": healthy}
 
 
 def send_report(report: dict[str, Any]) -> dict[str, Any]:
     """Send the stored message with SES SendRawEmail (HTML + text, inline plots)."""
-    from aiops import aws
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.reporting import send_stored_report
 
-    s = get_settings()
-    raw = ArtifactStore().get_bytes(report["email_key"])
-    if raw is None:
-        raise RuntimeError(f"the report message {report['email_key']} is missing: run build_report first")
-    resp = aws.client("ses").send_raw_email(Source=s.email_sender, Destinations=list(s.slo_report_recipients),
-                                            RawMessage={"Data": raw})
-    log.info("SLO report sent to %s (SES message %s)", s.slo_report_recipients, resp["MessageId"])
-    return {"message_id": resp["MessageId"], "recipients": list(s.slo_report_recipients)}
+    return send_stored_report(report)

@@ -127,6 +127,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "watermarks and audit log", _v1_initial),
     (2, "remediation requests", _v2_remediation),
     (3, "SLO history", _v3_slo_history),
+    # Reserved, one per domain (applied in any order on a fresh or older database):
+    # 4 alerting (alerts, dead letters) | 5 incidents | 6 cost decisions | 7 compliance | 8 routine ops
 ]
 
 
