@@ -22,3 +22,11 @@ ANOMALIES = Asset(
     uri=f"s3://{get_settings().artifact_bucket}/anomaly/anomalies/",
     group="aiops",
 )
+
+INCIDENTS = Asset(
+    name="aiops_incidents",
+    uri=f"s3://{get_settings().artifact_bucket}/incidents/",
+    group="aiops",
+)
+"""Updated by ``alert_intake`` when incidents are opened or updated; ``incident_response`` is
+scheduled on it. Event ``extra``: ``{"incident_ids": [...], "created": [...]}``."""
