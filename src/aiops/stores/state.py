@@ -106,6 +106,52 @@ slo_history = Table(
     Index("ix_aiops_slo_history_service_time", "service", "evaluated_at"),
 )
 
+incidents = Table(
+    "aiops_incidents", metadata,
+    # One row per incident; `group_key` (from the alerting engine) makes open_or_update idempotent
+    # and the id is derived from it, so concurrent intake runs converge on one row.
+    Column("incident_id", String(40), primary_key=True),
+    Column("group_key", String(250), nullable=False, unique=True),
+    Column("title", String(500), nullable=False),
+    Column("service", String(100)),
+    Column("env", String(50)),
+    Column("team", String(100)),
+    Column("severity", String(10), nullable=False),
+    Column("root_resource", String(500)),
+    Column("state", String(20), nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),  # when the incident was opened
+    Column("triaged_at", DateTime(timezone=True)),
+    Column("remediation_started_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("alerts", JSON, nullable=False),  # Alert.model_dump(mode="json"), deduplicated by event_id
+    Column("routed_to", JSON, nullable=False),
+    Column("links", JSON, nullable=False),  # {"evidence": key, "postmortem_md": key, "remediate_run": ...}
+    Column("time_to_detect_seconds", Float),
+    Column("mttr_seconds", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_aiops_incidents_state", "state"),
+)
+incident_timeline = Table(
+    "aiops_incident_timeline", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(20), nullable=False),  # opened | updated | transition | note
+    Column("from_state", String(20)),
+    Column("to_state", String(20)),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text),
+    Column("run_id", String(250)),
+    Column("links", JSON),
+    Column("key", String(250)),  # idempotency key: unique per incident, a retry is a no-op
+    Column("detail", JSON),
+    Index("ux_aiops_incident_timeline_key", "incident_id", "key", unique=True),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -122,6 +168,11 @@ def _v3_slo_history(conn: Connection) -> None:
     slo_history.create(conn, checkfirst=True)
 
 
+def _v5_incidents(conn: Connection) -> None:
+    for table in (incidents, incident_timeline):
+        table.create(conn, checkfirst=True)
+
+
 # Append new migrations; never edit or reorder applied ones.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "watermarks and audit log", _v1_initial),
@@ -129,6 +180,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (3, "SLO history", _v3_slo_history),
     # Reserved, one per domain (applied in any order on a fresh or older database):
     # 4 alerting (alerts, dead letters) | 5 incidents | 6 cost decisions | 7 compliance | 8 routine ops
+    (5, "incidents", _v5_incidents),
 ]
 
 
