@@ -152,6 +152,22 @@ incident_timeline = Table(
     Index("ux_aiops_incident_timeline_key", "incident_id", "key", unique=True),
 )
 
+ops_changes = Table(
+    "aiops_ops_changes", metadata,
+    # Routine operations (issue 9): one row per change a workflow made or planned, keyed so that a
+    # re-run of the same interval finds its change done and does not make it twice (aiops.ops.records).
+    Column("change_key", String(400), primary_key=True),  # <workflow>/<interval>/<action>/<resource>
+    Column("workflow", String(100), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("resource_id", String(300), nullable=False),
+    Column("policy", String(100)),
+    Column("status", String(20), nullable=False),  # done | failed
+    Column("detail", JSON),
+    Column("run_id", String(250)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_aiops_ops_changes_workflow_at", "workflow", "at"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -168,6 +184,10 @@ def _v3_slo_history(conn: Connection) -> None:
     slo_history.create(conn, checkfirst=True)
 
 
+def _v8_routine_ops(conn: Connection) -> None:
+    ops_changes.create(conn, checkfirst=True)
+
+
 def _v5_incidents(conn: Connection) -> None:
     for table in (incidents, incident_timeline):
         table.create(conn, checkfirst=True)
@@ -181,6 +201,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     # Reserved, one per domain (applied in any order on a fresh or older database):
     # 4 alerting (alerts, dead letters) | 5 incidents | 6 cost decisions | 7 compliance | 8 routine ops
     (5, "incidents", _v5_incidents),
+    (8, "routine ops changes", _v8_routine_ops),
 ]
 
 
