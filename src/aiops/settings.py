@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     # Compliance and security events (issue 7): compliance_* / security_* fields go here
 
     # Routine operations (issue 9): ops_* fields go here
+    ops_max_changes_per_run: int = Field(
+        25, ge=1, description="Blast radius of a routine-ops run: a plan with more enforced changes "
+        "than this is refused whole (raise it, or split the policy)."
+    )
+    ops_log_retention_default_days: int = Field(
+        30, description="Retention proposed for log groups no policy matches that keep logs forever."
+    )
+    ops_log_retention_default_mode: str = Field(
+        "dry-run", pattern="^(dry-run|enforce)$",
+        description="Whether that default is applied (enforce) or only reported (dry-run).",
+    )
+    ops_patch_batch_size: int = Field(2, ge=1, description="Instances patched per batch (policy may override).")
+    ops_patch_approval_timeout_minutes: float = Field(
+        240, gt=0, description="An unanswered prod patch-install approval means 'not installed'."
+    )
+    ops_command_wait_seconds: int = Field(
+        15, ge=1, description="Poll interval while an SSM Run Command batch runs."
+    )
 
     # Sandbox (the embedded default account)
     sandbox_host: str = Field("127.0.0.1", description="Emulator bind address (loopback only).")
