@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     )
 
     # Alerting (issue 5): alerting_* fields go here
+    alerting_queue_url: str | None = Field(
+        None,
+        description="SQS queue the alert_intake DAG watches (EventBridge rule aiops-ops-events -> SQS). "
+        "Unset: the sandbox queue http://<sandbox_host>:<sandbox_port>/123456789012/aiops-ops-events; "
+        "on real AWS set https://sqs.<region>.amazonaws.com/<account>/aiops-ops-events.",
+    )
+    alerting_waiter_delay_seconds: int = Field(2, ge=1, description="How often the SQS watcher polls.")
+    alerting_tag_cache_seconds: float = Field(300, ge=0, description="Resource tag listing cache lifetime.")
+    alerting_change_lookback_minutes: float = Field(
+        120, gt=0, description="Recent CloudTrail changes to an alert's resource: how far back to look."
+    )
+    alerting_enrich_changes: bool = Field(True, description="Attach recent CloudTrail changes to alerts.")
+    alerting_notify: bool = Field(True, description="Publish SNS notifications for new/escalated incidents.")
 
     # Incidents (issue 5): incident_* fields go here
 
@@ -125,6 +138,11 @@ class Settings(BaseSettings):
     @property
     def sandbox_endpoint(self) -> str:
         return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def ops_queue_url(self) -> str:
+        """The alert intake's SQS queue: ``alerting_queue_url`` or the sandbox queue."""
+        return self.alerting_queue_url or f"{self.sandbox_endpoint}/123456789012/aiops-ops-events"
 
     @property
     def manifest_path(self) -> Path:

@@ -168,6 +168,58 @@ ops_changes = Table(
     Index("ix_aiops_ops_changes_workflow_at", "workflow", "at"),
 )
 
+alert_ledger = Table(
+    "aiops_alerts", metadata,
+    # Alerting (issue 5): one row per normalised alert (event id), with the engine's decision. The
+    # intake reads a time window of it for dedup (fingerprint), flapping (state changes) and grouping
+    # (scope -> group_key); a re-delivered event finds its row and is not decided twice.
+    Column("event_id", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(10), nullable=False),  # firing | resolved
+    Column("severity", String(10), nullable=False),
+    Column("service", String(100)),
+    Column("env", String(50)),
+    Column("team", String(100)),
+    Column("resource", String(500)),
+    Column("scope", String(500), nullable=False),
+    Column("group_key", String(250)),
+    Column("decision", String(20), nullable=False),  # accepted | duplicate | suppressed | resolved | informational
+    Column("reason", Text),
+    Column("alert", JSON, nullable=False),
+    Column("run_id", String(250)),
+    Index("ix_aiops_alerts_time", "time"),
+    Index("ix_aiops_alerts_fingerprint_time", "fingerprint", "time"),
+)
+alert_dead_letters = Table(
+    "aiops_alert_dead_letters", metadata,
+    Column("key", String(64), primary_key=True),  # hash of reason + body: a re-delivery is recorded once
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(100)),
+    Column("detail_type", String(200)),
+    Column("message_id", String(200)),
+    Column("body", Text, nullable=False),
+    Column("run_id", String(250)),
+)
+alert_notifications = Table(
+    "aiops_alert_notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_key", String(250), nullable=False),
+    Column("incident_id", String(40)),
+    Column("severity", String(10), nullable=False),
+    Column("topic", String(300), nullable=False),  # topic ARN (or name when it could not be resolved)
+    Column("status", String(20), nullable=False),  # sent | failed
+    Column("message_id", String(200)),
+    Column("subject", String(200), nullable=False),
+    Column("error", Text),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(250)),
+    Index("ix_aiops_alert_notifications_group", "group_key"),
+)
+
 Migration = Callable[[Connection], None]
 
 
@@ -188,6 +240,11 @@ def _v8_routine_ops(conn: Connection) -> None:
     ops_changes.create(conn, checkfirst=True)
 
 
+def _v4_alerting(conn: Connection) -> None:
+    for table in (alert_ledger, alert_dead_letters, alert_notifications):
+        table.create(conn, checkfirst=True)
+
+
 def _v5_incidents(conn: Connection) -> None:
     for table in (incidents, incident_timeline):
         table.create(conn, checkfirst=True)
@@ -202,6 +259,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     # 4 alerting (alerts, dead letters) | 5 incidents | 6 cost decisions | 7 compliance | 8 routine ops
     (5, "incidents", _v5_incidents),
     (8, "routine ops changes", _v8_routine_ops),
+    (4, "alerting: alerts seen, dead letters, notifications", _v4_alerting),
 ]
 
 
