@@ -50,8 +50,12 @@ def default_hand_over(run_id: str | None) -> HandOver:
 def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRules | None = None,
             ledger: Ledger | None = None, hand_over: HandOver | None = None,
             publish: Callable[[str, str, str], str] | None = None, enrich: bool = True,
-            notify: bool | None = None) -> dict[str, Any]:
-    """Run the chain over one batch; returns a JSON-able summary (counts, incident ids, notifications)."""
+            notify: bool | None = None, topic_arns: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the chain over one batch; returns a JSON-able summary (counts, incident ids, notifications).
+
+    Injection points for tests and replays: ``ledger`` (default: the state store), ``hand_over``
+    (default: ``aiops.incidents.store.open_or_update``), ``publish`` (default: SNS Publish),
+    ``topic_arns`` (default: resolved with SNS ListTopics)."""
     from aiops.settings import get_settings
 
     settings = get_settings()
@@ -93,7 +97,7 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
     notifications: list[dict[str, Any]] = []
     do_notify = settings.alerting_notify if notify is None else notify
     if do_notify:
-        notifications = _notify(engine, candidates, ids, rules, ledger, publish, run_id)
+        notifications = _notify(engine, candidates, ids, rules, ledger, publish, run_id, topic_arns)
     summary = {
         "raw_events": len(bodies), "dead_letters": len(dead), "alerts": len(alerts),
         "decisions": counts(decided), "candidates": len(candidates),
@@ -107,7 +111,7 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
 
 def _notify(engine: Engine, candidates: list[IncidentCandidate], ids: dict[str, str], rules: AlertingRules,
             ledger: Ledger, publish: Callable[[str, str, str], str] | None,
-            run_id: str | None) -> list[dict[str, Any]]:
+            run_id: str | None, topic_arns: dict[str, str] | None = None) -> list[dict[str, Any]]:
     from aiops.alerting import notify as n
 
     due = engine.to_notify(candidates)
@@ -121,7 +125,8 @@ def _notify(engine: Engine, candidates: list[IncidentCandidate], ids: dict[str, 
         routes[c.group_key] = rules.routing.topics_for(rep)
     names = sorted({t for topics, _ in routes.values() for t in topics})
     try:
-        arns = n.resolve_topics(names)
+        arns: dict[str, str | None] = ({name: topic_arns.get(name) for name in names} if topic_arns is not None
+                                       else n.resolve_topics(names))
     except Exception as exc:  # SNS unreachable: record every notification as failed, keep the incidents
         log.error("cannot list SNS topics: %s", exc)
         arns = dict.fromkeys(names)

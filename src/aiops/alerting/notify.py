@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiops.alerting.model import IncidentCandidate
+from aiops.alerting.model import SEVERITY_ORDER, IncidentCandidate
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,17 @@ def resolve_topics(names: list[str], *, client: Any = None) -> dict[str, str | N
 
 
 def subject(candidate: IncidentCandidate, incident_id: str | None, escalated: bool) -> str:
+    """``[HIGH] INC-1A2B checkout/prod: <worst alert> (+2 related)``, at most 100 characters."""
     where = f"{candidate.service}/{candidate.env or '-'}" if candidate.service else (candidate.root_resource or "")
-    prefix = f"[{candidate.severity.upper()}]{' ESCALATED' if escalated else ''} "
-    text = f"{prefix}{where}: {candidate.alerts[0].title if len(candidate.alerts) == 1 else candidate.title}"
-    if incident_id:
-        text = f"{text} ({incident_id})"
-    text = " ".join(text.split())  # SNS subjects: no line breaks
-    return text if len(text) <= SUBJECT_MAX else text[:SUBJECT_MAX - 1] + "\u2026"
+    worst = max(candidate.alerts, key=lambda a: SEVERITY_ORDER[a.severity])
+    more = f" (+{len(candidate.alerts) - 1} related)" if len(candidate.alerts) > 1 else ""
+    head = f"[{candidate.severity.upper()}]{' ESCALATED' if escalated else ''} {incident_id or ''} {where}:"
+    head = " ".join(head.split())
+    room = SUBJECT_MAX - len(head) - len(more) - 1
+    title = " ".join(worst.title.split())  # SNS subjects: no line breaks
+    if len(title) > room:
+        title = title[:max(room - 1, 0)] + "\u2026"
+    return f"{head} {title}{more}"[:SUBJECT_MAX]
 
 
 def body(candidate: IncidentCandidate, incident_id: str | None, escalated: bool, *, ui_url: str | None = None) -> str:
