@@ -105,6 +105,44 @@ class Settings(BaseSettings):
     # Incidents (issue 5): incident_* fields go here
 
     # Cost intelligence (issue 6): cost_* fields go here
+    cost_report_recipients: list[str] = Field(
+        ["finops@matcarv.example"], description="Who receives the daily cost report (SES)."
+    )
+    cost_history_days: int = Field(
+        60, ge=14, description="Daily spend history behind the report's trend, forecast and anomaly bands."
+    )
+    cost_anomaly_min_usd: float = Field(
+        5.0, ge=0, description="A service's day outside its forecast band is an anomaly only if off by this much."
+    )
+    cost_lookback_days: int = Field(14, ge=1, description="Right-sizing: metrics history read.")
+    cost_cpu_percentile: float = Field(
+        99.5, gt=0, le=100, description="Right-sizing: CPU percentile (of 5-minute maxima) that must fit the target."
+    )
+    cost_headroom_pct: float = Field(
+        20.0, ge=0, lt=100, description="Right-sizing: the target keeps this much CPU/memory headroom at that percentile."
+    )
+    cost_idle_cpu_pct: float = Field(10.0, description="Idle (Trusted Advisor): daily average CPU at or below this.")
+    cost_idle_network_mb: float = Field(5.0, description="Idle (Trusted Advisor): daily network in+out at or below this.")
+    cost_idle_min_days: int = Field(4, ge=1, description="Idle (Trusted Advisor): on at least this many days.")
+    cost_rds_idle_days: int = Field(7, ge=1, description="An RDS instance with no connections this long is idle.")
+    cost_snapshot_retention_days: int = Field(
+        90, ge=1, description="Snapshots older than this (and not tagged aiops:keep=true) are proposed for deletion."
+    )
+    cost_min_monthly_savings: float = Field(1.0, ge=0, description="Recommendations saving less are not proposed.")
+    cost_dismiss_days: int = Field(90, ge=1, description="A dismissed recommendation is not proposed again this long.")
+    cost_apply_hold_days: int = Field(
+        7, ge=1, description="After 'apply', the recommendation is not proposed again this long (remediation runs)."
+    )
+    cost_review_timeout_hours: float = Field(
+        24, gt=0, description="An unanswered right-sizing review defers everything after this long."
+    )
+    cost_approvers: list[str] = Field(
+        ["bob.finops", "admin"], description="Airflow users who may answer the right-sizing review."
+    )
+    cost_external_recommendations: bool = Field(
+        False, description="Merge AWS Compute Optimizer and Cost Explorer right-sizing recommendations "
+        "(real AWS only: the emulator has neither API)."
+    )
 
     # Compliance and security events (issue 7): compliance_* / security_* fields go here
 

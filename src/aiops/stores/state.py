@@ -220,6 +220,28 @@ alert_notifications = Table(
     Index("ix_aiops_alert_notifications_group", "group_key"),
 )
 
+cost_decisions = Table(
+    "aiops_cost_decisions", metadata,
+    # Cost intelligence (issue 6): one row per FinOps decision on a right-sizing recommendation
+    # (apply | defer | dismiss), keyed by the review run so a retry rewrites, never duplicates.
+    # `until` hides the recommendation until then (dismiss: cost_dismiss_days). An applied one carries
+    # its estimated monthly savings and the remediate run that applies it (realised savings).
+    Column("recommendation_id", String(300), primary_key=True),
+    Column("review_run_id", String(250), primary_key=True),
+    Column("decision", String(10), nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True)),
+    Column("resource_id", String(300), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("monthly_savings_usd", Float, nullable=False),
+    Column("runbook", String(100)),
+    Column("remediate_run_id", String(250)),
+    Column("recommendation", JSON, nullable=False),
+    Index("ix_aiops_cost_decisions_until", "until"),
+)
+
+
 Migration = Callable[[Connection], None]
 
 
@@ -251,6 +273,10 @@ def _v5_incidents(conn: Connection) -> None:
 
 
 # Append new migrations; never edit or reorder applied ones.
+def _v6_cost_decisions(conn: Connection) -> None:
+    cost_decisions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "watermarks and audit log", _v1_initial),
     (2, "remediation requests", _v2_remediation),
@@ -260,6 +286,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (5, "incidents", _v5_incidents),
     (8, "routine ops changes", _v8_routine_ops),
     (4, "alerting: alerts seen, dead letters, notifications", _v4_alerting),
+    (6, "cost decisions: apply/defer/dismiss, realised savings", _v6_cost_decisions),
 ]
 
 
