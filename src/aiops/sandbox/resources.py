@@ -41,6 +41,7 @@ class Created:
     trail_name: str = ""
     log_groups: dict[str, int | None] = field(default_factory=dict)  # name -> retention days
     backdates: list[dict[str, str]] = field(default_factory=list)
+    ops: dict[str, Any] = field(default_factory=dict)  # routine-operations fixtures (issue 9)
 
 
 def _tags(**kw: str) -> list[dict[str, str]]:
@@ -382,3 +383,43 @@ def create_log_groups(clients: Any, topo: Topology, out: Created) -> None:
         if retention:
             logs.put_retention_policy(logGroupName=name, retentionInDays=retention)
         out.log_groups[name] = retention
+
+
+def create_ops_fixtures(clients: Any, out: Created, days_ago: Any) -> None:
+    """Routine operations (issue 9): the history the snapshot lifecycle inherits. Snapshots the
+    ``daily-backups`` policy made of the catalog search volume over the past days (some past its
+    7-day retention), one of them tagged to keep, and a golden AMI whose snapshot the policy made
+    30 days ago (must never expire). Additive: no random draws, existing resources untouched."""
+    ec2 = clients("ec2")
+    volume = out.volumes["catalog-prod-search-data"]
+    policy = "daily-backups"
+
+    def managed_tags(age: int, keep: bool = False) -> list[dict[str, str]]:
+        day = days_ago(age)[:10]
+        tags = {"Name": f"catalog-prod-search-data-{day}", "service": "catalog", "env": "prod",
+                "team": "storefront", "aiops:backup": "daily", "aiops:snapshot-policy": policy,
+                "aiops:snapshot-key": f"{policy}/{volume}/{day}", "aiops:created-by": "ops_snapshots",
+                "aiops:retention-days": "7"}
+        if keep:
+            tags["aiops:keep"] = "true"
+        return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+    managed: dict[str, str] = {}
+    for age, keep in ((3, False), (6, False), (9, False), (12, False), (20, True)):
+        snap = ec2.create_snapshot(VolumeId=volume, Description=f"{policy} {days_ago(age)[:10]}",
+                                   TagSpecifications=[{"ResourceType": "snapshot", "Tags": managed_tags(age, keep)}])
+        managed[f"{age}d"] = snap["SnapshotId"]
+        out.backdates.append({"kind": "ebs_snapshot", "id": snap["SnapshotId"], "time": days_ago(age)})
+    image = ec2.register_image(Name="catalog-search-golden-2026-10", RootDeviceName="/dev/xvda",
+                               Description="Golden image of the catalog search host",
+                               VirtualizationType="hvm", Architecture="x86_64")["ImageId"]
+    ami_snapshot = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    ec2.create_tags(Resources=[ami_snapshot], Tags=managed_tags(30))
+    out.backdates.append({"kind": "ebs_snapshot", "id": ami_snapshot, "time": days_ago(30)})
+    out.ops = {
+        "snapshot_policy": policy, "retention_days": 7, "search_volume": volume,
+        "managed_snapshots": managed,
+        "expired_by_policy": [managed["9d"], managed["12d"]],
+        "kept_snapshot": managed["20d"],
+        "ami": image, "ami_snapshot": ami_snapshot,
+    }

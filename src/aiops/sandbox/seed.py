@@ -27,6 +27,7 @@ from aiops.sandbox.resources import (
     create_log_groups,
     create_messaging,
     create_network,
+    create_ops_fixtures,
     create_storage,
     create_trail,
 )
@@ -110,6 +111,7 @@ def seed_account(
         ("RDS instances", lambda: create_databases(clients, topo, out)),
         ("EBS volumes, snapshots, Elastic IPs", lambda: create_storage(clients, topo, out, _iso(anchor_ts),
                                                                        days_ago)),
+        ("routine-operations snapshot history and golden AMI", lambda: create_ops_fixtures(clients, out, days_ago)),
         ("S3 buckets", lambda: create_buckets(clients, out)),
         ("IAM users, roles, policies", lambda: create_iam(clients, out, days_ago)),
         ("SNS topics, SQS queue, EventBridge rule, SES identities",
@@ -335,4 +337,5 @@ def build_manifest(topo: Topology, out: Created, series: list[SeriesDef], *, see
                 "objective": 0.999},
         "logs": log_truth,
         "cost": {"days": cost_days, "anomaly": cost_anomaly},
+        "ops": out.ops,
     }

@@ -1,0 +1,339 @@
+"""Patching with SSM Run Command ``AWS-RunPatchBaseline``.
+
+* **Scan** (``Operation=Scan``, changes nothing) on every run, over every instance a patch policy
+  selects (``include/ops``, ``patching:``), in one command.
+* **Install** (``Operation=Install``) only while the policy's maintenance window is open at the
+  run's time, batch by batch (``batch_size``): after each batch the command's invocations must have
+  succeeded and the instances must pass their health check (EC2 instance/system status, and the
+  load-balancer target health of target groups they are registered in) before the next batch
+  starts; the first failure stops the policy's remaining batches. Installing on prod (a target
+  tagged ``env=prod``, or ``approval: required``) waits for an approval in the Airflow UI.
+* **Compliance report** from ``DescribeInstancePatchStates``. Where the account cannot answer it
+  (the emulator: moto lacks the API and answers ``UnsupportedOperation``) the report is built from
+  the RunPatchBaseline command invocations this run sent — status per instance, counts unknown —
+  and says so in every row (``source``).
+
+Protected instances (``aiops:protected=true``) are neither scanned nor patched. Permissions:
+``ec2:DescribeInstances``, ``ec2:DescribeInstanceStatus``, ``elasticloadbalancing:DescribeTargetGroups``,
+``elasticloadbalancing:DescribeTargetHealth``, ``ssm:SendCommand``, ``ssm:GetCommandInvocation``,
+``ssm:DescribeInstancePatchStates``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiops import aws
+from aiops.ops.plan import Change, Skip, is_protected, tag_dict
+from aiops.ops.policy import DAYS, MaintenanceWindow, PatchPolicy, parse_hhmm
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "ops_patching"
+DOCUMENT = "AWS-RunPatchBaseline"
+PROD_ENVS = frozenset({"prod", "production"})
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    state: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def collect(policies: list[PatchPolicy], region: str | None = None) -> dict[str, list[Instance]]:
+    """Instances each policy selects (every state: the plan reports the ones not running)."""
+    ec2 = aws.client("ec2", region=region)
+    out: dict[str, list[Instance]] = {}
+    for policy in policies:
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in policy.selector.items()]
+        out[policy.id] = [Instance(i["InstanceId"], i["State"]["Name"], tag_dict(i.get("Tags")))
+                          for page in ec2.get_paginator("describe_instances").paginate(Filters=filters)
+                          for r in page["Reservations"] for i in r["Instances"]
+                          if i["State"]["Name"] not in {"terminated", "shutting-down"}]
+    return out
+
+
+def window_bounds(window: MaintenanceWindow, at: datetime) -> tuple[datetime, datetime] | None:
+    """The window occurrence that contains ``at`` (start, end), or None when closed at ``at``."""
+    tz = ZoneInfo(window.timezone)
+    local = at.astimezone(tz)
+    t = parse_hhmm(window.start)
+    for back in (0, 1):  # a window may run past midnight
+        day = (local - timedelta(days=back)).date()
+        if DAYS[day.weekday()] not in window.days:
+            continue
+        start = datetime(day.year, day.month, day.day, t.hour, t.minute, tzinfo=tz)
+        end = start + timedelta(minutes=window.duration_minutes)
+        if start <= local < end:
+            return start, end
+    return None
+
+
+def batches(ids: list[str], size: int) -> list[list[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]], at: datetime, *,
+                  default_batch_size: int, operation: str = "auto"
+                  ) -> tuple[list[Change], list[Skip], dict[str, Any]]:
+    """(install changes, skipped, extra) where extra holds ``scan`` and ``install`` sections.
+
+    ``operation``: ``auto`` (scan; install where the window is open), ``scan`` (scan only),
+    ``install`` (as auto, the window still required).
+    """
+    changes: list[Change] = []
+    skipped: list[Skip] = []
+    scan_ids: list[str] = []
+    installs: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for policy in policies:
+        eligible: list[Instance] = []
+        for inst in sorted(targets.get(policy.id, []), key=lambda i: i.tags.get("Name", i.id)):
+            if inst.id in seen:
+                skipped.append(Skip(inst.id, policy.id, "already selected by an earlier patch policy"))
+            elif is_protected(inst.tags):
+                skipped.append(Skip(inst.id, policy.id, "protected (aiops:protected=true)"))
+            elif inst.state != "running":
+                skipped.append(Skip(inst.id, policy.id, f"is {inst.state}: patched when running"))
+            else:
+                eligible.append(inst)
+                seen.add(inst.id)
+        scan_ids += [i.id for i in eligible]
+        if not eligible or operation == "scan":
+            continue
+        bounds = window_bounds(policy.maintenance_window, at)
+        if bounds is None:
+            skipped += [Skip(i.id, policy.id, "install: maintenance window closed") for i in eligible]
+            continue
+        prod = any(i.tags.get("env", "").lower() in PROD_ENVS for i in eligible)
+        needs_approval = policy.approval == "required" or prod
+        groups = batches([i.id for i in eligible], policy.batch_size or default_batch_size)
+        installs.append({
+            "policy": policy.id, "mode": policy.mode, "batches": groups, "requires_approval": needs_approval,
+            "approvers": list(policy.approvers), "reboot": policy.reboot, "health_check": policy.health_check,
+            "window": {"start": bounds[0].isoformat(), "end": bounds[1].isoformat()},
+            "seconds_left": (bounds[1] - at).total_seconds()})
+        for n, group in enumerate(groups, 1):
+            for instance_id in group:
+                changes.append(Change(
+                    "patch_install", instance_id, policy.id, policy.mode,
+                    f"batch {n}/{len(groups)} in window until {bounds[1]:%a %H:%M %Z}"
+                    + ("; needs approval (prod)" if needs_approval else ""),
+                    {"batch": n, "reboot": policy.reboot, "requires_approval": needs_approval}))
+    extra = {"scan": {"instance_ids": scan_ids, "document": DOCUMENT},
+             "install": installs,
+             "needs_approval": any(i["requires_approval"] and i["mode"] == "enforce" for i in installs),
+             "approvers": sorted({u for i in installs if i["requires_approval"] for u in i["approvers"]})}
+    return changes, skipped, extra
+
+
+def scan_command(plan: dict[str, Any]) -> dict[str, Any]:
+    """``run_command_kwargs`` of the scan's ``SsmRunCommandOperator``."""
+    return {"InstanceIds": plan["scan"]["instance_ids"], "Parameters": {"Operation": ["Scan"]},
+            "Comment": f"aiops {WORKFLOW} scan {plan['interval']}"[:100]}
+
+
+# -- install ---------------------------------------------------------------------------------------
+
+
+def instance_health(instance_ids: list[str], check: str) -> dict[str, str]:
+    """``{instance_id: problem}`` for the instances that fail their health check (empty: healthy)."""
+    problems: dict[str, str] = {}
+    if check in {"instance-status", "both"}:
+        ec2 = aws.client("ec2")
+        statuses = ec2.describe_instance_status(InstanceIds=instance_ids, IncludeAllInstances=True)["InstanceStatuses"]
+        found = {s["InstanceId"]: s for s in statuses}
+        for iid in instance_ids:
+            s = found.get(iid)
+            if s is None:
+                problems[iid] = "no status"
+                continue
+            state = s["InstanceState"]["Name"]
+            inst, system = s.get("InstanceStatus", {}).get("Status"), s.get("SystemStatus", {}).get("Status")
+            if state != "running" or inst not in {"ok", "initializing"} or system not in {"ok", "initializing"}:
+                problems[iid] = f"state {state}, instance status {inst}, system status {system}"
+    if check in {"target-health", "both"}:
+        elb = aws.client("elbv2")
+        wanted = set(instance_ids)
+        for page in elb.get_paginator("describe_target_groups").paginate():
+            for tg in page["TargetGroups"]:
+                health = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+                for d in health:
+                    iid, state = d["Target"]["Id"], d["TargetHealth"]["State"]
+                    if iid in wanted and state not in {"healthy", "initial"}:
+                        problems.setdefault(iid, f"target {state} in {tg['TargetGroupName']}")
+    return problems
+
+
+def _invocation_status(ssm: Any, command_id: str, instance_id: str, delay: int, attempts: int) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    last: dict[str, Any] = {}
+    for _ in range(attempts):
+        try:
+            last = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except ClientError as exc:  # InvocationDoesNotExist right after SendCommand
+            if exc.response.get("Error", {}).get("Code") != "InvocationDoesNotExist":
+                raise
+            time.sleep(min(delay, 2))
+            continue
+        if last.get("Status") not in {"Pending", "InProgress", "Delayed"}:
+            return last
+        time.sleep(delay)
+    return {**last, "Status": last.get("Status", "TimedOut")}
+
+
+def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool, run_id: str | None,
+                command_wait_seconds: int = 15, max_polls: int = 240) -> dict[str, Any]:
+    """Install the plan's ``requires_approval`` (or not) policies batch by batch; stop a policy at
+    its first failed or unhealthy batch. Idempotent: a batch whose instances are recorded done is not
+    sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
+    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+
+    from aiops.ops import records
+    from aiops.ops.plan import Change, change_key
+    from aiops.settings import get_settings
+    from aiops.stores.state import StateStore
+
+    store = StateStore()
+    ssm = SsmHook(aws_conn_id=get_settings().aws_conn_id).conn
+    started = time.monotonic()
+    report: dict[str, Any] = {"policies": [], "failed": False}
+    if plan.get("refused"):
+        return {**report, "refused": plan["refused"]}
+    for install in plan["install"]:
+        if install["requires_approval"] != requires_approval:
+            continue
+        entry: dict[str, Any] = {"policy": install["policy"], "mode": install["mode"], "batches": []}
+        report["policies"].append(entry)
+        if install["mode"] != "enforce":
+            entry["status"] = "dry-run"
+            continue
+        if requires_approval and not approved:
+            entry["status"] = "not approved"
+            store.audit(actor=WORKFLOW, action="ops.patch_install.not_approved", subject=install["policy"],
+                        detail={"batches": install["batches"]}, run_id=run_id)
+            continue
+        entry["status"] = "done"
+        for n, batch in enumerate(install["batches"], 1):
+            if time.monotonic() - started > install["seconds_left"]:
+                entry["status"] = "window closed"
+                entry["batches"].append({"batch": n, "instances": batch, "status": "not started: window closed"})
+                continue
+            if entry["status"] != "done":
+                entry["batches"].append({"batch": n, "instances": batch, "status": "not started: earlier batch failed"})
+                continue
+            keys = {iid: change_key(WORKFLOW, plan["interval"], "patch_install", iid) for iid in batch}
+            if all(records.is_done(k) for k in keys.values()):
+                entry["batches"].append({"batch": n, "instances": batch, "status": "already done"})
+                continue
+            command_id = next((r["detail"].get("command_id") for k in keys.values()
+                               for r in [records.get(k)] if r and r["status"] == "sent"), None)
+            changes = {iid: Change("patch_install", iid, install["policy"], "enforce", f"batch {n}",
+                                   {"batch": n}, keys[iid]) for iid in batch}
+            if command_id is None:
+                command_id = ssm.send_command(
+                    DocumentName=DOCUMENT, InstanceIds=batch,
+                    Parameters={"Operation": ["Install"], "RebootOption": [install["reboot"]]},
+                    Comment=f"aiops {WORKFLOW} {install['policy']} batch {n} {plan['interval']}"[:100],
+                )["Command"]["CommandId"]
+                for iid in batch:
+                    records.record(changes[iid], workflow=WORKFLOW, status="sent",
+                                   detail={"command_id": command_id}, run_id=run_id)
+            log.info("Policy %s batch %d/%d: command %s on %s", install["policy"], n, len(install["batches"]),
+                     command_id, ", ".join(batch))
+            statuses = {iid: _invocation_status(ssm, command_id, iid, command_wait_seconds, max_polls)["Status"]
+                        for iid in batch}
+            failed = {iid: s for iid, s in statuses.items() if s != "Success"}
+            unhealthy = {} if failed else instance_health(batch, install["health_check"])
+            status = ("failed: " + ", ".join(f"{i} {s}" for i, s in failed.items()) if failed
+                      else "unhealthy: " + "; ".join(f"{i} {p}" for i, p in unhealthy.items()) if unhealthy
+                      else "succeeded")
+            for iid in batch:
+                ok = iid not in failed and iid not in unhealthy
+                records.record(changes[iid], workflow=WORKFLOW, status="done" if ok else "failed",
+                               detail={"command_id": command_id, "status": statuses[iid],
+                                       "health": unhealthy.get(iid, "ok")}, run_id=run_id)
+            store.audit(actor=WORKFLOW, action="ops.patch_install", subject=install["policy"],
+                        detail={"batch": n, "instances": batch, "command_id": command_id, "status": status},
+                        run_id=run_id)
+            entry["batches"].append({"batch": n, "instances": batch, "command_id": command_id, "status": status})
+            log.info("Policy %s batch %d: %s", install["policy"], n, status)
+            if failed or unhealthy:
+                entry["status"] = f"stopped after batch {n}"
+                report["failed"] = True
+    return report
+
+
+# -- compliance ------------------------------------------------------------------------------------
+
+
+def patch_compliance(instance_ids: list[str], commands: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One row per instance: from ``DescribeInstancePatchStates``; where the API is unavailable
+    (``UnsupportedOperation``), from the invocations of ``commands`` — ``(command_id, operation)``
+    in the order sent — (the substitute)."""
+    from botocore.exceptions import ClientError
+
+    ssm = aws.client("ssm")
+    rows: list[dict[str, Any]] = []
+    try:
+        for i in range(0, len(instance_ids), 50):
+            kwargs: dict[str, Any] = {"InstanceIds": instance_ids[i:i + 50]}
+            while True:
+                page = ssm.describe_instance_patch_states(**kwargs)
+                rows += [_row_from_patch_state(s) for s in page.get("InstancePatchStates", [])]
+                if not page.get("NextToken"):
+                    break
+                kwargs["NextToken"] = page["NextToken"]
+        return rows
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"UnsupportedOperation", "NotImplemented"}:
+            raise
+        log.info("DescribeInstancePatchStates unavailable (%s): compliance from command invocations",
+                 exc.response["Error"]["Code"])
+    return compliance_from_invocations(ssm, instance_ids, commands)
+
+
+def _row_from_patch_state(s: dict[str, Any]) -> dict[str, Any]:
+    missing, failed = int(s.get("MissingCount", 0)), int(s.get("FailedCount", 0))
+    critical = int(s.get("CriticalNonCompliantCount", 0) or 0)
+    return {"instance_id": s["InstanceId"], "patch_group": s.get("PatchGroup"), "baseline_id": s.get("BaselineId"),
+            "operation": s.get("Operation"), "operation_end": str(s.get("OperationEndTime", "")),
+            "installed": int(s.get("InstalledCount", 0)), "missing": missing, "failed": failed,
+            "critical_non_compliant": critical, "compliant": missing == 0 and failed == 0,
+            "source": "DescribeInstancePatchStates"}
+
+
+def compliance_from_invocations(ssm: Any, instance_ids: list[str],
+                                commands: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    from botocore.exceptions import ClientError
+
+    rows = []
+    for iid in instance_ids:
+        row: dict[str, Any] = {"instance_id": iid, "operation": None, "status": "no command", "compliant": None,
+                               "source": "command invocations (DescribeInstancePatchStates unavailable)"}
+        for command_id, operation in commands:  # in order sent: the last one that ran on the instance wins
+            try:
+                inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=iid)
+            except ClientError:  # InvocationDoesNotExist: that command did not target this instance
+                continue
+            row.update({"command_id": command_id, "status": inv.get("Status"), "operation": operation,
+                        "operation_end": str(inv.get("ExecutionEndDateTime", ""))})
+        rows.append(row)
+    return rows
+
+
+def render_compliance(rows: list[dict[str, Any]]) -> str:
+    lines = ["## Patch compliance", "", "| instance | compliant | missing | failed | last operation | status | source |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        compliant = {True: "yes", False: "**no**", None: "unknown"}[r.get("compliant")]
+        lines.append(f"| {r['instance_id']} | {compliant} | {r.get('missing', '-')} | {r.get('failed', '-')} | "
+                     f"{r.get('operation') or '-'} | {r.get('status', '-')} | {r['source']} |")
+    return "\n".join(lines) + "\n"
