@@ -241,6 +241,49 @@ cost_decisions = Table(
     Index("ix_aiops_cost_decisions_until", "until"),
 )
 
+compliance_sweeps = Table(
+    "aiops_compliance_sweeps", metadata,
+    # Compliance (issue 7): one row per sweep, keyed by the run's logical date (a retry or a
+    # backfill of the same day rewrites it; aiops.compliance.history).
+    Column("sweep_id", String(100), primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("account_id", String(20), nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("score", Float),  # share of evaluated resources PASSED (suppressed counted as passed)
+    Column("counts", JSON, nullable=False),  # {"PASSED": n, "FAILED": n, "SUPPRESSED": n}
+    Column("errors", JSON, nullable=False),  # check id -> why it was not evaluated
+    Column("diff", JSON),  # counts of new | resolved | regressed | still_failing vs the previous sweep
+    Column("run_id", String(250)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_aiops_compliance_sweeps_as_of", "as_of"),
+)
+compliance_results = Table(
+    "aiops_compliance_results", metadata,
+    Column("sweep_id", String(100), primary_key=True),
+    Column("check_id", String(100), primary_key=True),
+    Column("resource_key", String(500), primary_key=True),  # ARN, or id where AWS defines no ARN
+    Column("resource_id", String(500), nullable=False),
+    Column("resource_type", String(100), nullable=False),
+    Column("region", String(30), nullable=False),
+    Column("status", String(10), nullable=False),  # PASSED | FAILED (what AWS says)
+    Column("effective", String(12), nullable=False),  # PASSED | FAILED | SUPPRESSED
+    Column("severity", String(15), nullable=False),
+    Column("reason", Text),
+    Column("suppressed", Text),
+    Column("result", JSON, nullable=False),
+    Index("ix_aiops_compliance_results_key", "check_id", "resource_key"),
+)
+security_quarantine = Table(
+    "aiops_security_quarantine", metadata,
+    # CloudTrail log files that could not be read: quarantined once per key with the reason.
+    Column("log_key", String(500), primary_key=True),
+    Column("bucket", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("artifact_key", String(500)),
+    Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(250)),
+)
+
 
 Migration = Callable[[Connection], None]
 
@@ -277,6 +320,11 @@ def _v6_cost_decisions(conn: Connection) -> None:
     cost_decisions.create(conn, checkfirst=True)
 
 
+def _v7_compliance(conn: Connection) -> None:
+    for table in (compliance_sweeps, compliance_results, security_quarantine):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "watermarks and audit log", _v1_initial),
     (2, "remediation requests", _v2_remediation),
@@ -287,6 +335,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (8, "routine ops changes", _v8_routine_ops),
     (4, "alerting: alerts seen, dead letters, notifications", _v4_alerting),
     (6, "cost decisions: apply/defer/dismiss, realised savings", _v6_cost_decisions),
+    (7, "compliance: sweeps, results with history, quarantined CloudTrail log files", _v7_compliance),
 ]
 
 
