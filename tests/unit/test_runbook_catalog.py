@@ -37,6 +37,7 @@ EXPECTED_FLOW: dict[str, list[str]] = {
         "api autoscaling:SetDesiredCapacity",
     ],
     "reboot-rds-instance": ["assert rds:DescribeDBInstances", "api rds:RebootDBInstance", "wait rds:DescribeDBInstances"],
+    "reboot-ec2-instance": ["assert ec2:DescribeInstances", "api ec2:RebootInstances", "wait ec2:DescribeInstanceStatus"],
     "revoke-world-open-ingress": [
         "assert ec2:DescribeSecurityGroups", "branch", "api ec2:RevokeSecurityGroupIngress", "script",
     ],

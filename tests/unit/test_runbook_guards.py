@@ -22,6 +22,7 @@ CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "include" / "runboo
 # One realistic, valid call per runbook (a new runbook adds its own).
 VALID_PARAMETERS: dict[str, dict[str, object]] = {
     "restart-ec2-instance": {"InstanceId": "i-0123456789abcdef0"},
+    "reboot-ec2-instance": {"InstanceId": "i-0123456789abcdef0"},
     "scale-out-asg": {"AutoScalingGroupName": "checkout-web-asg", "Increment": 2},
     "reboot-rds-instance": {"DBInstanceIdentifier": "orders-db-1", "ForceFailover": True},
     "revoke-world-open-ingress": {"GroupId": "sg-0a1b2c3d4e5f67890", "Port": 22, "SourceCidr": "::/0"},

@@ -1,0 +1,286 @@
+"""Triage: the evidence an on-call engineer would gather by hand, gathered automatically.
+
+:func:`gather_evidence` returns one JSON-able dict per incident:
+
+* ``signals`` - every metric the incident's alerts are about, and the ``primary`` one;
+* ``metric`` - a snapshot of the primary signal around the incident (CloudWatch GetMetricData)
+  with its forecast band: the anomaly detector's band (``aiops.stores.anomaly`` scores) where it
+  scored the series, else a seasonal baseline band (median +- 3 MAD of the same time of day over
+  the previous days) computed here;
+* ``related_alerts`` - the incident's alerts plus other open incidents of the same service;
+* ``logs`` - ERROR lines from the service's CloudWatch Logs groups around the incident
+  (``logs.filter_log_events``), counted by message;
+* ``changes`` - CloudTrail records mentioning the affected resources in the day before
+  (``aiops.collect.cloudtrail.events_between``, the trail's S3 files);
+* ``runbooks`` - catalog runbooks whose rule in ``include/incidents/runbooks.yaml`` matches.
+
+Every part is best effort: a failing source is recorded as ``{"error": ...}`` and triage goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiops import aws
+from aiops.metrics_model import parse_series_id, series_id
+
+log = logging.getLogger(__name__)
+
+BAND_HISTORY_DAYS = 7
+BAND_K = 3.0
+SNAPSHOT_BEFORE = timedelta(hours=3)
+SNAPSHOT_AFTER = timedelta(minutes=30)
+LOG_MARGIN = timedelta(minutes=15)
+CHANGES_LOOKBACK = timedelta(hours=24)
+ERROR_LEVELS = ("ERROR", "FATAL", "CRITICAL")
+
+
+# -- signals -----------------------------------------------------------------------------------
+def signal_of(alert: dict[str, Any]) -> dict[str, Any] | None:
+    """The metric an alert is about: from ``alert.metric`` (a series_id) or a CloudWatch alarm payload."""
+    base = {"source": alert.get("source"), "severity": alert.get("severity"), "time": alert.get("time"),
+            "resource": alert.get("resource"), "event_id": alert.get("event_id"), "title": alert.get("title")}
+    sid = alert.get("metric")
+    if sid and sid.count("|") == 3:
+        namespace, name, dims, stat = parse_series_id(sid)
+        return {**base, "series_id": sid, "namespace": namespace, "metric": name, "dimensions": dims, "stat": stat}
+    detail = (alert.get("raw") or {}).get("detail") or {}
+    for query in (detail.get("configuration") or {}).get("metrics") or []:
+        stat_block: dict[str, Any] = query.get("metricStat") or {}
+        metric: dict[str, Any] = stat_block.get("metric") or {}
+        if metric.get("name"):
+            dims = {str(k): str(v) for k, v in (metric.get("dimensions") or {}).items()}
+            stat = stat_block.get("stat", "Average")
+            return {**base, "namespace": metric.get("namespace"), "metric": metric["name"], "dimensions": dims,
+                    "stat": stat, "series_id": series_id(metric.get("namespace", ""), metric["name"], dims, stat)}
+    return None
+
+
+def signals_of(incident: dict[str, Any]) -> list[dict[str, Any]]:
+    out, seen = [], set()
+    for alert in incident.get("alerts") or []:
+        sig = signal_of(alert)
+        if sig and sig["series_id"] not in seen:
+            seen.add(sig["series_id"])
+            out.append(sig)
+    return out
+
+
+# -- metric snapshot + band --------------------------------------------------------------------
+def _get_series(signal: dict[str, Any], start: datetime, end: datetime, period: int) -> list[tuple[datetime, float]]:
+    from aiops.collect.cloudwatch import metric_data_pages
+
+    query = {"Id": "m0", "ReturnData": True, "MetricStat": {
+        "Metric": {"Namespace": signal["namespace"], "MetricName": signal["metric"],
+                   "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(signal["dimensions"].items())]},
+        "Period": period, "Stat": signal["stat"]}}
+    points: dict[datetime, float] = {}
+    for page in metric_data_pages(aws.client("cloudwatch"), [query], start, end):
+        for result in page.get("MetricDataResults", []):
+            for ts, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                points[ts.astimezone(UTC)] = float(value)
+    return sorted(points.items())
+
+
+def seasonal_band(history: list[tuple[datetime, float]], at: list[datetime], *, period: int = 300,
+                  days: int = BAND_HISTORY_DAYS, k: float = BAND_K) -> list[tuple[float, float, float] | None]:
+    """(forecast, lower, upper) per timestamp: median +- k * 1.4826 * MAD of the same time of day
+    over the previous ``days`` days (at least 10% of the median wide, so a flat series still has a
+    band). None where fewer than 3 previous days have a value."""
+    import numpy as np
+
+    by_slot = {int(ts.timestamp()) // period * period: v for ts, v in history}
+    out: list[tuple[float, float, float] | None] = []
+    for ts in at:
+        slot = int(ts.timestamp()) // period * period
+        past = [by_slot[slot - d * 86400] for d in range(1, days + 1) if slot - d * 86400 in by_slot]
+        if len(past) < 3:
+            out.append(None)
+            continue
+        arr = np.asarray(past, dtype=float)
+        med = float(np.median(arr))
+        mad = float(np.median(np.abs(arr - med))) * 1.4826
+        half = max(k * mad, 0.1 * abs(med), 1e-9)
+        out.append((med, med - half, med + half))
+    return out
+
+
+def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, tuple[float, float, float]]:
+    from aiops.stores.anomaly import AnomalyStore
+
+    frame = AnomalyStore().read("scores", start, end)
+    if frame is None or not len(frame):
+        return {}
+    frame = frame[frame["series_id"] == sid]
+    return {ts.to_pydatetime(): (float(f), float(lo), float(hi))
+            for ts, f, lo, hi in zip(frame["timestamp"], frame["forecast"], frame["lower"], frame["upper"], strict=True)
+            if lo == lo and hi == hi}  # NaN-free rows only
+
+
+def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, period: int = 300) -> dict[str, Any]:
+    history = _get_series(signal, start - timedelta(days=BAND_HISTORY_DAYS), end, period)
+    window = [(ts, v) for ts, v in history if start <= ts < end]
+    band_source = "seasonal_baseline"
+    try:
+        detector = _detector_band(signal["series_id"], start, end)
+    except Exception as exc:  # the anomaly store may not exist yet
+        log.info("no detector band for %s: %s", signal["series_id"], exc)
+        detector = {}
+    if detector and sum(ts in detector for ts, _ in window) >= len(window) // 2:
+        bands = [detector.get(ts) for ts, _ in window]
+        band_source = "anomaly_detector"
+    else:
+        bands = seasonal_band(history, [ts for ts, _ in window], period=period)
+    points = []
+    for (ts, value), band in zip(window, bands, strict=True):
+        point: dict[str, Any] = {"t": ts.isoformat(), "value": value}
+        if band:
+            point.update(forecast=band[0], lower=band[1], upper=band[2],
+                         outside=not band[1] <= value <= band[2])
+        points.append(point)
+    return {"series_id": signal["series_id"], "period": period, "band_source": band_source,
+            "start": start.isoformat(), "end": end.isoformat(), "points": points,
+            "outside_band": sum(1 for p in points if p.get("outside"))}
+
+
+def band_now(signal: dict[str, Any], at: datetime, *, period: int = 300) -> tuple[float, float, float] | None:
+    """The band at ``at`` (seasonal baseline from CloudWatch history): what 'back in band' is judged against."""
+    history = _get_series(signal, at - timedelta(days=BAND_HISTORY_DAYS, minutes=10), at, period)
+    return seasonal_band(history, [at], period=period)[0]
+
+
+# -- logs ----------------------------------------------------------------------------------------
+def service_log_groups(service: str | None, env: str | None, resource: str | None = None) -> list[str]:
+    logs = aws.client("logs")
+    groups: list[str] = []
+    prefixes = [f"/matcarv/{service}/{env}/" if env else f"/matcarv/{service}/"] if service else []
+    if resource and ":db:" in resource:
+        prefixes.append(f"/aws/rds/instance/{resource.rsplit(':', 1)[-1]}/")
+    for prefix in prefixes:
+        for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+            groups.extend(g["logGroupName"] for g in page.get("logGroups", []))
+    return groups
+
+
+def _level_and_message(message: str) -> tuple[str, str]:
+    try:
+        record = json.loads(message)
+        if isinstance(record, dict):
+            return str(record.get("level", "")).upper(), str(record.get("msg") or record.get("message") or message)
+    except ValueError:
+        pass
+    match = re.search(r"\b(ERROR|FATAL|CRITICAL)\b", message)
+    return (match.group(1) if match else ""), message
+
+
+def error_lines(groups: list[str], start: datetime, end: datetime, *, samples: int = 20,
+                max_events: int = 5000) -> dict[str, Any]:
+    logs = aws.client("logs")
+    counts: Counter[str] = Counter()
+    sample: list[dict[str, Any]] = []
+    first: datetime | None = None
+    total = 0
+    for group in groups:
+        kwargs: dict[str, Any] = {"logGroupName": group, "startTime": int(start.timestamp() * 1000),
+                                  "endTime": int(end.timestamp() * 1000), "filterPattern": "ERROR"}
+        seen = 0
+        while seen < max_events:
+            resp = logs.filter_log_events(**kwargs)
+            for event in resp.get("events", []):
+                seen += 1
+                level, msg = _level_and_message(event.get("message", ""))
+                if level not in ERROR_LEVELS:
+                    continue
+                total += 1
+                counts[msg] += 1
+                at = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
+                first = at if first is None or at < first else first
+                if len(sample) < samples:
+                    sample.append({"t": at.isoformat(), "log_group": group, "message": event.get("message", "")})
+            token = resp.get("nextToken")
+            if not token or not resp.get("events"):
+                break
+            kwargs["nextToken"] = token
+    return {"log_groups": groups, "start": start.isoformat(), "end": end.isoformat(), "errors": total,
+            "first_error": first.isoformat() if first else None,
+            "top_messages": [{"message": m, "count": n} for m, n in counts.most_common(10)], "samples": sample}
+
+
+# -- recent changes ------------------------------------------------------------------------------
+def recent_changes(resource_ids: list[str], start: datetime, end: datetime, *, limit: int = 50) -> dict[str, Any]:
+    try:
+        from aiops.collect.cloudtrail import events_between
+    except ImportError:  # the CloudTrail collector is not installed in this deployment
+        return {"source": "cloudtrail", "available": False, "events": []}
+    records = events_between(start, end, resource_ids=resource_ids or None)
+    writes = [r for r in records if not r.get("readOnly", False)]
+    return {"source": "cloudtrail", "available": True, "start": start.isoformat(), "end": end.isoformat(),
+            "total": len(writes), "events": [{
+                "t": r.get("eventTime"), "event": f"{r.get('eventSource', '').split('.')[0]}:{r.get('eventName')}",
+                "who": (r.get("userIdentity") or {}).get("arn") or (r.get("userIdentity") or {}).get("type"),
+                "source_ip": r.get("sourceIPAddress"), "error": r.get("errorCode")} for r in writes[-limit:]]}
+
+
+# -- orchestration ---------------------------------------------------------------------------------
+def _resource_ids(incident: dict[str, Any], signals: list[dict[str, Any]]) -> list[str]:
+    ids: list[str] = []
+    for value in [incident.get("root_resource"), *(a.get("resource") for a in incident.get("alerts") or [])]:
+        if value:
+            ids.append(str(value).rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+    for sig in signals:
+        for dim in ("InstanceId", "DBInstanceIdentifier", "AutoScalingGroupName"):
+            if dim in sig["dimensions"]:
+                ids.append(sig["dimensions"][dim])
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def _safely(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        log.warning("triage: %s failed: %s", what, exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
+                    open_incidents: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    from aiops.incidents.remediation import matching_runbooks
+
+    now = now or datetime.now(UTC)
+    first_seen: datetime = incident["first_seen"]
+    last_seen: datetime = incident["last_seen"]
+    signals = signals_of(incident)
+    matches = _safely("runbook matching", matching_runbooks, incident, signals)
+    primary = None
+    if isinstance(matches, list) and matches:
+        primary = next((s for s in signals if s["series_id"] == matches[0]["signal"]), None)
+    primary = primary or (signals[0] if signals else None)
+    snapshot_end = min(now, last_seen + SNAPSHOT_AFTER) + timedelta(minutes=5)
+    metric = (_safely("metric snapshot", metric_snapshot, primary, first_seen - SNAPSHOT_BEFORE, snapshot_end)
+              if primary else {"error": "no alert names a metric"})
+    groups = _safely("log groups", service_log_groups, incident.get("service"), incident.get("env"),
+                     incident.get("root_resource"))
+    logs = (_safely("error lines", error_lines, groups, first_seen - LOG_MARGIN, min(now, last_seen + LOG_MARGIN))
+            if isinstance(groups, list) else groups)
+    resource_ids = _resource_ids(incident, signals)
+    changes = _safely("recent changes", recent_changes, resource_ids, first_seen - CHANGES_LOOKBACK, last_seen)
+    related = [{"incident_id": o["incident_id"], "title": o["title"], "state": o["state"],
+                "severity": o["severity"], "first_seen": o["first_seen"].isoformat()}
+               for o in open_incidents or [] if o["incident_id"] != incident["incident_id"]
+               and o.get("service") and o.get("service") == incident.get("service")]
+    return {
+        "incident_id": incident["incident_id"], "title": incident["title"], "service": incident.get("service"),
+        "env": incident.get("env"), "severity": incident["severity"], "gathered_at": now.isoformat(),
+        "window": {"first_seen": first_seen.isoformat(), "last_seen": last_seen.isoformat()},
+        "signals": signals, "primary_signal": primary, "resource_ids": resource_ids, "metric": metric,
+        "related_alerts": {"alerts": [{k: a.get(k) for k in ("source", "event_id", "time", "title", "severity",
+                                                             "resource", "metric")}
+                                      for a in incident.get("alerts") or []],
+                           "open_incidents_same_service": related},
+        "logs": logs, "changes": changes, "runbooks": matches,
+    }
