@@ -3,6 +3,9 @@
     aiops sandbox up [--port 5055] [--seed 7]     run the emulator with the simulated account
     aiops sandbox seed --endpoint URL --seed N   seed a running emulator
     aiops sandbox describe                        what the simulated account holds (ground truth)
+    aiops sandbox incident SCENARIO               game day: inject a live incident (cpu-pinned,
+                                                  rds-connection-storm, 5xx-surge) into the running emulator
+    aiops incidents list | show ID                incidents, their timeline and links
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
@@ -147,6 +150,74 @@ def cmd_dev_run(args: argparse.Namespace) -> int:
     return run(sandbox=not args.no_sandbox, seed=args.seed, port=args.port)
 
 
+def cmd_sandbox_incident(args: argparse.Namespace) -> int:
+    from aiops.sandbox import gameday
+    from aiops.sandbox.seed import boto_factory
+
+    if args.scenario == "list":
+        for name, (description, _) in sorted(gameday.SCENARIOS.items()):
+            _print(f"  {name:22s} {description}")
+        return 0
+    if args.scenario not in gameday.SCENARIOS:
+        _print(f"error: unknown scenario {args.scenario!r}; one of: {', '.join(sorted(gameday.SCENARIOS))}")
+        return 2
+    try:
+        injection = gameday.inject(args.scenario, boto_factory(args.endpoint))
+    except Exception as exc:
+        _print(f"error: could not inject {args.scenario} at {args.endpoint}: {exc} (is `make run` up?)")
+        return 1
+    _print(f"Game day '{injection.scenario}' started at {injection.started_at}: {injection.description}")
+    for s in injection.series:
+        _print(f"  metric {s.namespace} {s.metric} {s.dimensions} -> {s.value:g}/min "
+               f"(baseline {s.baseline:.3g}); alarm {s.alarm} -> ALARM")
+    _print(f"  {len(injection.events_sent)} event(s) sent to EventBridge (rule aiops-ops-events -> SQS "
+           f"aiops-ops-events): {', '.join(injection.events_sent)}")
+    _print(f"  The failure lasts until an SSM Automation of {' or '.join(injection.fixed_by)} succeeds on "
+           f"{injection.target} (expected runbook: {injection.runbook_hint}); the live feeder then recovers it.")
+    _print("Follow it in the Airflow UI (http://localhost:8080): DAG alert_intake (the events) -> "
+           "incident_response (triage, remediation, post-mortem) -> remediate (plan, approval, execution);")
+    _print("  approvals wait under Browse -> Required Actions; `aiops incidents list` / `aiops incidents show ID`.")
+    return 0
+
+
+def cmd_incidents_list(args: argparse.Namespace) -> int:
+    from aiops.incidents import store
+
+    rows = store.list_all()
+    if not rows:
+        _print("no incidents")
+    for r in rows:
+        mttr = f"{r['mttr_seconds']:.0f}s" if r.get("mttr_seconds") is not None else "-"
+        _print(f"{r['incident_id']}  {r['state']:11s} {r['severity']:8s} {r['first_seen']:%Y-%m-%d %H:%M}  "
+               f"MTTR {mttr:>6s}  {r['title']}")
+    return 0
+
+
+def cmd_incidents_show(args: argparse.Namespace) -> int:
+    from aiops.incidents import store
+
+    try:
+        r = store.get(args.incident_id)
+    except store.IncidentNotFound as exc:
+        _print(f"error: {exc}")
+        return 2
+    _print(f"{r['incident_id']}: {r['title']}  [{r['state']}, {r['severity']}] service={r['service']} env={r['env']}")
+    for col in ("first_seen", "detected_at", "triaged_at", "remediation_started_at", "resolved_at", "escalated_at"):
+        if r.get(col):
+            _print(f"  {col:23s} {r[col]:%Y-%m-%d %H:%M:%S}")
+    for col in ("time_to_detect_seconds", "mttr_seconds"):
+        if r.get(col) is not None:
+            _print(f"  {col:23s} {r[col]:.1f}")
+    for name, link in (r.get("links") or {}).items():
+        _print(f"  link {name}: {link}")
+    _print(f"  {len(r['alerts'])} alert(s); timeline:")
+    for e in store.timeline(r["incident_id"]):
+        move = f"{e['from_state'] or ''} -> {e['to_state']}" if e["to_state"] else e["kind"]
+        _print(f"    {e['at']:%H:%M:%S} {move:26s} {e['actor']:18s} {e['reason'] or ''} "
+               f"{'(run ' + e['run_id'] + ')' if e['run_id'] else ''}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     s = get_settings()
     parser = argparse.ArgumentParser(prog="aiops", description="MatCarv AIOps command line")
@@ -175,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     describe = sb.add_parser("describe", help="print the simulated account's ground truth")
     describe.add_argument("--manifest", default=str(s.manifest_path))
     describe.set_defaults(func=cmd_sandbox_describe)
+    incident = sb.add_parser("incident", help="game day: inject a live incident into the running emulator")
+    incident.add_argument("scenario", help="cpu-pinned | rds-connection-storm | 5xx-surge (`list` to describe)")
+    incident.add_argument("--endpoint", default=s.sandbox_endpoint)
+    incident.set_defaults(func=cmd_sandbox_incident)
 
     sub.add_parser("config", help="print effective settings").set_defaults(func=cmd_config)
     state = sub.add_parser("state", help="the state store").add_subparsers(dest="state_command", required=True)
@@ -189,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--output", required=True, help="CSV: timestamp,value,anomaly_score,is_anomaly,...")
     score.add_argument("--spec", help="model family from include/models (default: matched/`default`)")
     score.set_defaults(func=cmd_anomaly_score)
+    incidents = sub.add_parser("incidents", help="the incident lifecycle").add_subparsers(
+        dest="incidents_command", required=True)
+    incidents.add_parser("list", help="recent incidents").set_defaults(func=cmd_incidents_list)
+    show = incidents.add_parser("show", help="one incident: state, times, links, timeline")
+    show.add_argument("incident_id")
+    show.set_defaults(func=cmd_incidents_show)
     dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
     run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
     run.add_argument("--no-sandbox", action="store_true",

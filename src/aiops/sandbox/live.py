@@ -25,6 +25,7 @@ class LiveFeeder(threading.Thread):
         self.check_every = check_every
         self._stop = threading.Event()
         self.points = 0
+        self.overlay: Any = None  # game day (aiops.sandbox.gameday): built on first use in run()
 
     def tick(self, now: float | None = None) -> int:
         """Publish every step that has completed since the last tick; returns points published."""
@@ -34,7 +35,9 @@ class LiveFeeder(threading.Thread):
         until = now // STEP * STEP
         if until <= self.published_until:
             return 0
-        n = put_live_points(self.cloudwatch, self.series, self.published_until, until)
+        skip = self.overlay.overlaid() if self.overlay is not None else set()
+        series = [s for s in self.series if s.series_id not in skip] if skip else self.series
+        n = put_live_points(self.cloudwatch, series, self.published_until, until)
         self.published_until = until
         self.points += n
         return n
@@ -42,11 +45,26 @@ class LiveFeeder(threading.Thread):
     def run(self) -> None:
         while not self._stop.wait(self.check_every):
             try:
+                self._game_day()
+            except Exception:  # a broken overlay must not stop the normal feed
+                log.exception("sandbox game-day overlay failed; retrying")
+            try:
                 n = self.tick()
                 if n:
                     log.info("sandbox: published %d live datapoints", n)
             except Exception:  # keep feeding; the emulator may be restarting
                 log.exception("sandbox live feed failed; retrying")
+
+    def _game_day(self) -> None:
+        """Keep injected incidents (``aiops sandbox incident``) going until remediated."""
+        if self.overlay is None:
+            from aiops.sandbox.gameday import GameDayOverlay
+            from aiops.sandbox.seed import boto_factory
+
+            self.overlay = GameDayOverlay(boto_factory(self.cloudwatch.meta.endpoint_url))
+        n = self.overlay.tick()
+        if n:
+            log.info("sandbox: game-day overlay published %d datapoints", n)
 
     def stop(self) -> None:
         self._stop.set()
