@@ -145,6 +145,35 @@ class Settings(BaseSettings):
     )
 
     # Compliance and security events (issue 7): compliance_* / security_* fields go here
+    compliance_report_recipients: list[str] = Field(
+        ["security@matcarv.example"], description="Who receives the compliance summary (SES)."
+    )
+    compliance_disabled_checks: list[str] = Field(
+        [], description="Check ids the sweep skips (see `aiops compliance checks`)."
+    )
+    compliance_securityhub_import: bool = Field(
+        True, description="Import the sweep's findings into Security Hub (ASFF) and archive resolved ones."
+    )
+    compliance_config_rules: str = Field(
+        "auto", pattern="^(auto|on|off)$",
+        description="Pull AWS Config rule compliance: auto (when a recorder exists), on, off.",
+    )
+    compliance_remediation_timeout_hours: float = Field(
+        12, gt=0, description="How long the sweep's 'request fixes' step waits; no answer = no request."
+    )
+    security_queue_name: str = Field(
+        "aiops-cloudtrail-files",
+        description="SQS queue receiving the trail bucket's ObjectCreated notifications (security_events).",
+    )
+    security_trail_name: str = Field("", description="Trail to read (empty: the account's multi-region trail).")
+    security_home_regions: list[str] = Field(
+        [], description="Regions the account uses; activity elsewhere is 'unusual' (empty: `regions`)."
+    )
+    security_access_denied_threshold: int = Field(
+        10, ge=2, description="AccessDenied/unauthorised calls by one principal within the window = a burst."
+    )
+    security_access_denied_window_minutes: int = Field(10, ge=1, description="Window of the burst detection.")
+    security_event_bus: str = Field("default", description="EventBridge bus the security alerts are put on.")
 
     # Routine operations (issue 9): ops_* fields go here
     ops_max_changes_per_run: int = Field(
