@@ -178,12 +178,14 @@ def main() -> None:
     from _emulator import bench_environment
 
     bench_environment(ROOT)
-    result: dict = {"measured": datetime.now(UTC).isoformat(), "series": args.series, "workers": args.workers}
+    result: dict = {"measured": datetime.now(UTC).isoformat(), "series": args.series, "workers": args.workers,
+                    "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
     print(f"Part A: {args.series} series x 14 days, {args.workers} workers", flush=True)
     result["model"] = part_a(args.series, args.workers)
     if args.dag:
         print(f"Part B: anomaly_detection pipeline, {args.series} series", flush=True)
         result["dag"] = part_b(args.series, args.workers)
+    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews timings
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"results: {args.json}")

