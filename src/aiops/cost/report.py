@@ -1,0 +1,262 @@
+"""The daily cost report: Cost Explorer by service, account and tags (team, service, env),
+day-over-day and week-over-week, month-to-date vs the month-end forecast, spend anomalies with their
+likely driver, realised savings and open right-sizing recommendations.
+
+Stored at ``cost/reports/dt=<day>/`` (``report.html`` with the charts embedded, ``report.txt``,
+``cost.csv``, ``summary.json``, ``email.eml``) and sent with SES to ``cost_report_recipients``.
+The report day is the run's logical date; a re-run or backfill rewrites that day's partition.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiops.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+DIMENSIONS = {"service": "SERVICE", "account": "LINKED_ACCOUNT", "team": "tag:team", "service_tag": "tag:service",
+              "env": "tag:env"}
+CSV_FIELDS = ["dimension", "key", "day_usd", "prev_day_usd", "dod_usd", "dod_pct", "week_ago_usd", "wow_usd",
+              "wow_pct", "mtd_usd"]
+
+
+def _pct(now: float, before: float) -> float | None:
+    return None if before == 0 else round((now - before) / before * 100.0, 1)
+
+
+def breakdown(frame: pd.DataFrame, day: date) -> list[dict[str, Any]]:
+    """Per key: the day, the day before, a week before, changes and month to date (sorted by cost)."""
+    import pandas as pd
+
+    d = pd.Timestamp(day)
+    month_start = pd.Timestamp(day.replace(day=1))
+    rows = []
+    for key, g in frame.groupby("key"):
+        by_day = g.set_index("day")["cost"]
+        now, prev, week = (float(by_day.get(d, 0.0)), float(by_day.get(d - pd.Timedelta(days=1), 0.0)),
+                           float(by_day.get(d - pd.Timedelta(days=7), 0.0)))
+        mtd = float(by_day[(by_day.index >= month_start) & (by_day.index <= d)].sum())
+        rows.append({"key": str(key), "day_usd": round(now, 2), "prev_day_usd": round(prev, 2),
+                     "dod_usd": round(now - prev, 2), "dod_pct": _pct(now, prev), "week_ago_usd": round(week, 2),
+                     "wow_usd": round(now - week, 2), "wow_pct": _pct(now, week), "mtd_usd": round(mtd, 2)})
+    rows.sort(key=lambda r: -r["day_usd"])
+    return rows
+
+
+def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
+    import pandas as pd
+
+    from aiops.reporting import figure, figure_png
+
+    fig = figure(9, 3.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.fill_between(band["ds"], band["yhat_lower"].clip(lower=0), band["yhat_upper"], color="#9ecae1", alpha=0.5,
+                    label="forecast band (80%)")
+    ax.plot(band["ds"], band["yhat"], color="#3182bd", lw=1, ls="--", label="forecast")
+    ax.plot(total["day"], total["cost"], color="#111111", lw=1.6, label="daily spend")
+    ax.axvline(pd.Timestamp(day), color="#e6550d", lw=1, label="report day")
+    ax.set_ylabel("USD / day")
+    ax.set_title("Daily spend, forecast to month end")
+    ax.legend(loc="upper left", fontsize=7, ncol=4)
+    fig.autofmt_xdate()
+    return figure_png(fig)
+
+
+def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
+    from aiops.reporting import figure, figure_png
+
+    top = sorted(rows, key=lambda r: -abs(r["dod_usd"]))[:8][::-1]
+    fig = figure(9, 3.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh([r["key"][:40] for r in top], [r["dod_usd"] for r in top],
+            color=["#d62728" if r["dod_usd"] > 0 else "#2ca02c" for r in top])
+    ax.axvline(0, color="#555555", lw=0.8)
+    ax.set_xlabel("USD change vs the day before")
+    ax.set_title("Top movers (day over day, by service)")
+    ax.tick_params(axis="y", labelsize=7)
+    return figure_png(fig)
+
+
+def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
+    import pandas as pd
+
+    from aiops.reporting import figure, figure_png
+
+    recent = frame[frame["day"] > pd.Timestamp(day) - pd.Timedelta(days=30)]
+    pivot = recent.pivot_table(index="day", columns="key", values="cost", aggfunc="sum").fillna(0.0)
+    fig = figure(9, 3.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.stackplot(pivot.index, [pivot[c] for c in pivot.columns], labels=[str(c) for c in pivot.columns], alpha=0.85)
+    ax.set_ylabel("USD / day")
+    ax.set_title("Cost by team (last 30 days)")
+    ax.legend(loc="upper left", fontsize=7, ncol=5)
+    fig.autofmt_xdate()
+    return figure_png(fig)
+
+
+def _open_recommendations(day: date) -> dict[str, Any]:
+    from aiops.cost.rightsizing import DATASET, DOMAIN, FILENAME
+    from aiops.stores.artifacts import ArtifactStore
+
+    store = ArtifactStore()
+    days = [d for d in store.partitions(DOMAIN, DATASET) if d <= (day + timedelta(days=1)).isoformat()]
+    if not days:
+        return {"day": None, "count": 0, "monthly_savings_usd": 0.0, "top": []}
+    doc = store.get_json(store.key(DOMAIN, DATASET, days[-1], FILENAME)) or {}
+    recs = doc.get("recommendations", [])
+    return {"day": days[-1], "count": len(recs), "monthly_savings_usd": doc.get("monthly_savings_usd", 0.0),
+            "top": [{k: r[k] for k in ("resource_id", "name", "action", "monthly_savings_usd", "confidence")}
+                    for r in recs[:5]]}
+
+
+def build_report(day: date | str) -> dict[str, Any]:
+    """Query, analyse, render and store the report for ``day``; returns the stored keys and a summary."""
+    import pandas as pd
+
+    from aiops.cost import decisions, spend
+    from aiops.reporting import store_report
+
+    s = get_settings()
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    start, end = day - timedelta(days=s.cost_history_days - 1), day + timedelta(days=1)
+    frames = {name: spend.daily_costs(start, end, by) for name, by in DIMENSIONS.items()}
+    log.info("Cost Explorer: %s rows", {k: len(v) for k, v in frames.items()})
+    total = frames["service"].groupby("day", as_index=False)["cost"].sum()
+    if total.empty or pd.Timestamp(day) not in set(total["day"]):
+        raise ValueError(f"Cost Explorer has no cost for {day}: nothing to report (is the day complete?)")
+    tables = {name: breakdown(frame, day) for name, frame in frames.items()}
+    overall = breakdown(total.assign(key="total"), day)[0]
+    forecast = spend.month_end_forecast(total, day)
+    band = forecast.pop("band")
+    anomalies = spend.spend_anomalies(frames["service"], day, min_usd=s.cost_anomaly_min_usd)
+    for a in anomalies:
+        a["driver"] = spend.likely_driver(a["service"], day)
+    log.info("Forecast %s: $%.0f (%.0f-%.0f); %d anomaly(ies)", forecast["month"], forecast["forecast_usd"],
+             forecast["lower_usd"], forecast["upper_usd"], len(anomalies))
+    savings = decisions.realised_savings(datetime(day.year, day.month, day.day, tzinfo=UTC))
+    recs = _open_recommendations(day)
+    images = {"trend": _chart_trend(total, band, day), "movers": _chart_movers(tables["service"]),
+              "teams": _chart_teams(frames["team"], day)}
+    summary = {"day": day.isoformat(), "total": overall, "forecast": forecast, "anomalies": anomalies,
+               "tables": tables, "savings": savings, "recommendations": recs,
+               "history_days": s.cost_history_days}
+    text = render_text(summary)
+    subject = (f"Cost report {day}: ${overall['day_usd']:,.2f} ({_signed(overall['dod_pct'])} d/d), "
+               f"month-end forecast ${forecast['forecast_usd']:,.0f}"
+               + (f", {len(anomalies)} anomaly" + ("ies" if len(anomalies) > 1 else "") if anomalies else ""))
+    csv_bytes = render_csv(summary).encode()
+    stored = store_report(
+        "cost", "reports", day, subject=subject, text=text,
+        render_html=lambda src: render_html(summary, src), images=images, recipients=s.cost_report_recipients,
+        extra={"cost.csv": (csv_bytes, "text/csv; charset=utf-8"),
+               "summary.json": (json.dumps(summary, default=str, indent=1).encode(), "application/json")})
+    return {**stored, "day": day.isoformat(), "total_usd": overall["day_usd"], "anomalies": anomalies,
+            "forecast": forecast, "csv_key": stored["prefix"] + "cost.csv"}
+
+
+def _signed(pct: float | None) -> str:
+    return "n/a" if pct is None else f"{pct:+.1f}%"
+
+
+def render_csv(summary: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    writer.writerow({"dimension": "total", **summary["total"]})
+    for name, rows in summary["tables"].items():
+        for row in rows:
+            writer.writerow({"dimension": name, **row})
+    return buf.getvalue()
+
+
+def render_text(summary: dict[str, Any]) -> str:
+    t, f = summary["total"], summary["forecast"]
+    lines = [f"MatCarv AWS cost report for {summary['day']}", "",
+             f"Spend: ${t['day_usd']:,.2f} ({_signed(t['dod_pct'])} day over day, {_signed(t['wow_pct'])} week over week)",
+             f"Month to date ({f['month']}): ${f['mtd_usd']:,.2f}; month-end forecast ${f['forecast_usd']:,.2f} "
+             f"(80% interval ${f['lower_usd']:,.2f} - ${f['upper_usd']:,.2f})", ""]
+    if summary["anomalies"]:
+        lines.append("Spend anomalies:")
+        for a in summary["anomalies"]:
+            drv = a.get("driver") or {}
+            lines.append(f"- {a['service']}: ${a['actual_usd']:,.2f} vs expected ${a['expected_usd']:,.2f} "
+                         f"(band ${a['lower_usd']:,.2f}-${a['upper_usd']:,.2f})"
+                         + (f"; likely driver {drv['tag_service']} {drv['usage_type']} {drv['change_usd']:+,.2f}"
+                            if drv else ""))
+    else:
+        lines.append("No spend anomalies.")
+    lines += ["", "By service:"]
+    lines += [f"- {r['key']}: ${r['day_usd']:,.2f} ({r['dod_usd']:+,.2f} d/d, {r['wow_usd']:+,.2f} w/w)"
+              for r in summary["tables"]["service"]]
+    lines += ["", "By team:"]
+    lines += [f"- {r['key']}: ${r['day_usd']:,.2f} (MTD ${r['mtd_usd']:,.2f})" for r in summary["tables"]["team"]]
+    sv, rc = summary["savings"], summary["recommendations"]
+    lines += ["", f"Realised savings: {sv['completed']} of {sv['applied']} applied recommendation(s) done, "
+                  f"${sv['monthly_run_rate_usd']:,.2f}/month, ${sv['accrued_usd']:,.2f} saved so far",
+              f"Open right-sizing recommendations: {rc['count']} worth ${rc['monthly_savings_usd']:,.2f}/month"]
+    return "\n".join(lines) + "\n"
+
+
+TEMPLATE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Cost report {{ s.day }}</title>
+<style>
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;max-width:980px;margin:16px auto}
+h1{font-size:20px} h2{font-size:16px;margin-top:22px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:12px;margin:6px 0} td,th{border:1px solid #ddd;padding:3px 7px;text-align:right}
+td:first-child,th:first-child{text-align:left} .up{color:#b00020} .down{color:#1b7f3b}
+.kpi{display:inline-block;margin:4px 18px 4px 0} .kpi b{font-size:18px;display:block}
+.anomaly{background:#fff4e5;border-left:4px solid #e6550d;padding:6px 10px;margin:6px 0}
+</style></head><body>
+<h1>AWS cost report &middot; {{ s.day }}</h1>
+<div>
+ <span class="kpi">Spend on {{ s.day }}<b>${{ money(s.total.day_usd) }}</b>{{ signed(s.total.dod_pct) }} d/d &middot; {{ signed(s.total.wow_pct) }} w/w</span>
+ <span class="kpi">Month to date ({{ s.forecast.month }})<b>${{ money(s.forecast.mtd_usd) }}</b></span>
+ <span class="kpi">Month-end forecast<b>${{ money(s.forecast.forecast_usd) }}</b>80% interval ${{ money(s.forecast.lower_usd) }} &ndash; ${{ money(s.forecast.upper_usd) }}</span>
+ <span class="kpi">Realised savings<b>${{ money(s.savings.monthly_run_rate_usd) }}/mo</b>${{ money(s.savings.accrued_usd) }} saved so far</span>
+</div>
+<h2>Spend anomalies</h2>
+{% if s.anomalies %}{% for a in s.anomalies %}<div class="anomaly"><b>{{ a.service }}</b>: ${{ money(a.actual_usd) }} vs expected ${{ money(a.expected_usd) }} (band ${{ money(a.lower_usd) }}&ndash;${{ money(a.upper_usd) }}, {{ a.excess_usd|round(2) }} {{ 'over' if a.direction == 'up' else 'under' }}).
+{% if a.driver %}Likely driver: <b>{{ a.driver.tag_service }}</b> / {{ a.driver.usage_type }}: ${{ money(a.driver.day_usd) }} vs ${{ money(a.driver.trailing_week_avg_usd) }} a day the week before{% if a.driver.factor %} ({{ a.driver.factor }}x){% endif %}.{% endif %}</div>{% endfor %}
+{% else %}<p>None: every service's spend is inside its forecast band.</p>{% endif %}
+<h2>Trend</h2><img alt="Daily spend with forecast band" src="{{ img.trend }}" width="810">
+<h2>Top movers</h2><img alt="Top movers" src="{{ img.movers }}" width="810">
+<h2>Cost by team</h2><img alt="Cost by team" src="{{ img.teams }}" width="810">
+{% for title, name in [("By service", "service"), ("By team (tag team)", "team"), ("By service tag", "service_tag"), ("By environment (tag env)", "env"), ("By account", "account")] %}
+<h2>{{ title }}</h2>
+<table><tr><th>{{ name }}</th><th>{{ s.day }}</th><th>day before</th><th>d/d</th><th>week before</th><th>w/w</th><th>month to date</th></tr>
+{% for r in s.tables[name] %}<tr><td>{{ r.key }}</td><td>${{ money(r.day_usd) }}</td><td>${{ money(r.prev_day_usd) }}</td>
+<td class="{{ 'up' if r.dod_usd > 0 else 'down' }}">{{ delta(r.dod_usd) }} ({{ signed(r.dod_pct) }})</td><td>${{ money(r.week_ago_usd) }}</td>
+<td class="{{ 'up' if r.wow_usd > 0 else 'down' }}">{{ delta(r.wow_usd) }} ({{ signed(r.wow_pct) }})</td><td>${{ money(r.mtd_usd) }}</td></tr>{% endfor %}
+</table>{% endfor %}
+<h2>Savings</h2>
+<p>{{ s.savings.completed }} of {{ s.savings.applied }} applied recommendation(s) done: ${{ money(s.savings.monthly_run_rate_usd) }} per month, ${{ money(s.savings.accrued_usd) }} saved so far.
+Open right-sizing recommendations{% if s.recommendations.day %} ({{ s.recommendations.day }}){% endif %}: {{ s.recommendations.count }}, worth ${{ money(s.recommendations.monthly_savings_usd) }} per month.</p>
+{% if s.savings["items"] %}<table><tr><th>recommendation</th><th>decided by</th><th>status</th><th>$/month</th><th>saved so far</th></tr>
+{% for i in s.savings["items"] %}<tr><td>{{ i.recommendation_id }}</td><td>{{ i.decided_by }}</td><td>{{ i.status }}</td><td>${{ money(i.monthly_savings_usd) }}</td><td>${{ money(i.accrued_usd) }}</td></tr>{% endfor %}</table>{% endif %}
+{% if s.recommendations.top %}<table><tr><th>top open recommendation</th><th>action</th><th>$/month</th><th>confidence</th></tr>
+{% for r in s.recommendations.top %}<tr><td>{{ r.resource_id }} {{ r.name }}</td><td>{{ r.action }}</td><td>${{ money(r.monthly_savings_usd) }}</td><td>{{ r.confidence }}</td></tr>{% endfor %}</table>{% endif %}
+<p style="color:#777;font-size:11px">Cost Explorer UnblendedCost, {{ s.history_days }} days of history; forecast: Prophet on daily spend (80% interval of the month's total); anomalies: a service outside its 99% Prophet band. CSV: cost.csv next to this report.</p>
+</body></html>
+"""
+
+
+def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
+    from aiops.reporting import html_env
+
+    env = html_env()
+    env.globals.update(money=lambda x: f"{x:,.2f}", signed=_signed, delta=lambda x: f"{x:+,.2f}")
+    return str(env.from_string(TEMPLATE).render(s=summary, img=img))
+
+
+def send_report(report: dict[str, Any]) -> dict[str, Any]:
+    from aiops.reporting import send_stored_report
+
+    return send_stored_report(report)

@@ -1,0 +1,138 @@
+"""The daily cost report against the seeded Cost Explorer data: numbers, charts, the injected spend
+spike found with its driver, storage by day (backfill), CSV, and the SES email."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+
+pytestmark = pytest.mark.emulator
+
+
+@pytest.fixture(scope="module")
+def cost_env(seeded, tmp_path_factory):
+    import uuid
+
+    from aiops.settings import get_settings
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIOPS_ARTIFACT_BUCKET", f"aiops-test-{uuid.uuid4().hex[:12]}")
+    mp.setenv("AIOPS_HOME", str(tmp_path_factory.mktemp("cost-report")))
+    get_settings.cache_clear()
+    yield seeded
+    mp.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def spike_report(cost_env):
+    from aiops.cost.report import build_report
+
+    spike = date.fromisoformat(cost_env.manifest["cost"]["anomaly"]["date"])
+    return spike, build_report(spike)
+
+
+def _ce_total(day: date) -> float:
+    from aiops import aws
+
+    resp = aws.client("ce").get_cost_and_usage(
+        TimePeriod={"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+        Granularity="DAILY", Metrics=["UnblendedCost"])
+    return float(resp["ResultsByTime"][0]["Total"]["UnblendedCost"]["Amount"])
+
+
+def test_the_injected_spend_spike_is_an_anomaly_with_its_driver(cost_env, spike_report):
+    truth = cost_env.manifest["cost"]["anomaly"]
+    _spike, report = spike_report
+    assert [a["service"] for a in report["anomalies"]] == [truth["service"]]
+    anomaly = report["anomalies"][0]
+    assert anomaly["direction"] == "up"
+    assert anomaly["actual_usd"] > anomaly["upper_usd"]
+    driver = anomaly["driver"]
+    assert driver["tag_service"] == truth["tag_service"]
+    assert driver["usage_type"] == "DataTransfer-Out-Bytes"
+    assert driver["factor"] == pytest.approx(truth["factor"], rel=0.15)
+
+
+def test_an_ordinary_day_has_no_anomaly(cost_env):
+    from aiops.cost.report import build_report
+
+    spike = date.fromisoformat(cost_env.manifest["cost"]["anomaly"]["date"])
+    report = build_report(spike - timedelta(days=3))
+    assert report["anomalies"] == []
+
+
+def test_report_numbers_match_cost_explorer(spike_report):
+    from aiops.stores.artifacts import ArtifactStore
+
+    spike, report = spike_report
+    total = _ce_total(spike)
+    before = _ce_total(spike - timedelta(days=1))
+    assert report["total_usd"] == pytest.approx(total, abs=0.01)
+    rows = list(csv.DictReader(io.StringIO(ArtifactStore().get_bytes(report["csv_key"]).decode())))
+    total_row = next(r for r in rows if r["dimension"] == "total")
+    assert float(total_row["prev_day_usd"]) == pytest.approx(before, abs=0.01)
+    assert float(total_row["dod_usd"]) == pytest.approx(total - before, abs=0.02)
+    teams = {r["key"]: float(r["day_usd"]) for r in rows if r["dimension"] == "team"}
+    assert set(teams) == {"storefront", "payments", "platform"}
+    assert sum(teams.values()) == pytest.approx(total, abs=0.05)
+    assert {r["dimension"] for r in rows} == {"total", "service", "account", "team", "service_tag", "env"}
+
+
+def test_month_end_forecast_brackets_the_month_to_date(spike_report):
+    spike, report = spike_report
+    f = report["forecast"]
+    assert f["month"] == spike.strftime("%Y-%m")
+    assert f["mtd_usd"] < f["lower_usd"] <= f["forecast_usd"] <= f["upper_usd"]
+    # the remaining days cost about what an ordinary recent day did (not the spike day)
+    per_day = (f["forecast_usd"] - f["mtd_usd"]) / f["days_remaining"]
+    assert per_day == pytest.approx(_ce_total(spike - timedelta(days=1)), rel=0.1)
+
+
+def test_html_embeds_the_charts_and_the_numbers(spike_report):
+    from aiops.stores.artifacts import ArtifactStore
+
+    spike, report = spike_report
+    assert report["key"] == f"cost/reports/dt={spike.isoformat()}/report.html"
+    html = ArtifactStore().get_bytes(report["key"]).decode()
+    assert html.count('src="data:image/png;base64,') == 3
+    for alt in ("Daily spend with forecast band", "Top movers", "Cost by team"):
+        assert alt in html
+    assert f"{report['total_usd']:,.2f}" in html
+    assert f"{report['forecast']['forecast_usd']:,.2f}" in html
+    assert "Likely driver" in html and "DataTransfer-Out-Bytes" in html
+
+
+def test_backfill_writes_the_past_day_partition_and_rewrites_it(cost_env):
+    from aiops.cost.report import build_report
+    from aiops.stores.artifacts import ArtifactStore
+
+    past = date(2026, 10, 2)
+    first = build_report(past)
+    again = build_report(past)
+    store = ArtifactStore()
+    keys = store.list_keys("cost/reports/dt=2026-10-02/")
+    assert sorted(k.rsplit("/", 1)[1] for k in keys) == ["cost.csv", "email.eml", "report.html", "report.txt",
+                                                         "summary.json"]
+    assert first["total_usd"] == again["total_usd"] == pytest.approx(_ce_total(past), abs=0.01)
+    assert first["forecast"]["month"] == "2026-10"
+
+
+def test_report_is_emailed_through_ses(cost_env, spike_report):
+    from moto.ses.models import ses_backends
+
+    from aiops.cost.report import send_report
+
+    _spike, report = spike_report
+    backend = ses_backends[cost_env.manifest["account_id"]]["us-east-1"]
+    before = len(backend.sent_messages)
+    sent = send_report(report)
+    assert len(backend.sent_messages) == before + 1
+    message = backend.sent_messages[-1]
+    assert message.id == sent["message_id"]
+    assert "finops@matcarv.example" in message.destinations[0]
+    assert message.raw_data.count("Content-ID: <cost-") == 3
+    assert "Cost report" in report["subject"]
