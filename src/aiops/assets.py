@@ -30,3 +30,18 @@ INCIDENTS = Asset(
 )
 """Updated by ``alert_intake`` when incidents are opened or updated; ``incident_response`` is
 scheduled on it. Event ``extra``: ``{"incident_ids": [...], "created": [...]}``."""
+
+
+def ops_events_asset() -> Asset:
+    """The SQS queue of operational events (EventBridge rule ``aiops-ops-events``), watched by an
+    ``AssetWatcher``: each batch of messages becomes an asset event that starts ``alert_intake``; the
+    message bodies are in ``extra["payload"]["message_batch"][i]["Body"]``. The queue URL is the
+    ``alerting_queue_url`` setting (default: the sandbox queue)."""
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    from airflow.sdk import AssetWatcher
+
+    settings = get_settings()
+    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=settings.ops_queue_url, aws_conn_id=settings.aws_conn_id,
+                                  waiter_delay=settings.alerting_waiter_delay_seconds)
+    return Asset(name="aiops_ops_events", group="aiops",
+                 watchers=[AssetWatcher(name="aiops_ops_events_sqs", trigger=trigger)])

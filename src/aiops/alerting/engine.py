@@ -49,6 +49,7 @@ class LedgerRow:
     team: str | None = None
     resource: str | None = None
     alert: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None  # the run that first decided it
 
 
 class Ledger(Protocol):
@@ -77,7 +78,9 @@ class MemoryLedger:
 
     def save(self, rows: list[LedgerRow], run_id: str | None = None) -> None:
         for r in rows:
-            self.rows.setdefault(r.event_id, r)
+            if r.event_id not in self.rows:
+                r.run_id = r.run_id or run_id
+                self.rows[r.event_id] = r
 
     def notified(self, group_keys: list[str]) -> dict[str, str]:
         return {g: self.notifications[g] for g in group_keys if g in self.notifications}
@@ -101,6 +104,7 @@ class Decided:
     reason: str
     scope: str
     group_key: str | None = None
+    first_run_id: str | None = None  # re-deliveries: the run that decided the event first
 
 
 def root_resource(alert: Alert) -> str | None:
@@ -154,7 +158,8 @@ class Engine:
             known = prior.get(alert.event_id) or new_rows.get(alert.event_id)
             if known is not None:
                 out.append(Decided(alert, "redelivery", f"event {alert.event_id} already seen ({known.decision})",
-                                   known.scope, known.group_key if known.decision == "accepted" else None))
+                                   known.scope, known.group_key if known.decision == "accepted" else None,
+                                   first_run_id=known.run_id))
                 continue
             decision, reason, group_key = self._decide_one(alert, scope, by_fp, by_scope, dedup_w, group_w, flap_w)
             row = LedgerRow(event_id=alert.event_id, fingerprint=alert.fingerprint, source=alert.source,

@@ -94,6 +94,10 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         ids[c.group_key] = incident_id
         if new:
             created.append(incident_id)
+    # Announce (INCIDENTS asset event) what this run changed: groups with newly accepted alerts, or
+    # re-deliveries first decided by this same run (a retried task whose first try failed midway).
+    fresh = {d.group_key for d in decided if d.group_key and (
+        d.decision == "accepted" or (d.decision == "redelivery" and run_id is not None and d.first_run_id == run_id))}
     notifications: list[dict[str, Any]] = []
     do_notify = settings.alerting_notify if notify is None else notify
     if do_notify:
@@ -102,6 +106,7 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         "raw_events": len(bodies), "dead_letters": len(dead), "alerts": len(alerts),
         "decisions": counts(decided), "candidates": len(candidates),
         "incident_ids": sorted(set(ids.values())), "created": created,
+        "announce": sorted({ids[g] for g in fresh if g in ids}),
         "notifications": notifications, "config_errors": [str(e) for e in rules.errors],
         "seconds": round(time.monotonic() - started, 3),
     }

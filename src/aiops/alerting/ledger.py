@@ -23,7 +23,7 @@ def _row(m: Any) -> LedgerRow:
     return LedgerRow(event_id=m["event_id"], fingerprint=m["fingerprint"], source=m["source"], time=_utc(m["time"]),
                      state=m["state"], severity=m["severity"], scope=m["scope"], decision=m["decision"],
                      reason=m["reason"] or "", group_key=m["group_key"], service=m["service"], env=m["env"],
-                     team=m["team"], resource=m["resource"], alert=m["alert"] or {})
+                     team=m["team"], resource=m["resource"], alert=m["alert"] or {}, run_id=m["run_id"])
 
 
 class SqlLedger:

@@ -1,0 +1,78 @@
+"""
+### alert_intake — operational events to incidents, with as little noise as possible
+
+**Event-driven**: an `AssetWatcher` on the SQS queue `aiops-ops-events` (fed by the EventBridge rule
+of the same name: CloudWatch alarm state changes, EC2 / RDS / Auto Scaling state changes, Security
+Hub and GuardDuty findings, AWS Health events and our own anomaly / SLO / security alerts) starts a
+run a few seconds after messages arrive. Nothing polls on a schedule.
+
+* **process_events** — in one task, because latency matters (event -> remediation start < 60 s):
+  1. *normalise* every event to one alert model; malformed or unknown events go to the dead-letter
+     table `aiops_alert_dead_letters` with the reason (they never fail the run);
+  2. *enrich*: service / team / owner / env from resource tags, recent CloudTrail changes to the
+     resource, SLO impact;
+  3. *decide* with the rules in `include/alerting/` — severity (`severity.yaml`), dedup by
+     fingerprint and re-delivery by event id, suppression (maintenance windows, known-noisy rules,
+     flapping; `suppression.yaml`), grouping per service or root resource (`grouping.yaml`);
+  4. *hand over* each incident candidate to the incident store (`open_or_update`, idempotent);
+  5. *notify*: one SNS message per new or escalated incident to the topics of `routing.yaml`.
+* **announce_incidents** — an `aiops_incidents` Asset event (`incident_ids`, `created`) that starts
+  `incident_response`; skipped when the batch opened or changed no incident.
+
+**Manual run / replay**: trigger with conf `{"events": [<EventBridge event>, ...]}` (objects or JSON
+strings; e.g. from `tests/fixtures/events/`). A replayed event id is recognised as a re-delivery.
+Every decision is in the task log (one line per alert) and in the state store table `aiops_alerts`.
+Queue: setting `AIOPS_ALERTING_QUEUE_URL` (default: the sandbox queue).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from aiops.airflow import default_args
+from aiops.assets import INCIDENTS, ops_events_asset
+
+OPS_EVENTS = ops_events_asset()
+
+
+@dag(
+    dag_id="alert_intake",
+    schedule=[OPS_EVENTS],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # runs see each other's decisions (dedup, grouping) in order
+    default_args=default_args(retries=3, retry_delay=timedelta(seconds=5), retry_exponential_backoff=False),
+    tags=["aiops", "alerting", "incidents"],
+    doc_md=__doc__,
+    params={
+        "events": Param([], type="array",
+                        description="Manual run / replay: EventBridge events (objects or JSON strings) to process "
+                                    "as if they came from the queue."),
+    },
+)
+def alert_intake():
+    @task
+    def process_events(params=None, triggering_asset_events=None, run_id=None) -> dict:
+        from aiops.alerting.intake import bodies_from_asset_events, process
+
+        bodies = [e for events in (triggering_asset_events or {}).values()
+                  for e in bodies_from_asset_events(list(events))]
+        bodies += list((params or {}).get("events") or [])
+        return process(bodies, run_id=run_id)
+
+    @task(outlets=[INCIDENTS])
+    def announce_incidents(summary: dict, outlet_events=None) -> list[str]:
+        from airflow.exceptions import AirflowSkipException
+
+        if not summary["announce"]:
+            raise AirflowSkipException("no incident opened or changed by this batch")
+        outlet_events[INCIDENTS].extra = {"incident_ids": summary["announce"],
+                                          "created": [i for i in summary["created"] if i in summary["announce"]]}
+        return summary["announce"]
+
+    announce_incidents(process_events())
+
+
+alert_intake()
