@@ -6,6 +6,8 @@
     aiops sandbox incident SCENARIO               game day: inject a live incident (cpu-pinned,
                                                   rds-connection-storm, 5xx-surge) into the running emulator
     aiops incidents list | show ID                incidents, their timeline and links
+    aiops alerting replay [--days 7] [--json]     noise-reduction report: the simulated account's event
+                                                  stream through the alerting rules (raw -> notifications)
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
@@ -218,6 +220,27 @@ def cmd_incidents_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerting_replay(args: argparse.Namespace) -> int:
+    from aiops.alerting.replay import replay
+
+    path = args.manifest or get_settings().manifest_path
+    if not path.exists():
+        _print(f"error: no ground truth manifest at {path}; seed the sandbox first (make run, or aiops sandbox up)")
+        return 2
+    if not args.verbose:  # one log line per event otherwise
+        logging.getLogger("aiops.alerting").setLevel(logging.ERROR)
+    result = replay(json.loads(path.read_text()), args.days)
+    if args.json:
+        _print(json.dumps({"days": result.days, "funnel": result.funnel,
+                           "suppressed_by": {k.removeprefix("suppressed_"): v for k, v in result.decisions.items()
+                                             if k.startswith("suppressed_")},
+                           "injected_incidents": result.detected,
+                           "notifications_by_topic": dict(result.notifications_by_topic)}, indent=2))
+    else:
+        _print(result.text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     s = get_settings()
     parser = argparse.ArgumentParser(prog="aiops", description="MatCarv AIOps command line")
@@ -270,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = incidents.add_parser("show", help="one incident: state, times, links, timeline")
     show.add_argument("incident_id")
     show.set_defaults(func=cmd_incidents_show)
+    alerting = sub.add_parser("alerting", help="event intake and alerting").add_subparsers(
+        dest="alerting_command", required=True)
+    replay = alerting.add_parser("replay", help="noise-reduction report: replay the simulated account's events "
+                                               "through the alerting rules (nothing is sent)")
+    replay.add_argument("--days", type=float, default=7.0, help="days before the manifest's anchor (default 7)")
+    replay.add_argument("--manifest", type=Path, help="ground truth manifest (default: the sandbox's)")
+    replay.add_argument("--json", action="store_true", help="print the funnel as JSON")
+    replay.set_defaults(func=cmd_alerting_replay)
     dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
     run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
     run.add_argument("--no-sandbox", action="store_true",

@@ -139,8 +139,8 @@ class Engine:
         flap = self.rules.suppression.flapping
         dedup_w = timedelta(minutes=g.dedup_window_minutes)
         group_w = timedelta(minutes=g.group_window_minutes)
-        flap_w = timedelta(minutes=flap.minutes)
-        reach = max(dedup_w, group_w, flap_w)
+        flap_w = timedelta(minutes=flap.minutes + flap.hold_minutes)
+        reach = max(dedup_w, group_w, flap_w, *(timedelta(minutes=m) for m in g.dedup_window_by_source.values()))
         ordered = sorted(alerts, key=lambda a: (a.time, a.event_id))
         prior = self.ledger.by_event_ids(list(dict.fromkeys(a.event_id for a in ordered)))
         window = self.ledger.window(ordered[0].time - reach, ordered[-1].time + reach)
@@ -181,13 +181,20 @@ class Engine:
         if alert.state == "resolved":
             return "resolved", "condition cleared", None
         latest = max(history, key=lambda r: r.time, default=None)
-        if latest is not None and latest.state == "firing" and alert.time - latest.time <= dedup_w:
+        window = timedelta(minutes=self.rules.grouping.dedup_window(alert.source)) if \
+            alert.source in self.rules.grouping.dedup_window_by_source else dedup_w
+        if latest is not None and latest.state == "firing" and alert.time - latest.time <= window:
             return "duplicate", f"same fingerprint firing since {_stamp(latest.time)} ({latest.event_id})", None
-        changes = 1 + sum(1 for r in history if alert.time - r.time <= flap_w)
         flap = self.rules.suppression.flapping
+        changes = 1 + sum(1 for r in history if alert.time - r.time <= timedelta(minutes=flap.minutes))
         if changes >= flap.changes:
             return "suppressed", (f"flapping: {changes} state changes in {flap.minutes:g} min "
                                   f"(threshold {flap.changes})"), None
+        held = [r for r in history if r.decision == "suppressed" and r.reason.startswith("flapping")
+                and alert.time - r.time <= timedelta(minutes=flap.hold_minutes)]
+        if held:
+            return "suppressed", (f"flapping: held ({flap.hold_minutes:g} min) since it flapped at "
+                                  f"{_stamp(max(r.time for r in held))}"), None
         hit = self.rules.suppression.suppressed_by(alert)
         if hit:
             return "suppressed", f"{hit[0]}: {hit[1]}", None
@@ -224,8 +231,9 @@ class Engine:
     def to_notify(self, candidates: list[IncidentCandidate]) -> list[IncidentCandidate]:
         """Candidates that are new, or whose severity rose above what was already notified (escalation)."""
         sent = self.ledger.notified([c.group_key for c in candidates])
-        return [c for c in candidates
-                if c.group_key not in sent or SEVERITY_ORDER[c.severity] > SEVERITY_ORDER[sent[c.group_key]]]
+        floor = SEVERITY_ORDER[self.rules.routing.notify_min_severity]
+        return [c for c in candidates if SEVERITY_ORDER[c.severity] >= floor and (
+            c.group_key not in sent or SEVERITY_ORDER[c.severity] > SEVERITY_ORDER[sent[c.group_key]])]
 
 
 def counts(decided: list[Decided]) -> dict[str, int]:

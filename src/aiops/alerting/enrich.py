@@ -92,13 +92,15 @@ def apply_tags(alert: Alert, tags: dict[str, str]) -> None:
         alert.enrichment["root_resource"] = asg
 
 
-def enrich_tags(alerts: list[Alert]) -> None:
+def enrich_tags(alerts: list[Alert], *, index: dict[str, dict[str, str]] | None = None,
+                asg_tags: dict[str, dict[str, str]] | None = None) -> None:
+    """Fill service/env/team/owner from tags (``index``/``asg_tags`` given: no AWS calls, for replays)."""
     need = [a for a in alerts if a.resource and not (a.service and a.team and a.env and a.owner)]
     if not need:
         return
-    index = tag_index()
+    index = tag_index() if index is None else index
     asg_names = sorted({a.resource for a in need if a.resource_type == "autoscaling:autoScalingGroup" and a.resource})
-    asgs = _asg_tags(asg_names) if asg_names else {}
+    asgs = asg_tags if asg_tags is not None else (_asg_tags(asg_names) if asg_names else {})
     for a in need:
         tags = asgs.get(a.resource or "") if a.resource_type == "autoscaling:autoScalingGroup" else None
         tags = tags or lookup(index, a.resource)

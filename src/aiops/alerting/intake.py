@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiops.alerting.engine import Engine, Ledger, counts
-from aiops.alerting.model import SEVERITY_ORDER, IncidentCandidate
+from aiops.alerting.model import SEVERITY_ORDER, Alert, IncidentCandidate
 from aiops.alerting.normalise import normalise_batch
 from aiops.alerting.rules import AlertingRules, load_rules
 
@@ -50,12 +50,13 @@ def default_hand_over(run_id: str | None) -> HandOver:
 def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRules | None = None,
             ledger: Ledger | None = None, hand_over: HandOver | None = None,
             publish: Callable[[str, str, str], str] | None = None, enrich: bool = True,
+            enricher: Callable[[list[Alert]], None] | None = None,
             notify: bool | None = None, topic_arns: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the chain over one batch; returns a JSON-able summary (counts, incident ids, notifications).
 
     Injection points for tests and replays: ``ledger`` (default: the state store), ``hand_over``
     (default: ``aiops.incidents.store.open_or_update``), ``publish`` (default: SNS Publish),
-    ``topic_arns`` (default: resolved with SNS ListTopics)."""
+    ``topic_arns`` (default: resolved with SNS ListTopics), ``enricher`` (default: tags, CloudTrail, SLO)."""
     from aiops.settings import get_settings
 
     settings = get_settings()
@@ -73,7 +74,9 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         for letter in dead:
             log.warning("dead letter (%s / %s): %s", letter.source, letter.detail_type, letter.reason)
         log.info("%d dead letter(s), %d new", len(dead), new_dead)
-    if enrich and alerts:
+    if enricher is not None and alerts:
+        enricher(alerts)
+    elif enrich and alerts:
         from aiops.alerting.enrich import enrich as run_enrichment
 
         run_enrichment(alerts, changes=settings.alerting_enrich_changes,

@@ -101,6 +101,7 @@ class RoutingRules(_Strict):
     default_team: str = "platform"
     rules: list[RoutingRule] = Field(default_factory=list)
     default_topics: list[str] = Field(default_factory=lambda: ["aiops-alerts-{team}"])
+    notify_min_severity: Severity = Field("info", description="Incidents below this are opened but notify nobody")
 
     def topics_for(self, alert: Alert) -> tuple[list[str], list[str]]:
         """(topic names, rule names) for a representative alert of an incident."""
@@ -178,6 +179,8 @@ class NoisyRule(_Strict):
 class Flapping(_Strict):
     changes: int = Field(4, ge=2, description="State changes of one fingerprint ...")
     minutes: float = Field(30, gt=0, description="... within this many minutes mean flapping")
+    hold_minutes: float = Field(0, ge=0, description="A fingerprint found flapping stays suppressed this long "
+                                                     "after its last flapping state change")
 
 
 class SuppressionRules(_Strict):
@@ -201,6 +204,11 @@ class GroupingRules(_Strict):
     group_window_minutes: float = Field(30, gt=0, description="Alerts of one service (or root resource) this close "
                                                               "in time form one incident candidate")
     min_incident_severity: Severity = Field("low", description="Alerts below this are recorded, not incidents")
+    dedup_window_by_source: dict[str, float] = Field(
+        default_factory=dict, description="Per-source dedup windows (minutes), e.g. findings re-imported daily")
+
+    def dedup_window(self, source: str) -> float:
+        return self.dedup_window_by_source.get(source, self.dedup_window_minutes)
 
 
 class AlertingRules(BaseModel):
