@@ -274,3 +274,26 @@ def test_bodies_from_asset_events():
         extra = {"payload": {"message_batch": [{"Body": "{}", "MessageId": "m1"}, {"Body": "[]", "MessageId": "m2"}]}}
     assert bodies_from_asset_events([E(), {"extra": {}}]) == [{"Body": "{}", "MessageId": "m1"},
                                                             {"Body": "[]", "MessageId": "m2"}]
+
+
+def test_flapping_hold_keeps_the_next_burst_quiet():
+    r = rules()
+    assert r.suppression.flapping.hold_minutes > 120
+    burst = ["ALARM", "OK", "ALARM", "OK", "ALARM"]
+    alerts = [tagged(alarm("cpu", T0 + timedelta(minutes=4 * i), state=s)) for i, s in enumerate(burst)]
+    later = tagged(alarm("cpu", T0 + timedelta(hours=3)))  # quiet for hours, within the hold
+    much_later = tagged(alarm("cpu", T0 + timedelta(hours=14)))  # after the hold
+    decided, _ = decide([*alerts, later, much_later], r=r)
+    assert decided[5].decision == "suppressed"
+    assert decided[5].reason.startswith("flapping: held")
+    assert decided[6].decision == "accepted"
+
+
+def test_below_notify_severity_opens_but_does_not_notify():
+    ledger, incidents, sent = MemoryLedger(), FakeIncidents(), []
+    staging = json.dumps(ev.anomaly_detected(ev.anomaly_detail(
+        series_id="AWS/EC2|CPUUtilization|InstanceId=i-s|Average", resource_id="i-s", service="checkout",
+        env="staging", team="storefront", onset=T0, value=97, forecast=30, lower=10, upper=50, score=0.995)))
+    out = run([staging], ledger, incidents, sent)
+    assert out["created"] == ["INC-1"]  # a low (staging) incident is a ticket ...
+    assert sent == []  # ... that pages nobody

@@ -190,7 +190,9 @@ class Engine:
         if changes >= flap.changes:
             return "suppressed", (f"flapping: {changes} state changes in {flap.minutes:g} min "
                                   f"(threshold {flap.changes})"), None
-        held = [r for r in history if r.decision == "suppressed" and r.reason.startswith("flapping")
+        # held after real flapping only (a held alert does not extend the hold: a real incident later is seen)
+        held = [r for r in history if r.decision == "suppressed" and r.reason.startswith("flapping: ")
+                and not r.reason.startswith("flapping: held")
                 and alert.time - r.time <= timedelta(minutes=flap.hold_minutes)]
         if held:
             return "suppressed", (f"flapping: held ({flap.hold_minutes:g} min) since it flapped at "
