@@ -122,11 +122,10 @@ def _root_row(iam: Any) -> dict[str, str] | None:
     import io
     import time
 
-    for _ in range(10):
-        state = iam.generate_credential_report().get("State")
-        if state == "COMPLETE":
+    for _ in range(50):  # the report takes a few seconds on a fresh account
+        if iam.generate_credential_report().get("State") == "COMPLETE":
             break
-        time.sleep(1)
+        time.sleep(0.2)
     content = iam.get_credential_report()["Content"]
     text = content.decode() if isinstance(content, bytes) else content
     for row in csv.DictReader(io.StringIO(text)):
@@ -340,15 +339,27 @@ def volumes(inv: Inventory, region: str) -> None:
 
 @collector("ebs_snapshots", regional=True)
 def ebs_snapshots(inv: Inventory, region: str) -> None:
+    """Owned snapshots; public ones are the candidates ``RestorableByUserIds=["all"]`` returns, each
+    confirmed by its createVolumePermission attribute (moto ignores the filter: all are confirmed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     ec2 = aws.client("ec2", region=region)
-    for s in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
-        perms = ec2.describe_snapshot_attribute(SnapshotId=s["SnapshotId"], Attribute="createVolumePermission")
+    owned = _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"])
+    candidates = [s["SnapshotId"] for s in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"],
+                                                   RestorableByUserIds=["all"])]
+
+    def is_public(snapshot_id: str) -> bool:
+        perms = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+        return any(p.get("Group") == "all" for p in perms.get("CreateVolumePermissions", []))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        public = {sid for sid, pub in zip(candidates, pool.map(is_public, candidates), strict=True) if pub}
+    for s in owned:
         tags = _tags(s.get("Tags"))
         inv.add("ebs_snapshots", {
             "id": s["SnapshotId"], "type": "AwsEc2Snapshot", "region": region,
             "arn": f"arn:{inv.partition}:ec2:{region}::snapshot/{s['SnapshotId']}",
-            "name": tags.get("Name"), "tags": tags,
-            "public": any(p.get("Group") == "all" for p in perms.get("CreateVolumePermissions", [])),
+            "name": tags.get("Name"), "tags": tags, "public": s["SnapshotId"] in public,
         })
 
 

@@ -1,0 +1,211 @@
+"""The emailed compliance summary (HTML + plain text) for the security list.
+
+Order of reading: posture score and trend; new and regressed failures; resolved; failures by CIS
+section and by severity; top risky resources; fixable failures with their runbook; suppressed
+(accepted-risk) results; what AWS Config and other Security Hub products report; checks not
+evaluated. Every AWS-derived string goes through Jinja autoescaping (HTML) — a bucket name or tag
+value holding markup is shown, never interpreted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiops.compliance.history import SweepDiff, counts, score
+from aiops.compliance.model import SEVERITY_ORDER, Result
+from aiops.compliance.registry import checks
+
+SEVERITY_WEIGHT = {"CRITICAL": 40, "HIGH": 10, "MEDIUM": 3, "LOW": 1, "INFORMATIONAL": 0}
+
+
+def _row(r: Result) -> dict[str, Any]:
+    meta = checks()[r.check_id].meta
+    return {"check_id": r.check_id, "title": meta.title, "severity": meta.severity,
+            "cis": ", ".join(meta.cis) or "-", "resource": r.resource_name or r.resource_id,
+            "resource_id": r.resource_arn or r.resource_id, "region": r.region, "reason": r.reason,
+            "runbook": meta.runbook, "suppressed": r.suppressed or "",
+            "tags": ", ".join(f"{k}={v}" for k, v in sorted(r.tags.items()))}
+
+
+def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda x: (SEVERITY_ORDER.get(x["severity"], 9), x["check_id"], x["resource"]))
+
+
+def securityhub_link(region: str, check_id: str | None = None) -> str:
+    query = "GeneratorId%3D" + quote(f"matcarv-aiops/compliance/{check_id}", safe="") if check_id else ""
+    return f"https://console.aws.amazon.com/securityhub/home?region={region}#/findings?search={query}"
+
+
+def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[dict[str, Any]],
+                  errors: dict[str, str], as_of: datetime, account_id: str, region: str,
+                  external: dict[str, Any] | None = None, report_link: str | None = None,
+                  top_n: int = 10) -> dict[str, Any]:
+    """Everything the templates show (pure)."""
+    failed = [r for r in results if r.effective == "FAILED"]
+    by_section: Counter[str] = Counter()
+    by_severity: Counter[str] = Counter()
+    risk: dict[str, dict[str, Any]] = defaultdict(lambda: {"score": 0, "checks": [], "resource": "", "type": ""})
+    for r in failed:
+        meta = checks()[r.check_id].meta
+        by_section[meta.cis_section] += 1
+        by_severity[meta.severity] += 1
+        entry = risk[r.key[1]]
+        entry["score"] += SEVERITY_WEIGHT[meta.severity]
+        entry["checks"].append(r.check_id)
+        entry["resource"] = r.resource_name or r.resource_id
+        entry["type"] = r.resource_type
+    top = sorted(risk.values(), key=lambda e: (-e["score"], e["resource"]))[:top_n]
+    current = score(results)
+    previous = trend[-2]["score"] if len(trend) >= 2 else None
+    return {
+        "as_of": f"{as_of:%Y-%m-%d %H:%M} UTC", "account_id": account_id,
+        "score": current, "score_text": "n/a" if current is None else f"{current:.1%}",
+        "score_change": None if previous is None or current is None else current - previous,
+        "trend": [{"as_of": str(t["as_of"])[:10], "score": t["score"]} for t in trend],
+        "counts": counts(results), "diff": sweep_diff.counts(),
+        "new": _sorted([_row(r) for r in sweep_diff.new + sweep_diff.regressed]),
+        "resolved": _sorted([{**_row(x["result"]), "now": x["now"]} for x in sweep_diff.resolved]),
+        "by_section": sorted(by_section.items()),
+        "by_severity": sorted(by_severity.items(), key=lambda kv: SEVERITY_ORDER[kv[0]]),
+        "top_resources": top,
+        "fixable": _sorted([_row(r) for r in failed if checks()[r.check_id].meta.runbook]),
+        "suppressed": _sorted([_row(r) for r in results if r.effective == "SUPPRESSED"]),
+        "external": {"config": (external or {}).get("config"), "securityhub": (external or {}).get("securityhub")},
+        "errors": sorted(errors.items()),
+        "links": {"security_hub": securityhub_link(region), "report": report_link or ""},
+    }
+
+
+HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2933;max-width:980px;margin:auto}
+table{border-collapse:collapse;width:100%;margin:6px 0 18px}td,th{border:1px solid #d9e2ec;padding:4px 6px;
+font-size:13px;text-align:left;vertical-align:top}th{background:#f0f4f8}.CRITICAL{color:#b00020;font-weight:bold}
+.HIGH{color:#d9480f;font-weight:bold}.MEDIUM{color:#8a6d00}.LOW{color:#486581}.big{font-size:28px;font-weight:bold}
+.muted{color:#829ab1;font-size:12px}
+</style></head><body>
+<h1>{{ title }}</h1>
+<p class="muted">Account {{ m.account_id }} · sweep of {{ m.as_of }}</p>
+<p><span class="big">{{ m.score_text }}</span> of checked resources compliant
+{% if m.score_change is not none %}({{ "%+.1f"|format(m.score_change * 100) }} points since the previous sweep){% endif %}
+· {{ m.counts.FAILED }} failing · {{ m.counts.PASSED }} passing · {{ m.counts.SUPPRESSED }} accepted risk</p>
+{% if img.trend %}<p><img src="{{ img.trend }}" alt="Posture score trend" width="720"></p>{% endif %}
+<p>Since the previous sweep: <b>{{ m.diff.new }}</b> new, <b>{{ m.diff.regressed }}</b> regressed,
+<b>{{ m.diff.resolved }}</b> resolved, {{ m.diff.still_failing }} still failing.</p>
+
+<h2>New and regressed failures ({{ m.new|length }})</h2>
+{% if m.new %}<table><tr><th>Severity</th><th>Check</th><th>CIS</th><th>Resource</th><th>Region</th><th>Why</th><th>Fix</th></tr>
+{% for r in m.new %}<tr><td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.title }}<br><span class="muted">{{ r.check_id }}</span></td>
+<td>{{ r.cis }}</td><td>{{ r.resource }}<br><span class="muted">{{ r.resource_id }}</span></td><td>{{ r.region }}</td>
+<td>{{ r.reason }}</td><td>{% if r.runbook %}runbook <code>{{ r.runbook }}</code>{% else %}manual{% endif %}</td></tr>
+{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
+
+<h2>Resolved ({{ m.resolved|length }})</h2>
+{% if m.resolved %}<table><tr><th>Severity</th><th>Check</th><th>Resource</th><th>Now</th></tr>
+{% for r in m.resolved %}<tr><td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.title }}</td><td>{{ r.resource }}</td>
+<td>{{ r.now }}</td></tr>{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
+
+<h2>Failures by CIS section and severity</h2>
+<table><tr><th>CIS AWS Foundations v3.0.0 section</th><th>Failing</th></tr>
+{% for name, n in m.by_section %}<tr><td>{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
+<table><tr><th>Severity</th><th>Failing</th></tr>
+{% for name, n in m.by_severity %}<tr><td class="{{ name }}">{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
+
+<h2>Top risky resources</h2>
+<table><tr><th>Resource</th><th>Type</th><th>Risk score</th><th>Failing checks</th></tr>
+{% for e in m.top_resources %}<tr><td>{{ e.resource }}</td><td>{{ e.type }}</td><td>{{ e.score }}</td>
+<td>{{ e.checks|join(", ") }}</td></tr>{% endfor %}</table>
+
+<h2>Fixable with a runbook ({{ m.fixable|length }})</h2>
+<p class="muted">Requested from the compliance_sweep run (approval step) or by triggering <code>remediate</code>;
+every change is approved in <code>remediate</code>.</p>
+{% if m.fixable %}<table><tr><th>Check</th><th>Resource</th><th>Runbook</th></tr>
+{% for r in m.fixable %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td><code>{{ r.runbook }}</code></td></tr>
+{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
+
+<h2>Accepted risk ({{ m.suppressed|length }})</h2>
+{% if m.suppressed %}<table><tr><th>Check</th><th>Resource</th><th>Tags</th><th>Reason</th></tr>
+{% for r in m.suppressed %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td>{{ r.tags }}</td><td>{{ r.suppressed }}</td></tr>
+{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
+
+{% if m.external.config %}<h2>AWS Config</h2><p>{{ m.external.config.note }}</p>
+{% if m.external.config["items"] %}<table><tr><th>Rule</th><th>Resource</th><th>Annotation</th></tr>
+{% for i in m.external.config["items"] %}<tr><td>{{ i.rule }}</td><td>{{ i.resource_type }} {{ i.resource_id }}</td>
+<td>{{ i.annotation or "" }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
+{% if m.external.securityhub %}<h2>Other Security Hub findings</h2><p>{{ m.external.securityhub.note }}</p>
+{% if m.external.securityhub["items"] %}<table><tr><th>Product</th><th>Severity</th><th>Title</th><th>Resource</th></tr>
+{% for i in m.external.securityhub["items"] %}<tr><td>{{ i.product }}</td><td>{{ i.severity }}</td><td>{{ i.title }}</td>
+<td>{{ i.resource }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
+
+{% if m.errors %}<h2>Not evaluated</h2><ul>{% for cid, why in m.errors %}<li>{{ cid }}: {{ why }}</li>{% endfor %}</ul>{% endif %}
+<p class="muted"><a href="{{ m.links.security_hub }}">Findings in Security Hub</a>
+{% if m.links.report %} · <a href="{{ m.links.report }}">This report</a>{% endif %}</p>
+</body></html>
+"""
+
+
+def render_html(m: dict[str, Any], images: Mapping[str, str | None] | None = None) -> str:
+    from aiops.reporting import html_env
+
+    return str(html_env().from_string(HTML).render(m=m, img=images or {"trend": None}, title=title(m)))
+
+
+def title(m: dict[str, Any]) -> str:
+    return (f"Compliance summary {m['as_of'][:10]}: {m['score_text']} compliant, "
+            f"{m['diff']['new'] + m['diff']['regressed']} new failure(s), {m['diff']['resolved']} resolved")
+
+
+def render_text(m: dict[str, Any]) -> str:
+    lines = [title(m), f"Account {m['account_id']}, sweep of {m['as_of']}", ""]
+    change = "" if m["score_change"] is None else f" ({m['score_change'] * 100:+.1f} points)"
+    lines.append(f"Posture score: {m['score_text']}{change}; failing {m['counts']['FAILED']}, passing "
+                 f"{m['counts']['PASSED']}, accepted risk {m['counts']['SUPPRESSED']}")
+    if m["trend"]:
+        lines.append("Trend: " + "  ".join(
+            f"{t['as_of']} {'n/a' if t['score'] is None else format(t['score'], '.1%')}" for t in m["trend"]))
+    d = m["diff"]
+    lines += ["", f"Since the previous sweep: {d['new']} new, {d['regressed']} regressed, {d['resolved']} resolved, "
+              f"{d['still_failing']} still failing", "", "NEW AND REGRESSED FAILURES"]
+    lines += [f"  [{r['severity']}] {r['check_id']} (CIS {r['cis']}) {r['resource']} ({r['region']}): {r['reason']}"
+              + (f" -> runbook {r['runbook']}" if r["runbook"] else "") for r in m["new"]] or ["  none"]
+    lines += ["", "RESOLVED"]
+    lines += [f"  [{r['severity']}] {r['check_id']} {r['resource']}: now {r['now']}" for r in m["resolved"]] or ["  none"]
+    lines += ["", "FAILURES BY CIS SECTION"] + [f"  {name}: {n}" for name, n in m["by_section"]]
+    lines += ["", "FAILURES BY SEVERITY"] + [f"  {name}: {n}" for name, n in m["by_severity"]]
+    lines += ["", "TOP RISKY RESOURCES"] + [f"  {e['resource']} ({e['type']}): score {e['score']}, "
+                                            f"{', '.join(e['checks'])}" for e in m["top_resources"]]
+    lines += ["", "FIXABLE WITH A RUNBOOK"] + [f"  {r['check_id']} {r['resource']} -> {r['runbook']}"
+                                               for r in m["fixable"]]
+    lines += ["", "ACCEPTED RISK"] + ([f"  {r['check_id']} {r['resource']}: {r['suppressed']}"
+                                      for r in m["suppressed"]] or ["  none"])
+    for name in ("config", "securityhub"):
+        ext = m["external"].get(name)
+        if ext:
+            lines += ["", {"config": "AWS CONFIG", "securityhub": "OTHER SECURITY HUB FINDINGS"}[name], f"  {ext['note']}"]
+    if m["errors"]:
+        lines += ["", "NOT EVALUATED"] + [f"  {cid}: {why}" for cid, why in m["errors"]]
+    lines += ["", f"Security Hub: {m['links']['security_hub']}"]
+    if m["links"]["report"]:
+        lines.append(f"Report: {m['links']['report']}")
+    return "\n".join(lines) + "\n"
+
+
+def trend_png(trend: list[dict[str, Any]]) -> bytes | None:
+    points = [(t["as_of"], t["score"]) for t in trend if t["score"] is not None]
+    if len(points) < 2:
+        return None
+    from aiops.reporting import figure, figure_png
+
+    fig = figure(8, 2.2)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([p[0] for p in points], [p[1] * 100 for p in points], marker="o")
+    ax.set_ylabel("% compliant")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return figure_png(fig)
