@@ -68,6 +68,15 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         from aiops.alerting.ledger import SqlLedger
 
         ledger = SqlLedger()
+    timings: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        timings[name] = round(now - mark, 4)
+        mark = now
+
     alerts, dead = normalise_batch(bodies)
     if dead:
         new_dead = ledger.record_dead_letters(dead, run_id=run_id)
@@ -81,9 +90,11 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
 
         run_enrichment(alerts, changes=settings.alerting_enrich_changes,
                        lookback=timedelta(minutes=settings.alerting_change_lookback_minutes))
+    lap("normalise_enrich")
     engine = Engine(rules, ledger)
     decided, rows = engine.decide(alerts)
     ledger.save(rows, run_id=run_id)
+    lap("decide")
     for d in decided:
         log.info("%s %s %s [%s] %s -> %s (%s)%s", d.alert.time.strftime("%H:%M:%S"), d.alert.source,
                  d.alert.resource, d.alert.severity, d.alert.title[:80], d.decision, d.reason,
@@ -97,6 +108,7 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         ids[c.group_key] = incident_id
         if new:
             created.append(incident_id)
+    lap("hand_over")
     # Announce (INCIDENTS asset event) what this run changed: groups with newly accepted alerts, or
     # re-deliveries first decided by this same run (a retried task whose first try failed midway).
     fresh = {d.group_key for d in decided if d.group_key and (
@@ -105,13 +117,14 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
     do_notify = settings.alerting_notify if notify is None else notify
     if do_notify:
         notifications = _notify(engine, candidates, ids, rules, ledger, publish, run_id, topic_arns)
+    lap("notify")
     summary = {
         "raw_events": len(bodies), "dead_letters": len(dead), "alerts": len(alerts),
         "decisions": counts(decided), "candidates": len(candidates),
         "incident_ids": sorted(set(ids.values())), "created": created,
         "announce": sorted({ids[g] for g in fresh if g in ids}),
         "notifications": notifications, "config_errors": [str(e) for e in rules.errors],
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": round(time.monotonic() - started, 3), "timings": timings,
     }
     log.info("alert intake: %s", {k: v for k, v in summary.items() if k != "notifications"})
     return summary

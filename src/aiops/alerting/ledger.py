@@ -46,16 +46,24 @@ class SqlLedger:
         return out
 
     def save(self, rows: list[LedgerRow], run_id: str | None = None) -> None:
+        if not rows:
+            return
         now = datetime.now(UTC)
-        for r in rows:  # one by one: a concurrent run that saved the same event id first wins
+        values = [dict(event_id=r.event_id, fingerprint=r.fingerprint, source=r.source, time=r.time,
+                       received_at=now, state=r.state, severity=r.severity, service=r.service, env=r.env,
+                       team=r.team, resource=(r.resource or "")[:500] or None, scope=r.scope[:500],
+                       group_key=r.group_key, decision=r.decision, reason=r.reason,
+                       alert=json.loads(json.dumps(r.alert, default=str)), run_id=run_id) for r in rows]
+        try:
+            with self.store.engine.begin() as conn:  # one transaction for the batch (the usual case) ...
+                conn.execute(insert(alert_ledger), values)
+            return
+        except IntegrityError:
+            pass
+        for v in values:  # ... row by row when a concurrent run saved some of the same event ids first
             try:
                 with self.store.engine.begin() as conn:
-                    conn.execute(insert(alert_ledger).values(
-                        event_id=r.event_id, fingerprint=r.fingerprint, source=r.source, time=r.time,
-                        received_at=now, state=r.state, severity=r.severity, service=r.service, env=r.env,
-                        team=r.team, resource=(r.resource or "")[:500] or None, scope=r.scope[:500],
-                        group_key=r.group_key, decision=r.decision, reason=r.reason,
-                        alert=json.loads(json.dumps(r.alert, default=str)), run_id=run_id))
+                    conn.execute(insert(alert_ledger).values(**v))
             except IntegrityError:
                 continue
 
