@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiops.alerting.engine import MemoryLedger
-from aiops.alerting.model import Alert, IncidentCandidate
+from aiops.alerting.model import SEVERITY_ORDER, Alert, IncidentCandidate
 from aiops.alerting.rules import AlertingRules, load_rules
 from aiops.sandbox import events as ev
 
@@ -337,8 +337,10 @@ def replay(manifest: dict[str, Any], days: float = 7, *, rules: AlertingRules | 
         new = candidate.group_key not in opened
         prev = opened.get(candidate.group_key)
         alerts = {a.event_id: a for a in (prev.alerts if prev else [])} | {a.event_id: a for a in candidate.alerts}
-        opened[candidate.group_key] = candidate.model_copy(update={"alerts": sorted(alerts.values(),
-                                                                                   key=lambda a: a.time)})
+        merged = sorted(alerts.values(), key=lambda a: a.time)
+        worst = max([candidate.severity, prev.severity] if prev else [candidate.severity], key=lambda x: SEVERITY_ORDER[x])
+        opened[candidate.group_key] = candidate.model_copy(update={  # like the incident store: severity only rises
+            "alerts": merged, "severity": worst, "first_seen": merged[0].time, "last_seen": merged[-1].time})
         return f"INC-{list(opened).index(candidate.group_key) + 1:04d}", new
 
     def publish(arn: str, subject: str, message: str) -> str:
@@ -394,14 +396,13 @@ def replay(manifest: dict[str, Any], days: float = 7, *, rules: AlertingRules | 
             service, env = rid.split("/")
         else:
             service = env = None
-        def about(c: IncidentCandidate, ids: set[str] = ids, service: str | None = service,
-                  env: str | None = env) -> bool:
-            if service and (c.service, c.env) == (service, env):
+        def about(a: Alert, ids: set[str] = ids, service: str | None = service, env: str | None = env) -> bool:
+            if service and (a.service, a.env) == (service, env):
                 return True
-            return any(a.resource in ids or any(i in (a.metric or "") for i in ids) for a in c.alerts)
+            return a.resource in ids or any(i in (a.metric or "") for i in ids)
 
-        hits = [c for c in opened.values() if about(c) and
-                truth["start"] - timedelta(minutes=5) <= c.first_seen <= truth["start"] + timedelta(minutes=60)]
+        lo, hi = truth["start"] - timedelta(minutes=5), truth["start"] + timedelta(minutes=60)
+        hits = [c for c in opened.values() if any(about(a) and lo <= a.time <= hi for a in c.alerts)]
         detected.append({"id": truth["id"], "candidates": len(hits)})
     return ReplayResult(days=days, funnel={s: funnel.get(s, 0) for s in STAGES}, decisions=decisions,
                         by_source=by_source, candidates=list(opened.values()), detected=detected,
