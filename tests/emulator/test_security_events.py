@@ -114,3 +114,23 @@ def test_truncated_file_is_quarantined_and_the_rest_processed(fresh_emulator, is
     assert any(tamper.detail["event_ids"][0] in d["event_ids"] for d in out["detections"]
                if d["detection"] == "cloudtrail_tampering")
     assert out["files"] == len(files)
+
+
+def test_trail_bucket_notifies_the_queue_of_new_log_files(seeded):
+    """S3 ObjectCreated -> SQS aiops-cloudtrail-files (what the DAG's AssetWatcher listens to)."""
+    from aiops import aws
+
+    url = seeded.manifest["resources"]["queues"]["cloudtrail_files"]
+    sqs = aws.client("sqs")
+    bodies = []
+    for _ in range(30):
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not msgs:
+            break
+        bodies += [m["Body"] for m in msgs]
+    keys = {k["key"] for k in pipeline.keys_from_notifications(bodies)}
+    log_keys = {k for e in seeded.manifest["security_events"] for k in e["detail"]["log_keys"]}
+    assert bodies
+    assert keys  # test events and non-log objects are ignored, log files are named
+    assert all(k.startswith("AWSLogs/") and k.endswith(".json.gz") for k in keys)
+    assert log_keys <= keys

@@ -366,6 +366,26 @@ def create_trail(clients: Any, out: Created) -> None:
     ct.start_logging(Name=out.trail_name)
 
 
+def create_cloudtrail_notifications(clients: Any, out: Created) -> None:
+    """The trail bucket notifies the ``aiops-cloudtrail-files`` SQS queue of every new log file
+    (S3 ObjectCreated -> SQS): what the ``security_events`` DAG's AssetWatcher listens to."""
+    sqs, s3 = clients("sqs"), clients("s3")
+    url = sqs.create_queue(QueueName="aiops-cloudtrail-files", Attributes={
+        "MessageRetentionPeriod": str(4 * 86_400)})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket = out.buckets["cloudtrail"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "TrailBucketNotifications", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}}}]})})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "Id": "aiops-cloudtrail-files", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "AWSLogs/"},
+                                           {"Name": "suffix", "Value": ".json.gz"}]}}}]})
+    out.queues["cloudtrail_files"] = url
+
+
 def create_log_groups(clients: Any, topo: Topology, out: Created) -> None:
     logs = clients("logs")
     for svc in ("checkout", "catalog", "payments"):

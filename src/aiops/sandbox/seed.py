@@ -20,6 +20,7 @@ from aiops.sandbox.fleet_metrics import STEP, SeriesDef, build_series
 from aiops.sandbox.resources import (
     Created,
     create_buckets,
+    create_cloudtrail_notifications,
     create_compute,
     create_databases,
     create_iam,
@@ -117,6 +118,8 @@ def seed_account(
         ("SNS topics, SQS queue, EventBridge rule, SES identities",
          lambda: create_messaging(clients, topo, out)),
         ("CloudTrail trail", lambda: create_trail(clients, out)),
+        ("CloudTrail file notifications (S3 -> SQS aiops-cloudtrail-files)",
+         lambda: create_cloudtrail_notifications(clients, out)),
         ("CloudWatch Logs groups", lambda: create_log_groups(clients, topo, out)),
     ]
     for label, fn in steps:
