@@ -45,3 +45,18 @@ def ops_events_asset() -> Asset:
                                   waiter_delay=settings.alerting_waiter_delay_seconds)
     return Asset(name="aiops_ops_events", group="aiops",
                  watchers=[AssetWatcher(name="aiops_ops_events_sqs", trigger=trigger)])
+
+
+def cloudtrail_files_asset() -> Asset:
+    """New CloudTrail log files (S3 ObjectCreated notifications on the SQS queue
+    ``security_queue_url``, default the sandbox's ``aiops-cloudtrail-files``), watched by an
+    ``AssetWatcher``; each batch of messages starts ``security_events``."""
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    from airflow.sdk import AssetWatcher
+
+    settings = get_settings()
+    url = settings.security_queue_url or f"{settings.sandbox_endpoint}/123456789012/aiops-cloudtrail-files"
+    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=url, aws_conn_id=settings.aws_conn_id,
+                                  waiter_delay=settings.security_waiter_delay_seconds)
+    return Asset(name="aiops_cloudtrail_files", group="aiops",
+                 watchers=[AssetWatcher(name="aiops_cloudtrail_files_sqs", trigger=trigger)])

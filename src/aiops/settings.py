@@ -161,10 +161,11 @@ class Settings(BaseSettings):
     compliance_remediation_timeout_hours: float = Field(
         12, gt=0, description="How long the sweep's 'request fixes' step waits; no answer = no request."
     )
-    security_queue_name: str = Field(
-        "aiops-cloudtrail-files",
-        description="SQS queue receiving the trail bucket's ObjectCreated notifications (security_events).",
+    security_queue_url: str = Field(
+        "", description="SQS queue of the trail bucket's ObjectCreated notifications, watched by "
+        "security_events (empty: the sandbox queue aiops-cloudtrail-files).",
     )
+    security_waiter_delay_seconds: int = Field(10, ge=1, description="SQS poll interval of the AssetWatcher.")
     security_trail_name: str = Field("", description="Trail to read (empty: the account's multi-region trail).")
     security_home_regions: list[str] = Field(
         [], description="Regions the account uses; activity elsewhere is 'unusual' (empty: `regions`)."
