@@ -264,7 +264,8 @@ def generate(manifest: dict[str, Any], days: float = 7, seed: int = 7) -> Stream
             sev = "critical" if s["detection"] in ("root_account_usage", "cloudtrail_tampering") else "high"
             stream.add(t + timedelta(minutes=15), ev.security_event(
                 detection=s["detection"], severity=sev, title=f"{s['detection'].replace('_', ' ')}: {s['event_name']}",
-                resource=s.get("resource") or s["detail"].get("actor_name"), actor=s["actor"], event_time=t,
+                resource=s["detail"].get("group_id") or s["detail"].get("target_user") or s["detail"].get("actor_name"),
+                actor=s["actor"], event_time=t,
                 event_ids=s["detail"].get("event_ids", [])[:5], log_keys=s["detail"].get("log_keys", []),
                 evidence={"event_name": s["event_name"]}, event_id=_uid(rng)))
     # transport: re-deliveries and malformed events
