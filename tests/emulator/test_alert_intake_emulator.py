@@ -98,3 +98,31 @@ def test_put_events_entries_are_valid_for_eventbridge_model():
     entries = [ev.to_put_events_entry(json.loads(p.read_text())) for p in sorted(fixtures.glob("*.json"))]
     report = ParamValidator().validate({"Entries": entries}, shape)
     assert not report.has_errors(), report.generate_report()
+
+
+def test_watcher_trigger_payload_reaches_the_intake(seeded):
+    """The AssetWatcher's trigger (as alert_intake's asset configures it) yields the SQS batch in the
+    shape ``bodies_from_asset_events`` reads (Airflow stores the trigger payload as the asset event's
+    ``extra["payload"]``)."""
+    import asyncio
+
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+    from aiops.alerting.intake import bodies_from_asset_events
+
+    url = seeded.manifest["resources"]["queues"]["ops_events"]
+    boto3.client("sqs", endpoint_url=url.split("/123456789012")[0], region_name="us-east-1").purge_queue(QueueUrl=url)
+    sent = ev.ec2_state_change(seeded.manifest["resources"]["instances"]["catalog-prod-api-1"], "stopped", time=T)
+    ev.put_ops_events([sent])
+    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=url, aws_conn_id="aws_default", waiter_delay=1)
+
+    async def first():
+        async for event in trigger.run():
+            return event
+        return None
+
+    event = asyncio.run(asyncio.wait_for(first(), timeout=60))
+    bodies = bodies_from_asset_events([{"extra": {"from_trigger": True, "payload": event.payload}}])
+    alerts, dead = normalise_batch(bodies)
+    assert dead == []
+    assert [(a.source, a.labels["instance_state"]) for a in alerts] == [("ec2_state", "stopped")]
