@@ -60,6 +60,18 @@ def keys_from_notifications(bodies: Iterable[str | dict[str, Any]]) -> list[dict
     return sorted(out.values(), key=lambda x: (x["bucket"], x["key"]))
 
 
+def bodies_from_asset_events(triggering_asset_events: Any) -> list[str]:
+    """SQS message bodies from the AssetWatcher's asset events (``extra.payload.message_batch[].Body``)."""
+    out: list[str] = []
+    for events in (triggering_asset_events or {}).values():
+        for ev in events:
+            extra = getattr(ev, "extra", None) or (ev.get("extra") if isinstance(ev, dict) else None) or {}
+            for msg in (extra.get("payload") or {}).get("message_batch") or []:
+                if isinstance(msg, dict) and "Body" in msg:
+                    out.append(msg["Body"])
+    return out
+
+
 def keys_for_range(start: datetime, end: datetime) -> list[dict[str, str]]:
     trail = cloudtrail.find_trail(get_settings().security_trail_name or None)
     return [{"bucket": f.bucket, "key": f.key} for f in cloudtrail.list_log_files(start, end, trail=trail)]
