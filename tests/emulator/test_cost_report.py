@@ -103,7 +103,8 @@ def test_html_embeds_the_charts_and_the_numbers(spike_report):
         assert alt in html
     assert f"{report['total_usd']:,.2f}" in html
     assert f"{report['forecast']['forecast_usd']:,.2f}" in html
-    assert "Likely driver" in html and "DataTransfer-Out-Bytes" in html
+    assert "Likely driver" in html
+    assert "DataTransfer-Out-Bytes" in html
 
 
 def test_backfill_writes_the_past_day_partition_and_rewrites_it(cost_env):

@@ -62,12 +62,13 @@ def record_decisions(decisions: list[dict[str, Any]], *, review_run_id: str, dec
 
 
 def suppressed(at: datetime, store: StateStore | None = None) -> dict[str, dict[str, Any]]:
-    """Recommendation id -> the decision that hides it at ``at`` (dismissed or recently applied)."""
+    """Recommendation id -> the decision that hides it at ``at`` (dismissed or recently applied).
+    A decision is a present fact: it also hides the recommendation when an earlier day is re-run."""
     store = store or StateStore()
     store._ready()
     query = select(cost_decisions.c.recommendation_id, cost_decisions.c.decision, cost_decisions.c.until,
                    cost_decisions.c.decided_by, cost_decisions.c.decided_at).where(
-        and_(cost_decisions.c.until.is_not(None), cost_decisions.c.until > at, cost_decisions.c.decided_at <= at))
+        and_(cost_decisions.c.until.is_not(None), cost_decisions.c.until > at))
     out: dict[str, dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for row in conn.execute(query):

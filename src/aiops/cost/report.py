@@ -38,7 +38,7 @@ def breakdown(frame: pd.DataFrame, day: date) -> list[dict[str, Any]]:
 
     d = pd.Timestamp(day)
     month_start = pd.Timestamp(day.replace(day=1))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, g in frame.groupby("key"):
         by_day = g.set_index("day")["cost"]
         now, prev, week = (float(by_day.get(d, 0.0)), float(by_day.get(d - pd.Timedelta(days=1), 0.0)),

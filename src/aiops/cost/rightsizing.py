@@ -90,7 +90,7 @@ def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: st
     from aiops.cost.review import decisions_from_answer
 
     s = get_settings()
-    user = answer.get("responded_by") or {}
+    user = answer.get("responded_by_user") or answer.get("responded_by") or {}  # the HITL task's XCom
     who = str(user.get("name") or user.get("id") or "unknown") if isinstance(user, dict) else str(user)
     chosen = list(answer.get("chosen_options") or [])
     made = decisions_from_answer(chosen, answer.get("params_input") or {}, summary["recommendations"])

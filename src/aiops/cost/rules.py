@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 
 from aiops.cost.inventory import KEEP_TAG, Inventory, Resource, is_true
@@ -77,7 +78,7 @@ def rule(kind: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def _labels(r: Resource) -> dict[str, str]:
+def _labels(r: Resource) -> dict[str, Any]:
     return {"name": r.name, "region": r.region, "service": r.tags.get("service", ""),
             "env": r.tags.get("env", ""), "team": r.tags.get("team", "")}
 

@@ -137,7 +137,7 @@ def spend_anomalies(by_service: pd.DataFrame, day: date, *, min_usd: float, inte
     import pandas as pd
 
     target = pd.Timestamp(day)
-    out = []
+    out: list[dict[str, Any]] = []
     for service, rows in by_service.groupby("key"):
         rows = rows.sort_values("day")
         history = rows[rows["day"] < target].rename(columns={"day": "ds", "cost": "y"})
