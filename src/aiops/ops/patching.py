@@ -80,12 +80,13 @@ def batches(ids: list[str], size: int) -> list[list[str]]:
 
 
 def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]], at: datetime, *,
-                  default_batch_size: int, operation: str = "auto"
+                  default_batch_size: int, operation: str = "auto", scan: bool = True
                   ) -> tuple[list[Change], list[Skip], dict[str, Any]]:
     """(install changes, skipped, extra) where extra holds ``scan`` and ``install`` sections.
 
     ``operation``: ``auto`` (scan; install where the window is open), ``scan`` (scan only),
-    ``install`` (as auto, the window still required).
+    ``install`` (as auto, the window still required). ``scan=False``: no scan this run (scheduled
+    runs scan once a day).
     """
     changes: list[Change] = []
     skipped: list[Skip] = []
@@ -104,7 +105,8 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
             else:
                 eligible.append(inst)
                 seen.add(inst.id)
-        scan_ids += [i.id for i in eligible]
+        if scan or operation == "scan":
+            scan_ids += [i.id for i in eligible]
         if not eligible or operation == "scan":
             continue
         bounds = window_bounds(policy.maintenance_window, at)
@@ -114,6 +116,7 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
         prod = any(i.tags.get("env", "").lower() in PROD_ENVS for i in eligible)
         needs_approval = policy.approval == "required" or prod
         groups = batches([i.id for i in eligible], policy.batch_size or default_batch_size)
+        names = {i.id: i.tags.get("Name", "") for i in eligible}
         installs.append({
             "policy": policy.id, "mode": policy.mode, "batches": groups, "requires_approval": needs_approval,
             "approvers": list(policy.approvers), "reboot": policy.reboot, "health_check": policy.health_check,
@@ -125,7 +128,8 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
                     "patch_install", instance_id, policy.id, policy.mode,
                     f"batch {n}/{len(groups)} in window until {bounds[1]:%a %H:%M %Z}"
                     + ("; needs approval (prod)" if needs_approval else ""),
-                    {"batch": n, "reboot": policy.reboot, "requires_approval": needs_approval}))
+                    {"name": names[instance_id], "batch": n, "reboot": policy.reboot,
+                     "requires_approval": needs_approval}))
     extra = {"scan": {"instance_ids": scan_ids, "document": DOCUMENT},
              "install": installs,
              "needs_approval": any(i["requires_approval"] and i["mode"] == "enforce" for i in installs),

@@ -104,8 +104,10 @@ def step_times(schedule: AsgSchedule, step: CapacityStep, start: datetime, end: 
 
 
 def plan_schedules(schedules: list[InstanceSchedule], asg_schedules: list[AsgSchedule], instances: list[Instance],
-                   groups: list[Group], start: datetime, end: datetime
+                   groups: list[Group], start: datetime, end: datetime, *, reconcile: bool = False
                    ) -> tuple[list[Change], list[Skip], list[dict[str, Any]]]:
+    """Changes for the interval ``(start, end]``; ``reconcile``: every schedule as if
+    ``enforce_state`` (a manual "apply the schedules now")."""
     by_id = {s.id: s for s in schedules}
     changes: list[Change] = []
     skipped: list[Skip] = []
@@ -125,7 +127,7 @@ def plan_schedules(schedules: list[InstanceSchedule], asg_schedules: list[AsgSch
             skipped.append(Skip(inst.id, schedule.id, "protected (aiops:protected=true)"))
             continue
         crossed = boundaries(schedule, start, end)
-        if not crossed and not schedule.enforce_state:
+        if not crossed and not (schedule.enforce_state or reconcile):
             continue
         want = "running" if should_run(schedule, end) else "stopped"
         if inst.state == want:
@@ -134,8 +136,8 @@ def plan_schedules(schedules: list[InstanceSchedule], asg_schedules: list[AsgSch
             skipped.append(Skip(inst.id, schedule.id, f"is {inst.state}; acting on the next run"))
             continue
         why = (f"{crossed[-1][1]} time {crossed[-1][0].astimezone(ZoneInfo(schedule.timezone)):%a %H:%M %Z}"
-               if crossed else "outside schedule hours (enforce_state)" if want == "stopped"
-               else "inside schedule hours (enforce_state)")
+               if crossed else "outside schedule hours (reconciled)" if want == "stopped"
+               else "inside schedule hours (reconciled)")
         action = "start_instance" if want == "running" else "stop_instance"
         changes.append(Change(action, inst.id, schedule.id, schedule.mode, f"{schedule.id}: {why}",
                               {"name": inst.tags.get("Name", ""), "from": inst.state}))

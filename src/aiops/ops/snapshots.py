@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops import aws
@@ -66,7 +66,7 @@ def collect(region: str | None = None) -> Inventory:
     instance_tags = {i["InstanceId"]: tag_dict(i.get("Tags"))
                      for page in ec2.get_paginator("describe_instances").paginate()
                      for r in page["Reservations"] for i in r["Instances"]}
-    snapshots = [Snapshot(s["SnapshotId"], s.get("VolumeId", ""), s["StartTime"], tag_dict(s.get("Tags")),
+    snapshots = [Snapshot(s["SnapshotId"], s.get("VolumeId", ""), _aware(s["StartTime"]), tag_dict(s.get("Tags")),
                           s.get("State", ""))
                  for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"])
                  for s in page["Snapshots"]]
@@ -77,6 +77,13 @@ def collect(region: str | None = None) -> Inventory:
             if snap:
                 ami_snapshots[snap] = image["ImageId"]
     return Inventory(volumes, instance_tags, snapshots, ami_snapshots)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A plain UTC-aware datetime (a naive time is UTC; a pendulum time loses its zone in arithmetic)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(moment.timestamp(), UTC)
 
 
 def _matches(selector: dict[str, str], tags: dict[str, str]) -> bool:
@@ -111,6 +118,7 @@ def snapshot_tags(policy: SnapshotPolicy, volume: Volume, day: str, retention: i
 
 def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime) -> tuple[list[Change], list[Skip]]:
     """Snapshots to create and to expire at ``at`` (the run's time; the day keys creation)."""
+    at = _aware(at)
     day = at.date().isoformat()
     changes: list[Change] = []
     skipped: list[Skip] = []

@@ -36,7 +36,9 @@ def _handlers(workflow: str) -> Mapping[str, Handler]:
 def as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(value.timestamp(), UTC)  # plain datetime: pendulum drops zones in arithmetic
 
 
 def _force_dry_run(changes: list[Change]) -> list[Change]:
@@ -47,8 +49,9 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
               conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Collect, plan, guard, render; store ``ops/<workflow>/dt=<day>/plan.json``; audit the plan.
 
-    ``conf``: ``dry_run`` (true: every change dry-run, whatever the policies say), and for
-    patching ``operation`` (``auto`` | ``scan``).
+    ``conf``: ``dry_run`` (true: every change dry-run, whatever the policies say); for patching
+    ``operation`` (``auto`` | ``scan``) and ``scan`` (false: no scan this run); for scheduling
+    ``reconcile`` (true: bring every scheduled instance to its schedule's state now).
     """
     from aiops.settings import get_settings
     from aiops.stores.state import StateStore
@@ -80,7 +83,8 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
         begin = as_utc(start) if start is not None else at
         instances, groups = scheduling.collect(sorted({s.asg for s in asg_schedules.policies}))
         changes, skipped, findings = scheduling.plan_schedules(schedules.policies, asg_schedules.policies,
-                                                               instances, groups, begin, at)
+                                                               instances, groups, begin, at,
+                                                               reconcile=bool(conf.get("reconcile")))
         errors = schedules.error_lines() + asg_schedules.error_lines()
         interval = at.strftime("%Y-%m-%dT%H:%M")
         extra["window"] = {"start": begin.isoformat(), "end": at.isoformat()}
@@ -90,7 +94,8 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
         policies = load_policies("patching")
         changes, skipped, extra = patching.plan_patching(
             policies.policies, patching.collect(policies.policies), at,
-            default_batch_size=settings.ops_patch_batch_size, operation=str(conf.get("operation") or "auto"))
+            default_batch_size=settings.ops_patch_batch_size, operation=str(conf.get("operation") or "auto"),
+            scan=bool(conf.get("scan", True)))
         errors, interval = policies.error_lines(), at.strftime("%Y-%m-%dT%H:%M")
     else:
         raise ValueError(f"unknown workflow {workflow!r}")
@@ -128,3 +133,51 @@ def run_changes(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any
 
 def change_dicts(changes: list[Change]) -> list[dict[str, Any]]:
     return [asdict(c) for c in changes]
+
+
+def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approval: Mapping[str, Any] | None,
+                    run_id: str | None) -> dict[str, Any]:
+    """Install batch by batch (see :func:`aiops.ops.patching.run_install`); raises when a batch
+    failed or left an instance unhealthy (the remaining batches were not started)."""
+    from aiops.ops import patching
+    from aiops.settings import get_settings
+
+    approved = bool(approval) and (approval or {}).get("chosen_options", [None])[0] == "Approve"
+    report = patching.run_install(dict(plan), requires_approval=requires_approval, approved=approved, run_id=run_id,
+                                  command_wait_seconds=get_settings().ops_command_wait_seconds)
+    name = "install-approved" if requires_approval else "install"
+    store_result(plan["workflow"], plan["day"], plan["interval"] + f"-{name}", report)
+    if report.get("failed"):
+        raise RuntimeError("patching stopped: " + "; ".join(
+            f"{p['policy']}: {p['status']}" for p in report["policies"] if p.get("status", "").startswith("stopped")))
+    return report
+
+
+def compliance_report(plan: Mapping[str, Any] | None, scan_command_id: str | None,
+                      installs: list[Mapping[str, Any] | None], *, run_id: str | None) -> dict[str, Any]:
+    """Patch compliance of every instance the run scanned or patched; stored next to the plan."""
+    from aiops.ops import patching
+    from aiops.stores.artifacts import ArtifactStore
+    from aiops.stores.state import StateStore
+
+    if not plan:
+        return {"rows": [], "markdown": "no plan"}
+    commands: list[tuple[str, str]] = [(scan_command_id, "Scan")] if scan_command_id else []
+    instance_ids = list(plan["scan"]["instance_ids"])
+    for report in installs:
+        for policy in (report or {}).get("policies", []):
+            for batch in policy.get("batches", []):
+                instance_ids += [i for i in batch["instances"] if i not in instance_ids]
+                if batch.get("command_id"):
+                    commands.append((batch["command_id"], "Install"))
+    rows = patching.patch_compliance(instance_ids, commands) if instance_ids else []
+    markdown = patching.render_compliance(rows)
+    store = ArtifactStore()
+    suffix = "" if plan["interval"] == plan["day"] else "-" + plan["interval"].replace(":", "")
+    key = store.put_json(store.key("ops", plan["workflow"], plan["day"], f"compliance{suffix}.json"),
+                         {"interval": plan["interval"], "rows": rows})
+    non_compliant = [r["instance_id"] for r in rows if r.get("compliant") is False]
+    StateStore().audit(actor=plan["workflow"], action="ops.patch_compliance", subject=f"ops_patching/{plan['interval']}",
+                       detail={"instances": len(rows), "non_compliant": non_compliant, "artifact": key}, run_id=run_id)
+    log.info("%s", markdown)
+    return {"rows": rows, "markdown": markdown, "artifact": key, "non_compliant": non_compliant}

@@ -1,0 +1,68 @@
+"""
+### ops_scheduling — off-hours stop/start and scheduled ASG capacity
+
+Every 15 minutes (data intervals `[t, t + 15 min)`). Schedules in `include/ops/*.yaml`:
+
+* `schedules:` — instances tagged `aiops:schedule=<id>` run from `start` to `stop` on the listed
+  days in the schedule's time zone and are stopped otherwise. Instances tagged `env=prod` or
+  `aiops:protected=true` are never stopped or started. An instance is acted on when a start/stop
+  time falls in the run's interval (someone who starts a staging box at night keeps it) — or on
+  every run with `enforce_state: true`.
+* `asg_schedules:` — at each step's time an Auto Scaling group's min / max / desired become the step's.
+
+1. **plan** — the stops, starts and capacity changes due; readable in the log, the XCom and
+   `ops/ops_scheduling/dt=<day>/plan-<time>.json`. A new schedule is `mode: dry-run` until it says
+   `mode: enforce`.
+2. **execute** — `StopInstances` / `StartInstances` / `UpdateAutoScalingGroup`, each once per
+   interval (`aiops_ops_changes`), audited.
+
+Manual trigger: `{"reconcile": true}` brings every scheduled instance to its schedule's state now;
+`{"dry_run": true}` plans only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from aiops.airflow import default_args
+
+
+@dag(
+    dag_id="ops_scheduling",
+    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["aiops", "routine-ops", "scaling"],
+    doc_md=__doc__,
+    params={
+        "dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say."),
+        "reconcile": Param(False, type="boolean",
+                           description="Bring every scheduled instance to its schedule's state now."),
+    },
+)
+def ops_scheduling():
+    @task
+    def plan(params=None, data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
+        from aiops.ops.workflows import make_plan
+
+        end = data_interval_end or dag_run.run_after
+        return make_plan("ops_scheduling", end, start=data_interval_start or end, conf=params, run_id=run_id)
+
+    @task
+    def execute(the_plan: dict, run_id=None) -> dict:
+        from airflow.exceptions import AirflowFailException
+
+        from aiops.ops.workflows import run_changes
+
+        if the_plan["refused"]:
+            raise AirflowFailException(f"refused: {the_plan['refused']}")
+        return run_changes(the_plan, run_id=run_id)
+
+    execute(plan())
+
+
+ops_scheduling()

@@ -1,0 +1,60 @@
+"""
+### ops_snapshots — EBS snapshot lifecycle
+
+Daily at 01:00 UTC. Policies in `include/ops/*.yaml` (`snapshots:`; format in `include/ops/README.md`)
+select volumes by tag (e.g. `aiops:backup=daily` on the volume or its instance) and say how long
+snapshots are kept (a volume's `aiops:retention-days` tag overrides).
+
+1. **plan** — one snapshot per selected volume per day (volume tags copied, keyed by the tag
+   `aiops:snapshot-key`, so a re-run creates nothing twice) and the policy's snapshots older than
+   the retention to expire. Never touched: a snapshot an AMI uses, one tagged `aiops:keep=true` or
+   `aiops:protected=true`, any volume of a protected instance. The plan is in this task's log, its
+   XCom and `ops/ops_snapshots/dt=<day>/plan.json`; a plan over `AIOPS_OPS_MAX_CHANGES_PER_RUN` is
+   refused whole.
+2. **execute** — creates and deletes (only `mode: enforce` policies; a new policy is dry-run),
+   each change once, recorded in `aiops_ops_changes` and the audit trail; `result.json` next to the plan.
+
+Trigger with `{"dry_run": true}` to see the plan without changing anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+
+from aiops.airflow import default_args
+
+
+@dag(
+    dag_id="ops_snapshots",
+    schedule=CronTriggerTimetable("0 1 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["aiops", "routine-ops", "ebs"],
+    doc_md=__doc__,
+    params={"dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say.")},
+)
+def ops_snapshots():
+    @task
+    def plan(params=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
+        from aiops.ops.workflows import make_plan
+
+        return make_plan("ops_snapshots", data_interval_end or dag_run.run_after, conf=params, run_id=run_id)
+
+    @task
+    def execute(the_plan: dict, run_id=None) -> dict:
+        from airflow.exceptions import AirflowFailException
+
+        from aiops.ops.workflows import run_changes
+
+        if the_plan["refused"]:
+            raise AirflowFailException(f"refused: {the_plan['refused']}")
+        return run_changes(the_plan, run_id=run_id)
+
+    execute(plan())
+
+
+ops_snapshots()
