@@ -160,6 +160,22 @@ def test_delete_unattached_ebs_volume_snapshots_first(account):
     assert volume not in remaining
 
 
+def test_modify_ebs_volume_to_gp3(account):
+    truth, client = account
+    volume = sorted(set(truth["waste"]["gp2_volumes"]) - set(truth["waste"]["unattached_volumes"]))[0]
+    ok(run(client, "modify-ebs-volume-to-gp3", VolumeId=volume))
+    assert client("ec2").describe_volumes(VolumeIds=[volume])["Volumes"][0]["VolumeType"] == "gp3"
+
+
+def test_stop_rds_instance(account):
+    truth, client = account
+    db = truth["waste"]["idle_rds"][0]
+    ok(run(client, "stop-rds-instance", DBInstanceIdentifier=db))
+    rds = client("rds")
+    assert rds.describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]["DBInstanceStatus"] == "stopped"
+    assert rds.describe_db_snapshots(DBSnapshotIdentifier=f"aiops-before-stop-{db}")["DBSnapshots"]
+
+
 def test_every_catalog_runbook_is_rehearsed_here():
     tested = {name[len("test_"):].split("_snapshots")[0].split("_sends")[0].replace("_", "-")
               for name in globals() if name.startswith("test_")}

@@ -57,6 +57,8 @@ EXPECTED_FLOW: dict[str, list[str]] = {
     "delete-unattached-ebs-volume": [
         "assert ec2:DescribeVolumes", "api ec2:CreateSnapshot", "wait ec2:DescribeSnapshots", "api ec2:DeleteVolume",
     ],
+    "modify-ebs-volume-to-gp3": ["assert ec2:DescribeVolumes", "api ec2:ModifyVolume", "wait ec2:DescribeVolumes"],
+    "stop-rds-instance": ["assert rds:DescribeDBInstances", "api rds:StopDBInstance", "wait rds:DescribeDBInstances"],
 }
 
 _SIGNATURES: dict[str, Callable[[dict[str, Any]], str]] = {

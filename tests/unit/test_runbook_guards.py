@@ -36,6 +36,8 @@ VALID_PARAMETERS: dict[str, dict[str, object]] = {
         "VolumeId": "vol-0123456789abcdef0",
         "AutomationAssumeRole": "arn:aws:iam::123456789012:role/aiops/MatCarvAutomation",
     },
+    "modify-ebs-volume-to-gp3": {"VolumeId": "vol-0123456789abcdef0", "Iops": 3000},
+    "stop-rds-instance": {"DBInstanceIdentifier": "catalog-staging-db"},
 }
 
 
