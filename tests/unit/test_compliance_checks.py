@@ -195,7 +195,7 @@ def test_registry_has_at_least_30_checks_each_tested_here():
 def test_every_check_has_complete_metadata():
     for cid, check in registry.checks().items():
         m = check.meta
-        assert m.title and m.risk and m.remediation, cid
+        assert all((m.title, m.risk, m.remediation)), cid
         assert m.severity in {"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"}, cid
         assert m.resource_type.startswith("Aws"), cid
         assert all(re.fullmatch(r"[1-5](\.\d+){1,2}", c) for c in m.cis), cid
