@@ -1,0 +1,90 @@
+"""ASFF findings: valid against botocore's BatchImportFindings model; status, CIS requirements,
+resource ids and archival of resolved / gone findings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from aiops.compliance.asff import finding_id, plan_findings, product_arn
+from aiops.compliance.model import Result
+
+AS_OF = datetime(2026, 11, 20, 12, tzinfo=UTC)
+KW = {"account_id": "123456789012", "region": "us-east-1", "partition": "aws", "as_of": AS_OF}
+
+
+def result(check_id="sg_ssh_open_to_world", rid="sg-1", status="FAILED", suppressed=None, arn="auto", **kw):
+    arn = f"arn:aws:ec2:us-east-1:123456789012:security-group/{rid}" if arn == "auto" else arn
+    return Result(check_id=check_id, resource_id=rid, resource_type=kw.pop("rtype", "AwsEc2SecurityGroup"),
+                  region="us-east-1", status=status, reason="tcp/22-22 from 0.0.0.0/0", resource_arn=arn,
+                  tags=kw.pop("tags", {"team": "platform"}), suppressed=suppressed, **kw)
+
+
+def validate(findings):
+    model = botocore.session.get_session().get_service_model("securityhub")
+    shape = model.operation_model("BatchImportFindings").input_shape
+    report = ParamValidator().validate({"Findings": findings}, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_failed_result_is_a_valid_active_finding_naming_the_cis_controls():
+    [f] = plan_findings([result()], None, **KW)
+    validate([f])
+    assert f["Compliance"] == {"Status": "FAILED", "RelatedRequirements": [
+        "CIS AWS Foundations Benchmark v3.0.0/5.2", "CIS AWS Foundations Benchmark v3.0.0/5.3"]}
+    assert f["Resources"][0]["Id"] == "arn:aws:ec2:us-east-1:123456789012:security-group/sg-1"
+    assert f["ProductArn"] == product_arn("aws", "us-east-1", "123456789012") == (
+        "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default")
+    assert f["GeneratorId"] == "matcarv-aiops/compliance/sg_ssh_open_to_world"
+    assert f["RecordState"] == "ACTIVE"
+    assert f["Workflow"]["Status"] == "NEW"
+    assert f["Severity"]["Label"] == "HIGH"
+    assert f["ProductFields"]["aiops/Runbook"] == "revoke-world-open-ingress"
+
+
+def test_finding_id_is_stable_per_check_and_resource():
+    a, b = result(), result(status="PASSED")
+    assert finding_id(a, "us-east-1", "1") == finding_id(b, "us-east-1", "1")
+    assert finding_id(a, "us-east-1", "1") != finding_id(result(rid="sg-2"), "us-east-1", "1")
+
+
+def test_resource_without_arn_uses_its_id():
+    r = result(check_id="log_group_retention_set", rid="/matcarv/x", arn=None, rtype="AwsLogsLogGroup")
+    [f] = plan_findings([r], None, **KW)
+    validate([f])
+    assert f["Resources"][0]["Id"] == "/matcarv/x"
+    assert "RelatedRequirements" not in f["Compliance"]  # no CIS control applies
+
+
+def test_never_failing_pass_is_not_imported_but_a_resolved_one_is_archived():
+    previous = [result(), result(check_id="s3_tls_only", rid="b", arn="arn:aws:s3:::b", rtype="AwsS3Bucket")]
+    current = [result(status="PASSED"),
+               result(check_id="s3_tls_only", rid="b", arn="arn:aws:s3:::b", rtype="AwsS3Bucket", status="PASSED"),
+               result(check_id="sg_rdp_open_to_world", status="PASSED")]
+    findings = plan_findings(current, previous, **KW)
+    validate(findings)
+    assert {(f["GeneratorId"].rsplit("/", 1)[-1], f["RecordState"], f["Compliance"]["Status"]) for f in findings} == {
+        ("sg_ssh_open_to_world", "ARCHIVED", "PASSED"), ("s3_tls_only", "ARCHIVED", "PASSED")}
+
+
+def test_finding_of_a_deleted_resource_is_archived_not_available():
+    [f] = plan_findings([], [result()], **KW)
+    validate([f])
+    assert (f["RecordState"], f["Compliance"]["Status"]) == ("ARCHIVED", "NOT_AVAILABLE")
+
+
+def test_suppressed_failure_is_workflow_suppressed_with_a_note():
+    [f] = plan_findings([result(suppressed="accepted risk: bastion by design")], None, **KW)
+    validate([f])
+    assert f["Workflow"]["Status"] == "SUPPRESSED"
+    assert f["Compliance"]["Status"] == "FAILED"
+    assert "bastion by design" in f["Note"]["Text"]
+
+
+@pytest.mark.parametrize("tags", [pytest.param({"k" * 200: "v" * 400}, id="long_tag"),
+                                  pytest.param({"<script>": "<b>x</b>"}, id="markup_tag")])
+def test_odd_tags_stay_within_the_model(tags):
+    validate(plan_findings([result(tags=tags)], None, **KW))
