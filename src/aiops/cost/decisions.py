@@ -98,7 +98,7 @@ def realised_savings(day: datetime, store: StateStore | None = None) -> dict[str
                                               cost_decisions.c.decided_at < end)))]
         items = []
         for row in applied:
-            status, done_at = "requested", None
+            status, done_at = ("requested", None) if row["remediate_run_id"] else ("manual (no runbook)", None)
             if row["remediate_run_id"]:
                 req = conn.execute(select(remediation_requests.c.status, remediation_requests.c.updated_at).where(
                     remediation_requests.c.request_id == request_id("remediate", row["remediate_run_id"]))).first()

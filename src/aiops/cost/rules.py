@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from aiops.cost.inventory import KEEP_TAG, Inventory, Resource, is_true
 from aiops.cost.model import RightsizingRecommendation
