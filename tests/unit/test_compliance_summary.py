@@ -1,0 +1,110 @@
+"""The compliance summary: order of sections, counts by CIS section and severity, top risky
+resources, accepted-risk exceptions, and escaping of every AWS-derived string."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from aiops.compliance import summary
+from aiops.compliance.exceptions import RiskException, apply_exceptions, load_exceptions
+from aiops.compliance.history import diff
+from aiops.compliance.model import Result
+from aiops.errors import ConfigError
+
+AS_OF = datetime(2026, 11, 20, 12, tzinfo=UTC)
+XSS = '<script>alert("x")</script>'
+
+
+def r(check, rid, status="FAILED", rtype="AwsS3Bucket", tags=None, suppressed=None):
+    return Result(check_id=check, resource_id=rid, resource_type=rtype, region="us-east-1", status=status,
+                  reason=f"reason for {rid}", tags=tags or {}, suppressed=suppressed)
+
+
+@pytest.fixture
+def model():
+    previous = [r("s3_tls_only", "old-bucket"), r("ebs_volume_encrypted", "vol-1", rtype="AwsEc2Volume")]
+    current = [r("s3_bucket_not_public", XSS, tags={"owner": XSS}), r("s3_tls_only", XSS),
+               r("ebs_volume_encrypted", "vol-1", rtype="AwsEc2Volume"), r("s3_tls_only", "old-bucket", "PASSED"),
+               r("kms_key_rotation", "k", "PASSED", "AwsKmsKey"),
+               r("sg_ssh_open_to_world", "sg-1", rtype="AwsEc2SecurityGroup", suppressed="bastion <b>ok</b>")]
+    trend = [{"as_of": "2026-11-19", "score": 0.2}, {"as_of": "2026-11-20", "score": 0.5}]
+    return summary.summary_model(results=current, sweep_diff=diff(previous, current), trend=trend,
+                                 errors={"kms_key_rotation": "AccessDenied <x>"}, as_of=AS_OF,
+                                 account_id="123456789012", region="us-east-1",
+                                 external={"config": {"note": "1 rule", "items": [
+                                     {"rule": "r", "resource_type": "AWS::S3::Bucket", "resource_id": XSS,
+                                      "annotation": XSS}]}})
+
+
+def test_model_counts_and_ranks(model):
+    assert model["score_text"] == "50.0%"
+    assert model["score_change"] == pytest.approx(0.3)  # vs the previous sweep in the trend
+    assert [x["resource"] for x in model["new"]] == [XSS, XSS]  # CRITICAL before MEDIUM
+    assert [x["severity"] for x in model["new"]] == ["CRITICAL", "MEDIUM"]
+    assert [(x["resource"], x["now"]) for x in model["resolved"]] == [("old-bucket", "PASSED")]
+    assert dict(model["by_section"]) == {"2 Storage": 2, "Other": 1}
+    assert dict(model["by_severity"]) == {"CRITICAL": 1, "MEDIUM": 2}
+    assert model["top_resources"][0]["resource"] == XSS
+    assert model["top_resources"][0]["score"] == 43
+    assert [x["check_id"] for x in model["suppressed"]] == ["sg_ssh_open_to_world"]
+    assert {x["check_id"] for x in model["fixable"]} == {"s3_bucket_not_public"}
+
+
+def test_html_escapes_every_aws_string(model):
+    html = summary.render_html(model, {"trend": None})
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "<b>ok</b>" not in html
+    assert "AccessDenied &lt;x&gt;" in html
+    # new and resolved come before the breakdowns
+    assert html.index("New and regressed") < html.index("Resolved") < html.index("by CIS section")
+
+
+def test_text_has_the_same_story(model):
+    text = summary.render_text(model)
+    assert text.splitlines()[0].startswith("Compliance summary 2026-11-20: 50.0% compliant, 2 new failure(s), 1 resolved")
+    assert text.index("NEW AND REGRESSED") < text.index("RESOLVED") < text.index("FAILURES BY CIS SECTION")
+    assert f"s3_bucket_not_public {XSS} -> block-public-s3-bucket" in text  # plain text: shown as is
+
+
+def test_accepted_risk_tag_and_yaml_exception():
+    res = [r("s3_bucket_not_public", "site", tags={"aiops:accepted-risk": "public website"}),
+           r("s3_tls_only", "site", tags={"aiops:accepted-risk": "x", "aiops:accepted-risk-checks": "other_check"}),
+           r("ebs_volume_encrypted", "vol-1"), r("ebs_volume_encrypted", "vol-2"), r("kms_key_rotation", "k", "PASSED")]
+    exc = [RiskException(check="ebs_volume_encrypted", resource="vol-1", reason="scratch disk", owner="carol",
+                         expires=date(2026, 12, 31)),
+           RiskException(check="*", resource="vol-2", reason="expired one", expires=date(2026, 11, 1))]
+    out = {(x.check_id, x.resource_id): x for x in apply_exceptions(res, exc, AS_OF)}
+    assert "public website" in out[("s3_bucket_not_public", "site")].suppressed
+    assert out[("s3_tls_only", "site")].suppressed is None  # tag limited to another check
+    assert "scratch disk" in out[("ebs_volume_encrypted", "vol-1")].suppressed
+    assert "owner carol" in out[("ebs_volume_encrypted", "vol-1")].suppressed
+    assert out[("ebs_volume_encrypted", "vol-2")].suppressed is None  # expired
+    assert out[("kms_key_rotation", "k")].suppressed is None  # a PASS is never suppressed
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    pytest.param("exceptions:\n  - check: s3_tls_only\n    resource: b\n", "exceptions.0.reason", id="missing_reason"),
+    pytest.param("exceptions:\n  - check: nope\n    resource: b\n    reason: why not\n", "exceptions.0.check",
+                 id="unknown_check"),
+    pytest.param("exceptions:\n  - check: s3_tls_only\n    resource: b\n    reason: fine\n    expires: soon\n",
+                 "exceptions.0.expires", id="bad_date"),
+    pytest.param("exceptions: [", "", id="not_yaml"),
+])
+def test_bad_exceptions_file_names_file_and_field(tmp_path, text, field):
+    from aiops.compliance.registry import checks
+
+    path = tmp_path / "exceptions.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_exceptions(path, known_checks=checks())
+    assert info.value.field == field
+    assert info.value.path == path
+
+
+def test_shipped_exceptions_file_is_valid():
+    from aiops.compliance.registry import checks
+
+    assert load_exceptions(known_checks=checks()) == []
