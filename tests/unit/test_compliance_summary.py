@@ -44,7 +44,7 @@ def test_model_counts_and_ranks(model):
     assert [x["resource"] for x in model["new"]] == [XSS, XSS]  # CRITICAL before MEDIUM
     assert [x["severity"] for x in model["new"]] == ["CRITICAL", "MEDIUM"]
     assert [(x["resource"], x["now"]) for x in model["resolved"]] == [("old-bucket", "PASSED")]
-    assert dict(model["by_section"]) == {"2 Storage": 2, "Other": 1}
+    assert dict(model["by_section"]) == {"2 Storage": 3}
     assert dict(model["by_severity"]) == {"CRITICAL": 1, "MEDIUM": 2}
     assert model["top_resources"][0]["resource"] == XSS
     assert model["top_resources"][0]["score"] == 43
