@@ -8,6 +8,9 @@
     aiops incidents list | show ID                incidents, their timeline and links
     aiops alerting replay [--days 7] [--json]     noise-reduction report: the simulated account's event
                                                   stream through the alerting rules (raw -> notifications)
+    aiops compliance checks                       the compliance check registry (id, severity, CIS, runbook)
+    aiops compliance sweep [--no-securityhub]     run a compliance sweep now and print its summary
+    aiops security scan --start T --end T [--alert]  CloudTrail detections over a time range
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
@@ -241,6 +244,50 @@ def cmd_alerting_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compliance_checks(args: argparse.Namespace) -> int:
+    from aiops.compliance.registry import checks
+
+    for cid, check in checks().items():
+        m = check.meta
+        _print(f"{cid:34} {m.severity:9} CIS {', '.join(m.cis) or '-':9} {m.runbook or '-':30} {m.title}")
+    _print(f"{len(checks())} checks")
+    return 0
+
+
+def cmd_compliance_sweep(args: argparse.Namespace) -> int:
+    from aiops.compliance import pipeline
+
+    evaluated = pipeline.evaluate_sweep(pipeline.collect_inventory(datetime.now(UTC)), run_id="cli")
+    if not args.no_securityhub:
+        pub = pipeline.publish_findings(evaluated)
+        _print(f"Security Hub: {pub['imported']} finding(s) imported ({pub.get('archived', 0)} archived)")
+    stored = pipeline.build_summary(evaluated, pipeline.gather_external())
+    from aiops.stores.artifacts import ArtifactStore
+
+    _print((ArtifactStore().get_bytes(stored["text_key"]) or b"").decode())
+    _print(f"report: {ArtifactStore().uri(stored['key'])}")
+    return 0
+
+
+def cmd_security_scan(args: argparse.Namespace) -> int:
+    from aiops.security import pipeline
+
+    start, end = _anchor(args.start), _anchor(args.end)
+    if start is None or end is None:
+        _print("error: --start and --end are required (ISO 8601)")
+        return 2
+    out = pipeline.analyse_files(pipeline.keys_for_range(start, end), run_id="cli", start=start, end=end)
+    _print(f"{out['files']} file(s), {out['records']} record(s), {len(out['quarantined'])} quarantined")
+    for q in out["quarantined"]:
+        _print(f"  quarantined {q['key']}: {q['reason']}")
+    for d in out["detections"]:
+        _print(f"[{d['severity']:8}] {d['event_time']} {d['detection']}: {d['title']} "
+               f"({len(d['event_ids'])} event(s))")
+    if args.alert and out["detections"]:
+        _print(f"alerts sent: {pipeline.raise_alerts(out['detections'])['sent']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     s = get_settings()
     parser = argparse.ArgumentParser(prog="aiops", description="MatCarv AIOps command line")
@@ -301,6 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--manifest", type=Path, help="ground truth manifest (default: the sandbox's)")
     replay.add_argument("--json", action="store_true", help="print the funnel as JSON")
     replay.set_defaults(func=cmd_alerting_replay)
+    compliance = sub.add_parser("compliance", help="compliance sweeps").add_subparsers(
+        dest="compliance_command", required=True)
+    compliance.add_parser("checks", help="list the registered checks").set_defaults(func=cmd_compliance_checks)
+    sweep = compliance.add_parser("sweep", help="run a sweep now (collect, check, diff, store) and print the summary")
+    sweep.add_argument("--no-securityhub", action="store_true", help="do not import findings into Security Hub")
+    sweep.set_defaults(func=cmd_compliance_sweep)
+    security = sub.add_parser("security", help="CloudTrail security events").add_subparsers(
+        dest="security_command", required=True)
+    scan = security.add_parser("scan", help="run the detections over the trail's files of a time range")
+    scan.add_argument("--start", required=True, help="ISO 8601 (UTC when no offset)")
+    scan.add_argument("--end", required=True)
+    scan.add_argument("--alert", action="store_true", help="also put the alerts on EventBridge")
+    scan.set_defaults(func=cmd_security_scan)
     dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
     run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
     run.add_argument("--no-sandbox", action="store_true",
