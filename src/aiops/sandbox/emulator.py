@@ -655,10 +655,28 @@ class SandboxApp:
             return _json_response(start_response, "400 Bad Request", {"error": f"{type(exc).__name__}: {exc}"})
 
 
+def _install_run_command_targets_fix() -> None:
+    """moto 5.2.5 ``SendCommand`` without ``Targets`` filters EC2 with no filter, so every instance
+    in the account joins the command (its ``InstanceIds`` and invocations). Real SSM runs on the
+    given ``InstanceIds`` only; patching relies on that (protected instances are left out)."""
+    from moto.ssm.models import Command
+
+    if getattr(Command, "_aiops_targets_fix", False):
+        return
+    original = Command._get_instance_ids_from_targets
+
+    def instance_ids_from_targets(self: Any) -> list[str]:
+        return original(self) if self.targets else []
+
+    Command._get_instance_ids_from_targets = instance_ids_from_targets  # type: ignore[method-assign]
+    Command._aiops_targets_fix = True  # type: ignore[attr-defined]
+
+
 def install_extensions() -> None:
     """Patch moto's CloudWatch and Cost Explorer backends (idempotent; also for ``mock_aws``)."""
     _install_cloudwatch_index()
     _install_cost_explorer()
+    _install_run_command_targets_fix()
 
 
 class SandboxServer:
