@@ -26,7 +26,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The values CloudWatch Logs PutRetentionPolicy accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
-_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
