@@ -120,3 +120,28 @@ def test_recommendations_file_has_the_documented_schema(result):
         assert fields <= set(rec)
         assert rec["confidence"] in {"high", "medium", "low"}
     assert doc["monthly_savings_usd"] == round(sum(r["monthly_savings_usd"] for r in doc["recommendations"]), 2)
+
+
+def test_new_target_kinds_are_described_for_the_guards(result):
+    from aiops.collect.targets import describe_targets
+
+    truth, _summary, _by_id = result
+    eips = describe_targets("ec2:elastic-ip", [truth["waste"]["unassociated_eips"][0], "eipalloc-0000000000000000f"])
+    assert [(t.exists, t.state) for t in eips] == [(True, "unassociated"), (False, "released")]
+    snaps = describe_targets("ec2:snapshot", [truth["waste"]["old_snapshots"][0], "snap-0000000000000000f"])
+    assert [(t.exists, t.state) for t in snaps] == [(True, "completed"), (False, "deleted")]
+    assert snaps[1].gone
+
+
+@pytest.mark.parametrize("kind", ["idle_instance", "overprovisioned_instance", "unattached_volume", "gp2_volume",
+                                  "old_snapshot", "unassociated_eip", "idle_rds"])
+def test_every_recommended_runbook_plans_in_remediate(result, kind):
+    """The remediate DAG's planning step accepts each recommendation's runbook call as it stands."""
+    from aiops.act.remediation import make_plan
+
+    _truth, summary, _by_id = result
+    rec = next(r for r in summary["recommendations"] if r["kind"] == kind)
+    plan = make_plan({"runbook": rec["runbook"], "parameters": rec["runbook_parameters"],
+                      "requested_by": "bob.finops", "reason": rec["reason"], "dry_run": True},
+                     dag_id="remediate", run_id=f"test-{kind}")
+    assert [t["id"] for t in plan["targets"]] == [rec["resource_id"]]

@@ -176,6 +176,21 @@ def test_stop_rds_instance(account):
     assert rds.describe_db_snapshots(DBSnapshotIdentifier=f"aiops-before-stop-{db}")["DBSnapshots"]
 
 
+def test_release_elastic_ip(account):
+    truth, client = account
+    allocation = truth["waste"]["unassociated_eips"][0]
+    ok(run(client, "release-elastic-ip", AllocationId=allocation))
+    assert allocation not in {a.get("AllocationId") for a in client("ec2").describe_addresses()["Addresses"]}
+
+
+def test_delete_ebs_snapshot(account):
+    truth, client = account
+    snapshot = truth["waste"]["old_snapshots"][0]
+    execution = ok(run(client, "delete-ebs-snapshot", SnapshotId=snapshot))
+    assert execution["Outputs"]["DescribeSnapshot.VolumeId"][0].startswith("vol-")
+    assert snapshot not in {s["SnapshotId"] for s in client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+
+
 def test_every_catalog_runbook_is_rehearsed_here():
     tested = {name[len("test_"):].split("_snapshots")[0].split("_sends")[0].replace("_", "-")
               for name in globals() if name.startswith("test_")}

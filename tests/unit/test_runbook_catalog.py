@@ -59,6 +59,8 @@ EXPECTED_FLOW: dict[str, list[str]] = {
     ],
     "modify-ebs-volume-to-gp3": ["assert ec2:DescribeVolumes", "api ec2:ModifyVolume", "wait ec2:DescribeVolumes"],
     "stop-rds-instance": ["assert rds:DescribeDBInstances", "api rds:StopDBInstance", "wait rds:DescribeDBInstances"],
+    "release-elastic-ip": ["assert ec2:DescribeAddresses", "api ec2:ReleaseAddress"],
+    "delete-ebs-snapshot": ["assert ec2:DescribeSnapshots", "api ec2:DeleteSnapshot"],
 }
 
 _SIGNATURES: dict[str, Callable[[dict[str, Any]], str]] = {

@@ -38,6 +38,8 @@ VALID_PARAMETERS: dict[str, dict[str, object]] = {
     },
     "modify-ebs-volume-to-gp3": {"VolumeId": "vol-0123456789abcdef0", "Iops": 3000},
     "stop-rds-instance": {"DBInstanceIdentifier": "catalog-staging-db"},
+    "release-elastic-ip": {"AllocationId": "eipalloc-0123456789abcdef0"},
+    "delete-ebs-snapshot": {"SnapshotId": "snap-0123456789abcdef0"},
 }
 
 

@@ -90,6 +90,51 @@ def volumes(ids: list[str]) -> list[TargetInfo]:
     return _missing(ids, found, "ec2:volume")
 
 
+@resolver("ec2:elastic-ip")
+def elastic_ips(ids: list[str]) -> list[TargetInfo]:
+    """Elastic IPs by allocation id; state ``associated``/``unassociated``, ``released`` once gone."""
+    out = []
+    for i in ids:
+        try:
+            addresses = aws.client("ec2").describe_addresses(AllocationIds=[i])["Addresses"]
+        except ClientError as exc:
+            if "NotFound" in exc.response["Error"]["Code"] or "Malformed" in exc.response["Error"]["Code"]:
+                addresses = []
+            else:
+                raise
+        if not addresses:
+            out.append(TargetInfo(id=i, kind="ec2:elastic-ip", tags={}, exists=False, state="released"))
+            continue
+        a = addresses[0]
+        tags = _tags(a.get("Tags"))
+        out.append(TargetInfo(id=i, kind="ec2:elastic-ip", tags=tags, exists=True,
+                              state="associated" if a.get("AssociationId") else "unassociated",
+                              detail={"name": tags.get("Name", ""), "public_ip": a.get("PublicIp", "")}))
+    return out
+
+
+@resolver("ec2:snapshot")
+def snapshots(ids: list[str]) -> list[TargetInfo]:
+    """EBS snapshots; state as EC2 reports it (``completed`` ...), ``deleted`` once gone."""
+    out = []
+    for i in ids:
+        try:
+            snaps = aws.client("ec2").describe_snapshots(SnapshotIds=[i])["Snapshots"]
+        except ClientError as exc:
+            if "NotFound" in exc.response["Error"]["Code"] or "Malformed" in exc.response["Error"]["Code"]:
+                snaps = []
+            else:
+                raise
+        if not snaps:
+            out.append(TargetInfo(id=i, kind="ec2:snapshot", tags={}, exists=False, state="deleted"))
+            continue
+        tags = _tags(snaps[0].get("Tags"))
+        out.append(TargetInfo(id=i, kind="ec2:snapshot", tags=tags, exists=True, state=snaps[0].get("State"),
+                              detail={"name": tags.get("Name", ""), "size_gib": snaps[0].get("VolumeSize"),
+                                      "volume": snaps[0].get("VolumeId", "")}))
+    return out
+
+
 @resolver("autoscaling:group")
 def auto_scaling_groups(ids: list[str]) -> list[TargetInfo]:
     resp = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=ids)

@@ -241,7 +241,7 @@ def old_snapshots(ctx: RuleContext) -> Iterator[RightsizingRecommendation]:
                       "note": "savings are an upper bound: snapshots are incremental"},
             confidence="medium",
             reason=f"{age:g} days old, past the {keep_days}-day retention and not tagged {KEEP_TAG}=true",
-            runbook=None, runbook_parameters={"SnapshotId": snap.id}, **_labels(snap))
+            runbook="delete-ebs-snapshot", runbook_parameters={"SnapshotId": snap.id}, **_labels(snap))
 
 
 @rule("unassociated_eip")
@@ -255,7 +255,7 @@ def unassociated_eips(ctx: RuleContext) -> Iterator[RightsizingRecommendation]:
             current_monthly_usd=ctx.prices.eip_monthly(), recommended_monthly_usd=0.0,
             evidence={"association_id": None, "note": "a released address cannot be got back"},
             confidence="high", reason=f"Elastic IP {eip.public_ip} is associated with nothing",
-            runbook=None, runbook_parameters={"AllocationId": eip.id}, **_labels(eip))
+            runbook="release-elastic-ip", runbook_parameters={"AllocationId": eip.id}, **_labels(eip))
 
 
 @rule("idle_rds")

@@ -40,7 +40,8 @@ SSM_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,128}$")
 MAX_DOCUMENT_BYTES = 64 * 1024  # SSM's limit on document content
 
 TargetKind = Literal[
-    "ec2:instance", "ec2:security-group", "ec2:volume", "autoscaling:group", "rds:db", "s3:bucket", "account"
+    "ec2:instance", "ec2:security-group", "ec2:volume", "autoscaling:group", "rds:db", "s3:bucket", "account",
+    "ec2:elastic-ip", "ec2:snapshot",
 ]
 Risk = Literal["low", "medium", "high"]
 Approval = Literal["pre-approved", "requires-approval", "requires-two-approvals"]
