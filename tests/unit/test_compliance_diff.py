@@ -52,6 +52,8 @@ def test_same_resource_different_checks_are_distinct():
     assert [x.check_id for x in d.new] == ["ebs_snapshot_not_public"]
 
 
-def test_score_counts_suppressed_as_compliant():
-    assert score([r("a"), r("b", "PASSED"), r("c", suppressed="ok"), r("d", "PASSED")]) == 0.75
+def test_score_is_the_share_of_checks_without_failure():
+    assert score([r("a"), r("b", "PASSED"), r("c", "PASSED", check="kms_key_rotation"),
+                  r("d", suppressed="ok", check="s3_tls_only")]) == pytest.approx(2 / 3)
+    assert score([r("b", "PASSED")] * 1000 + [r("a", check="s3_tls_only")]) == 0.5  # volume cannot hide a failure
     assert score([]) is None

@@ -39,8 +39,8 @@ def model():
 
 
 def test_model_counts_and_ranks(model):
-    assert model["score_text"] == "50.0%"
-    assert model["score_change"] == pytest.approx(0.3)  # vs the previous sweep in the trend
+    assert model["score_text"] == "40.0%"  # 2 of 5 checks without a failure (the suppressed one counts)
+    assert model["score_change"] == pytest.approx(0.2)  # vs the previous sweep in the trend
     assert [x["resource"] for x in model["new"]] == [XSS, XSS]  # CRITICAL before MEDIUM
     assert [x["severity"] for x in model["new"]] == ["CRITICAL", "MEDIUM"]
     assert [(x["resource"], x["now"]) for x in model["resolved"]] == [("old-bucket", "PASSED")]
@@ -64,7 +64,7 @@ def test_html_escapes_every_aws_string(model):
 
 def test_text_has_the_same_story(model):
     text = summary.render_text(model)
-    assert text.splitlines()[0].startswith("Compliance summary 2026-11-20: 50.0% compliant, 2 new failure(s), 1 resolved")
+    assert text.splitlines()[0].startswith("Compliance summary 2026-11-20: 40.0% compliant, 2 new failure(s), 1 resolved")
     assert text.index("NEW AND REGRESSED") < text.index("RESOLVED") < text.index("FAILURES BY CIS SECTION")
     assert f"s3_bucket_not_public {XSS} -> block-public-s3-bucket" in text  # plain text: shown as is
 

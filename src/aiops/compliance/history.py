@@ -65,10 +65,15 @@ def diff(previous: list[Result] | None, current: list[Result]) -> SweepDiff:
 
 
 def score(results: list[Result]) -> float | None:
-    """Posture score: share of (check, resource) results not FAILED (None when nothing evaluated)."""
-    if not results:
+    """Posture score as Security Hub computes its security score: the share of evaluated checks with
+    no FAILED result (suppressed = accepted, counts as passing). None when nothing was evaluated.
+    Per check rather than per resource, so 1,000 passing snapshots cannot hide a public bucket."""
+    by_check: dict[str, bool] = {}
+    for r in results:
+        by_check[r.check_id] = by_check.get(r.check_id, True) and r.effective != "FAILED"
+    if not by_check:
         return None
-    return sum(r.effective != "FAILED" for r in results) / len(results)
+    return sum(by_check.values()) / len(by_check)
 
 
 def counts(results: list[Result]) -> dict[str, int]:

@@ -91,7 +91,7 @@ font-size:13px;text-align:left;vertical-align:top}th{background:#f0f4f8}.CRITICA
 </style></head><body>
 <h1>{{ title }}</h1>
 <p class="muted">Account {{ m.account_id }} · sweep of {{ m.as_of }}</p>
-<p><span class="big">{{ m.score_text }}</span> of checked resources compliant
+<p><span class="big">{{ m.score_text }}</span> of checks passing everywhere
 {% if m.score_change is not none %}({{ "%+.1f"|format(m.score_change * 100) }} points since the previous sweep){% endif %}
 · {{ m.counts.FAILED }} failing · {{ m.counts.PASSED }} passing · {{ m.counts.SUPPRESSED }} accepted risk</p>
 {% if img.trend %}<p><img src="{{ img.trend }}" alt="Posture score trend" width="720"></p>{% endif %}
@@ -163,7 +163,7 @@ def title(m: dict[str, Any]) -> str:
 def render_text(m: dict[str, Any]) -> str:
     lines = [title(m), f"Account {m['account_id']}, sweep of {m['as_of']}", ""]
     change = "" if m["score_change"] is None else f" ({m['score_change'] * 100:+.1f} points)"
-    lines.append(f"Posture score: {m['score_text']}{change}; failing {m['counts']['FAILED']}, passing "
+    lines.append(f"Posture score: {m['score_text']} of checks passing{change}; results failing {m['counts']['FAILED']}, passing "
                  f"{m['counts']['PASSED']}, accepted risk {m['counts']['SUPPRESSED']}")
     if m["trend"]:
         lines.append("Trend: " + "  ".join(

@@ -249,7 +249,7 @@ compliance_sweeps = Table(
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("account_id", String(20), nullable=False),
     Column("regions", JSON, nullable=False),
-    Column("score", Float),  # share of evaluated resources PASSED (suppressed counted as passed)
+    Column("score", Float),  # share of evaluated checks without a FAILED result (suppressed = passing)
     Column("counts", JSON, nullable=False),  # {"PASSED": n, "FAILED": n, "SUPPRESSED": n}
     Column("errors", JSON, nullable=False),  # check id -> why it was not evaluated
     Column("diff", JSON),  # counts of new | resolved | regressed | still_failing vs the previous sweep
