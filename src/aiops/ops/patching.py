@@ -196,7 +196,7 @@ def _invocation_status(ssm: Any, command_id: str, instance_id: str, delay: int, 
 def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool, run_id: str | None,
                 command_wait_seconds: int = 15, max_polls: int = 240) -> dict[str, Any]:
     """Install the plan's ``requires_approval`` (or not) policies batch by batch; stop a policy at
-    its first failed or unhealthy batch. Idempotent: a batch whose instances are recorded done is not
+    its first failed or unhealthy batch (and every batch after it, of any policy). Idempotent: a batch whose instances are recorded done is not
     sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
     from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 
@@ -230,7 +230,8 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
                 entry["status"] = "window closed"
                 entry["batches"].append({"batch": n, "instances": batch, "status": "not started: window closed"})
                 continue
-            if entry["status"] != "done":
+            if entry["status"] != "done" or report["failed"]:  # the first failure stops the whole run
+                entry["status"] = entry["status"] if entry["status"] != "done" else "not started: earlier batch failed"
                 entry["batches"].append({"batch": n, "instances": batch, "status": "not started: earlier batch failed"})
                 continue
             keys = {iid: change_key(WORKFLOW, plan["interval"], "patch_install", iid) for iid in batch}
