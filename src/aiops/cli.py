@@ -11,6 +11,9 @@
     aiops compliance checks                       the compliance check registry (id, severity, CIS, runbook)
     aiops compliance sweep [--no-securityhub]     run a compliance sweep now and print its summary
     aiops security scan --start T --end T [--alert]  CloudTrail detections over a time range
+    aiops cost report [--day D] [--send]          the daily cost report for a day (default yesterday)
+    aiops cost recommend [--at T]                 right-sizing recommendations now (what FinOps reviews)
+    aiops cost decisions                          FinOps decisions and realised savings
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
@@ -288,6 +291,44 @@ def cmd_security_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost_report(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from aiops.cost.report import build_report, send_report
+    from aiops.stores.artifacts import ArtifactStore
+
+    day = args.day or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    report = build_report(day)
+    _print((ArtifactStore().get_bytes(report["text_key"]) or b"").decode())
+    _print(f"report: {ArtifactStore().uri(report['key'])}\ncsv:    {ArtifactStore().uri(report['csv_key'])}")
+    if args.send:
+        _print(f"sent to {', '.join(send_report(report)['recipients'])}")
+    return 0
+
+
+def cmd_cost_recommend(args: argparse.Namespace) -> int:
+    from aiops.cost.rightsizing import recommend
+    from aiops.stores.artifacts import ArtifactStore
+
+    summary = recommend(_anchor(args.at) or datetime.now(UTC))
+    _print(summary["review_markdown"])
+    _print(f"\n{ArtifactStore().uri(summary['key'])}")
+    return 0
+
+
+def cmd_cost_decisions(args: argparse.Namespace) -> int:
+    from aiops.cost.decisions import history, realised_savings
+
+    for d in history():
+        until = f" until {d['until']:%Y-%m-%d}" if d["until"] else ""
+        _print(f"{d['decided_at']:%Y-%m-%d %H:%M} {d['decided_by']:14} {d['decision']:8}{until:17} "
+               f"${d['monthly_savings_usd']:>9,.2f}/mo  {d['recommendation_id']}")
+    saved = realised_savings(datetime.now(UTC))
+    _print(f"realised: {saved['completed']} of {saved['applied']} applied done, "
+           f"${saved['monthly_run_rate_usd']:,.2f}/month, ${saved['accrued_usd']:,.2f} so far")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     s = get_settings()
     parser = argparse.ArgumentParser(prog="aiops", description="MatCarv AIOps command line")
@@ -361,6 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--end", required=True)
     scan.add_argument("--alert", action="store_true", help="also put the alerts on EventBridge")
     scan.set_defaults(func=cmd_security_scan)
+    cost = sub.add_parser("cost", help="cost reports and right-sizing").add_subparsers(
+        dest="cost_command", required=True)
+    creport = cost.add_parser("report", help="build (and optionally email) the daily cost report for a day")
+    creport.add_argument("--day", help="YYYY-MM-DD (default: yesterday, UTC)")
+    creport.add_argument("--send", action="store_true", help="also email it to the FinOps list (SES)")
+    creport.set_defaults(func=cmd_cost_report)
+    crec = cost.add_parser("recommend", help="right-sizing recommendations as of now (or --at)")
+    crec.add_argument("--at", help="evaluation time, ISO 8601 (default: now)")
+    crec.set_defaults(func=cmd_cost_recommend)
+    cost.add_parser("decisions", help="FinOps decisions and realised savings").set_defaults(func=cmd_cost_decisions)
     dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
     run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
     run.add_argument("--no-sandbox", action="store_true",

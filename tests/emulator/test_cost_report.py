@@ -137,3 +137,13 @@ def test_report_is_emailed_through_ses(cost_env, spike_report):
     assert "finops@matcarv.example" in message.destinations[0]
     assert message.raw_data.count("Content-ID: <cost-") == 3
     assert "Cost report" in report["subject"]
+
+
+def test_cli_prints_the_report_for_a_day(cost_env, capsys):
+    from aiops.cli import main
+
+    assert main(["cost", "report", "--day", "2026-11-05"]) == 0
+    out = capsys.readouterr().out
+    assert "MatCarv AWS cost report for 2026-11-05" in out
+    assert "month-end forecast" in out
+    assert "cost/reports/dt=2026-11-05/cost.csv" in out

@@ -96,3 +96,18 @@ def test_realised_savings_accrue_once_the_remediation_succeeded(isolated_stores)
     assert result["monthly_run_rate_usd"] == 70.08
     assert result["accrued_usd"] == pytest.approx(70.08 * 10 / (730 / 24), rel=0.02)
     assert {i["status"] for i in result["items"]} == {"succeeded", "rejected"}
+
+
+def test_cli_lists_decisions(isolated_stores, capsys):
+    from aiops.cli import main
+    from aiops.cost import decisions
+
+    made = decisions_from_answer(["Dismiss"], {}, RECS[:1])
+    decisions.record_decisions(made, review_run_id="r", decided_by="bob.finops",
+                               decided_at=datetime(2026, 11, 20, tzinfo=UTC), dismiss_days=90, apply_hold_days=7)
+    assert main(["cost", "decisions"]) == 0
+    out = capsys.readouterr().out
+    assert "bob.finops" in out
+    assert "dismiss" in out
+    assert "until 2027-02-18" in out
+    assert "idle_instance:i-1" in out
