@@ -236,8 +236,9 @@ def access_denied_burst(events: list[TrailEvent], ctx: DetectionContext) -> Iter
                 j += 1
             group = denied[i:j + 1]
             if len(group) >= ctx.access_denied_threshold:
+                span = (group[-1].time - group[0].time).total_seconds() / 60
                 yield _group("access_denied_burst", "HIGH",
-                             f"{len(group)} denied calls in {ctx.access_denied_window} by {actor}", group,
+                             f"{len(group)} denied calls in {span:.0f} min by {actor}", group,
                              resource=actor, error_codes=sorted({str(x.record.get('errorCode')) for x in group}),
                              access_key_id=(group[0].record.get("userIdentity") or {}).get("accessKeyId"))
                 i = j + 1
