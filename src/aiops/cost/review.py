@@ -34,9 +34,9 @@ def _config(d: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items() if k in ("state", "status", "public_ip", "age_days")) or "-"
 
 
-def _cell(text: Any) -> str:
+def _cell(text: Any, limit: int = 80) -> str:
     # Values come from AWS tags: keep them from breaking the Markdown table.
-    return re.sub(r"[|\n\r`]", " ", str(text))[:80]
+    return re.sub(r"[|\n\r`]", " ", str(text))[:limit]
 
 
 def review_markdown(summary: dict[str, Any]) -> str:
@@ -60,11 +60,12 @@ def review_markdown(summary: dict[str, Any]) -> str:
         ev = r["evidence"]
         key_ev = "; ".join(f"{k}={v}" for k, v in ev.items()
                            if k not in ("note", "rule", "method", "utilization") and v not in (None, [], ""))
+        shown_id = r["resource_id"].rsplit(":loadbalancer/", 1)[-1]  # an ALB ARN's readable tail
         lines.append(
-            f"| {ref(n)} | `{_cell(r['resource_id'])}` {_cell(r['name'])} | {_cell(r['service'])} / "
+            f"| {ref(n)} | `{_cell(shown_id)}` {_cell(r['name'])} | {_cell(r['service'])} / "
             f"{_cell(r['env'])} / {_cell(r['team'])} | {r['action']} | {_cell(_config(r['current']))} | "
             f"{_cell(_config(r['recommended']))} | {_money(r['monthly_savings_usd'])} | {r['confidence']} | "
-            f"{_cell(key_ev)} | {r['runbook'] or 'manual'} |")
+            f"{_cell(key_ev, 120)} | {r['runbook'] or 'manual'} |")
     if len(recs) > _MAX_ROWS:
         lines.append(f"\n{len(recs) - _MAX_ROWS} more in `{summary['key']}`.")
     return "\n".join(lines)

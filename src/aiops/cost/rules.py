@@ -164,9 +164,10 @@ def overprovisioned_instances(ctx: RuleContext) -> Iterator[RightsizingRecommend
             continue
         new_type, proj_cpu, proj_mem = target
         cur, new = ctx.prices.ec2_price(inst.instance_type), ctx.prices.ec2_price(new_type)
-        evidence = {**as_evidence(usage, lim.cpu_percentile), "headroom_pct": lim.headroom_pct,
-                    "projected_cpu_pct": proj_cpu, "projected_mem_pct": proj_mem,
-                    "memory_measured": usage.mem_percentile is not None,
+        measured = as_evidence(usage, lim.cpu_percentile)
+        evidence = {f"cpu_p{lim.cpu_percentile:g}": usage.cpu_percentile, "projected_cpu_pct": proj_cpu,
+                    "mem_measured": usage.mem_percentile is not None, "projected_mem_pct": proj_mem,
+                    "headroom_pct": lim.headroom_pct, **measured,
                     "method": "Compute Optimizer: percentile of 5-minute maxima scaled to the target"}
         yield RightsizingRecommendation(
             kind="overprovisioned_instance", action="rightsize", resource_type="ec2:instance", resource_id=inst.id,
