@@ -14,6 +14,9 @@
     aiops cost report [--day D] [--send]          the daily cost report for a day (default yesterday)
     aiops cost recommend [--at T]                 right-sizing recommendations now (what FinOps reviews)
     aiops cost decisions                          FinOps decisions and realised savings
+    aiops ops policies                            validate and list the routine-operations policies
+    aiops ops plan WORKFLOW [--at T]              what ops_snapshots / ops_log_retention / ops_scheduling /
+                                                  ops_patching would do at T (a dry run: changes nothing)
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
@@ -112,6 +115,32 @@ def cmd_sandbox_describe(args: argparse.Namespace) -> int:
         _print(f"  - {item['id']}: {item['resource']}")
     _print(f"Security events in CloudTrail: {len(m['security_events'])}")
     _print(f"SLO: page {m['slo']['page']}, ticket {m['slo']['ticket']}, quiet {m['slo']['quiet']}")
+    return 0
+
+
+def cmd_ops_policies(args: argparse.Namespace) -> int:
+    from aiops.ops.policy import KINDS, load_policies
+
+    errors = 0
+    for kind in KINDS:
+        loaded = load_policies(kind)
+        for policy in loaded.policies:
+            _print(f"{kind:<14} {policy.id:<28} {policy.mode:<8} {loaded.sources[policy.id]}")
+        for error in loaded.errors:
+            _print(f"{kind:<14} ERROR {error}")
+        errors += len(loaded.errors)
+    return 1 if errors else 0
+
+
+def cmd_ops_plan(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from aiops.ops.workflows import as_utc, make_plan
+
+    at = as_utc(args.at) if args.at else datetime.now(UTC)
+    start = as_utc(args.start) if args.start else at - timedelta(minutes=15)
+    plan = make_plan(args.workflow, at, start=start, conf={"dry_run": True}, store=False)
+    _print(plan["markdown"])
     return 0
 
 
@@ -412,6 +441,15 @@ def build_parser() -> argparse.ArgumentParser:
     crec.add_argument("--at", help="evaluation time, ISO 8601 (default: now)")
     crec.set_defaults(func=cmd_cost_recommend)
     cost.add_parser("decisions", help="FinOps decisions and realised savings").set_defaults(func=cmd_cost_decisions)
+    ops = sub.add_parser("ops", help="routine operations (snapshots, log retention, patching, scheduling)"
+                         ).add_subparsers(dest="ops_command", required=True)
+    ops.add_parser("policies", help="validate and list the policies in include/ops").set_defaults(
+        func=cmd_ops_policies)
+    oplan = ops.add_parser("plan", help="what a routine-ops workflow would do now (changes nothing)")
+    oplan.add_argument("workflow", choices=["ops_snapshots", "ops_log_retention", "ops_scheduling", "ops_patching"])
+    oplan.add_argument("--at", help="the run's time, ISO 8601 (default: now)")
+    oplan.add_argument("--start", help="ops_scheduling: interval start (default: --at minus 15 minutes)")
+    oplan.set_defaults(func=cmd_ops_plan)
     dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
     run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
     run.add_argument("--no-sandbox", action="store_true",

@@ -46,7 +46,8 @@ def _force_dry_run(changes: list[Change]) -> list[Change]:
 
 
 def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None = None,
-              conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+              conf: Mapping[str, Any] | None = None, run_id: str | None = None,
+              store: bool = True) -> dict[str, Any]:
     """Collect, plan, guard, render; store ``ops/<workflow>/dt=<day>/plan.json``; audit the plan.
 
     ``conf``: ``dry_run`` (true: every change dry-run, whatever the policies say); for patching
@@ -108,6 +109,8 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
     plan = finish_plan(workflow, interval, at, changes, skipped, findings=findings, errors=errors,
                        extra={**extra, "day": day, "forced_dry_run": bool(conf.get("dry_run"))},
                        title=TITLES[workflow])
+    if not store:  # a look from the command line: no artifact, no audit entry
+        return plan
     plan["artifact"] = store_plan(plan, day)
     StateStore().audit(actor=workflow, action="ops.plan", subject=f"{workflow}/{interval}",
                        detail={"counts": plan["counts"], "refused": plan["refused"], "errors": plan["errors"],
