@@ -146,3 +146,30 @@ def test_mentions_matches_whole_ids_and_arns():
     assert not mentions(rec, ["sg-1"])
     assert mentions(rec, ["my-bucket"])
     assert mentions(rec, ["arn:aws:s3:::my-bucket"])
+
+
+def test_message_bodies_come_from_the_asset_watcher_payload():
+    from types import SimpleNamespace
+
+    from aiops.security.pipeline import bodies_from_asset_events
+
+    events = {"asset": [SimpleNamespace(extra={"payload": {"message_batch": [{"Body": "a", "MessageId": "1"},
+                                                                             {"Body": "b"}]}}),
+                        {"extra": {"payload": {"message_batch": [{"Body": "c"}]}}}, SimpleNamespace(extra=None)]}
+    assert bodies_from_asset_events(events) == ["a", "b", "c"]
+    assert bodies_from_asset_events(None) == []
+
+
+def test_cloudtrail_files_asset_watches_the_sqs_queue(monkeypatch):
+    from aiops.assets import cloudtrail_files_asset
+    from aiops.settings import get_settings
+
+    monkeypatch.setenv("AIOPS_SECURITY_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/111122223333/trail-files")
+    get_settings.cache_clear()
+    try:
+        asset = cloudtrail_files_asset()
+    finally:
+        get_settings.cache_clear()
+    [watcher] = asset.watchers
+    assert asset.name == "aiops_cloudtrail_files"
+    assert "111122223333/trail-files" in json.dumps(watcher.trigger.serialize()[1], default=str)

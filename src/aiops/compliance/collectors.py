@@ -88,8 +88,13 @@ def collect(regions: list[str] | None = None, kinds: list[str] | None = None,
 
 
 def _run(inv: Inventory, kind: str, fn: Collector, region: str) -> None:
+    import time
+
+    started, before = time.monotonic(), len(inv.of(kind))
     try:
         fn(inv, region)
+        log.info("collected %d %s in %s (%.1fs)", len(inv.of(kind)) - before, kind, region,
+                 time.monotonic() - started)
     except ClientError as exc:
         inv.errors[kind] = f"{_code(exc)}: {exc.response.get('Error', {}).get('Message', '')} ({region})"
         log.warning("collector %s failed in %s: %s", kind, region, exc)
