@@ -79,3 +79,20 @@ def test_batch_sent_by_an_interrupted_attempt_is_awaited_not_resent(plan, sandbo
     report = patching.run_install(plan, requires_approval=True, approved=True, run_id="b", command_wait_seconds=1)
     assert report["policies"][0]["batches"][0]["command_id"] == command_id
     assert batch not in [c["InstanceIds"] for c in install_commands(sandbox, before)]
+
+
+def test_forced_dry_run_plans_but_changes_nothing(seeded, isolated_stores):
+    import boto3
+
+    from aiops.ops.workflows import make_plan, run_changes
+
+    ec2 = boto3.client("ec2", endpoint_url=seeded.manifest["endpoint"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    before = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    plan = make_plan("ops_snapshots", SUNDAY_3AM, conf={"dry_run": True}, run_id="dry")
+    assert plan["changes"]
+    assert {c["mode"] for c in plan["changes"]} == {"dry-run"}
+    result = run_changes(plan, run_id="dry")
+    assert result["summary"]["done"] == 0
+    assert result["summary"]["dry_run"] == len(plan["changes"])
+    assert {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]} == before

@@ -53,6 +53,7 @@ def by_action(changes):
 def test_snapshot_plan_creates_per_selected_volume_and_copies_tags():
     changes, skipped = snapshots.plan_snapshots([DAILY], inventory(), AT)
     assert by_action(changes) == {"create_snapshot": ["vol-a", "vol-root"]}
+    assert changes[1].params["volume"] == "vol-root"  # no Name anywhere: the id
     tags = changes[0].params["tags"]
     assert tags["team"] == "t"
     assert tags["aiops:snapshot-key"] == "daily/vol-a/2026-11-20"

@@ -107,10 +107,19 @@ def retention_days(policy: SnapshotPolicy, volume: Volume) -> int:
     return int(override) if override.isdigit() and int(override) > 0 else policy.retention_days
 
 
-def snapshot_tags(policy: SnapshotPolicy, volume: Volume, day: str, retention: int) -> dict[str, str]:
+def volume_label(volume: Volume, instance_tags: dict[str, dict[str, str]]) -> str:
+    """The volume's Name, else ``<instance Name>-<volume id>`` (root volumes carry no tags)."""
+    if volume.tags.get("Name"):
+        return volume.tags["Name"]
+    owner = next((instance_tags.get(i, {}).get("Name") for i in volume.instance_ids
+                  if instance_tags.get(i, {}).get("Name")), None)
+    return f"{owner}-{volume.id}" if owner else volume.id
+
+
+def snapshot_tags(policy: SnapshotPolicy, volume: Volume, day: str, retention: int, label: str = "") -> dict[str, str]:
     tags = {k: v for k, v in volume.tags.items()
             if policy.copy_tags and not k.startswith("aws:") and k not in {RETENTION_TAG, KEEP_TAG}}
-    tags.update({"Name": f"{volume.tags.get('Name', volume.id)}-{day}", POLICY_TAG: policy.id,
+    tags.update({"Name": f"{label or volume.tags.get('Name', volume.id)}-{day}", POLICY_TAG: policy.id,
                  KEY_TAG: f"{policy.id}/{volume.id}/{day}", CREATED_BY_TAG: WORKFLOW,
                  RETENTION_TAG: str(retention)})
     return tags
@@ -143,6 +152,7 @@ def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime)
             skipped.append(Skip(volume.id, policy.id, f"volume is {volume.state}"))
             continue
         keep_days = retention_days(policy, volume)
+        label = volume_label(volume, inv.instance_tags)
         key = f"{policy.id}/{volume.id}/{day}"
         existing = [s for s in by_volume.get(volume.id, []) if s.tags.get(KEY_TAG) == key]
         if existing:
@@ -151,8 +161,8 @@ def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime)
             changes.append(Change(
                 "create_snapshot", volume.id, policy.id, policy.mode,
                 f"daily snapshot, kept {keep_days} days",
-                {"description": f"{policy.id} {day} {volume.tags.get('Name', volume.id)}",
-                 "tags": snapshot_tags(policy, volume, day, keep_days), "snapshot_key": key}))
+                {"description": f"{policy.id} {day} {label}", "volume": label,
+                 "tags": snapshot_tags(policy, volume, day, keep_days, label), "snapshot_key": key}))
         cutoff = at - timedelta(days=keep_days)
         for snap in sorted(by_volume.get(volume.id, []), key=lambda s: s.start_time):
             managed = snap.tags.get(POLICY_TAG) == policy.id
