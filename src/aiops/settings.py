@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     alerting_notify: bool = Field(True, description="Publish SNS notifications for new/escalated incidents.")
 
     # Incidents (issue 5): incident_* fields go here
+    incident_band_history_days: int = Field(
+        7, ge=3, description="Days of history behind an incident's seasonal forecast band (triage, verification)."
+    )
+    incident_changes_lookback_hours: float = Field(
+        24, gt=0, description="CloudTrail changes to the affected resources this long before an incident are evidence."
+    )
+    incident_log_margin_minutes: float = Field(
+        15, ge=0, description="Error log lines this long either side of the incident window are evidence."
+    )
 
     # Cost intelligence (issue 6): cost_* fields go here
     cost_report_recipients: list[str] = Field(

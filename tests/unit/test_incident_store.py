@@ -127,3 +127,29 @@ def test_distinct_groups_are_distinct_incidents(db):
     b, _ = inc.open_or_update(_candidate(_alert("e2"), key="g2"), actor="a", run_id=None, store=db)
     assert a != b
     assert {r["incident_id"] for r in inc.list_open(store=db)} == {a, b}
+
+
+def test_alerts_after_resolution_open_a_recurrence_and_redelivery_finds_it(db):
+    incident_id, _ = inc.open_or_update(_candidate(_alert("e1")), actor="a", run_id="r1", store=db)
+    for state in ("triaged", "remediating", "resolved"):
+        inc.transition(incident_id, state, actor="t", reason="x", store=db)
+    resolved_at = inc.get(incident_id, store=db)["resolved_at"]
+    late = Alert(source="cloudwatch_alarm", event_id="e9", time=resolved_at + timedelta(minutes=1), resource="i-0abc",
+                 service="checkout", title="again", severity="high", fingerprint="fp-cpu", raw={})
+    again = _candidate(_alert("e1"), late)
+    recurrence, created = inc.open_or_update(again, actor="a", run_id="r2", store=db)
+    assert created is True
+    assert recurrence != incident_id
+    assert [a["event_id"] for a in inc.get(recurrence, store=db)["alerts"]] == ["e9"]
+    assert inc.get(recurrence, store=db)["first_seen"] == late.time
+    assert inc.open_or_update(again, actor="a", run_id="r2-retry", store=db) == (recurrence, False)
+    assert inc.get(incident_id, store=db)["state"] == "resolved"
+
+
+def test_late_alert_from_before_resolution_folds_into_the_resolved_incident(db):
+    incident_id, _ = inc.open_or_update(_candidate(_alert("e1")), actor="a", run_id="r1", store=db)
+    for state in ("triaged", "remediating", "resolved"):
+        inc.transition(incident_id, state, actor="t", reason="x", store=db)
+    assert inc.open_or_update(_candidate(_alert("e1"), _alert("e2", minutes=1)), actor="a", run_id="r2",
+                              store=db) == (incident_id, False)
+    assert len(inc.get(incident_id, store=db)["alerts"]) == 2

@@ -155,8 +155,46 @@ def open_or_update(candidate: IncidentCandidate, *, actor: str, run_id: str | No
                 return incident_id, True
     except IntegrityError:
         pass  # another run opened it between our select and insert: fold into theirs below
+    recurrence = _recurrence_of(store, incident_id, alerts)
+    if recurrence is not None:
+        seen = _event_ids(store, incident_id)
+        fresh = [a for a in candidate.alerts if a.event_id not in seen]
+        return open_or_update(candidate.model_copy(update={
+            "group_key": recurrence, "alerts": fresh, "first_seen": min(a.time for a in fresh),
+            "last_seen": max(max(a.time for a in fresh), candidate.last_seen)}),
+            actor=actor, run_id=run_id, store=store)
     _update_from_candidate(store, incident_id, candidate, alerts, actor=actor, run_id=run_id)
     return incident_id, False
+
+
+def _alert_time(alert: dict[str, Any]) -> datetime:
+    parsed = datetime.fromisoformat(str(alert["time"]).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _event_ids(store: StateStore, incident_id: str) -> set[str]:
+    with store.engine.connect() as conn:
+        alerts = conn.execute(select(incidents.c.alerts).where(incidents.c.incident_id == incident_id)).scalar()
+    return {str(a.get("event_id")) for a in alerts or []}
+
+
+def _recurrence_of(store: StateStore, incident_id: str, alerts: list[dict[str, Any]]) -> str | None:
+    """A resolved incident stays closed: alerts it has not seen, firing after it resolved, open a
+    new incident. Its group key derives from the first such alert, so re-deliveries (which carry
+    the same alerts) land on the same recurrence."""
+    with store.engine.connect() as conn:
+        row = conn.execute(select(incidents.c.state, incidents.c.resolved_at, incidents.c.group_key)
+                           .where(incidents.c.incident_id == incident_id)).first()
+    resolved_at = _utc(row.resolved_at) if row is not None else None
+    if row is None or row.state != "resolved" or resolved_at is None:
+        return None
+    seen = _event_ids(store, incident_id)
+    fresh = sorted((a for a in alerts if str(a.get("event_id")) not in seen and a.get("state", "firing") == "firing"
+                    and _alert_time(a) >= resolved_at),
+                   key=lambda a: (str(a["time"]), str(a["event_id"])))
+    if not fresh:
+        return None
+    return f"{row.group_key}|recurrence:{fresh[0]['event_id']}"
 
 
 def _update_from_candidate(store: StateStore, incident_id: str, candidate: IncidentCandidate,

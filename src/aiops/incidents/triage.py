@@ -28,15 +28,14 @@ from typing import Any
 
 from aiops import aws
 from aiops.metrics_model import parse_series_id, series_id
+from aiops.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-BAND_HISTORY_DAYS = 7
+BAND_HISTORY_DAYS = get_settings().incident_band_history_days
 BAND_K = 3.0
 SNAPSHOT_BEFORE = timedelta(hours=3)
 SNAPSHOT_AFTER = timedelta(minutes=30)
-LOG_MARGIN = timedelta(minutes=15)
-CHANGES_LOOKBACK = timedelta(hours=24)
 ERROR_LEVELS = ("ERROR", "FATAL", "CRITICAL")
 
 
@@ -122,7 +121,8 @@ def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, t
             if lo == lo and hi == hi}  # NaN-free rows only
 
 
-def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, period: int = 300) -> dict[str, Any]:
+def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, period: int = 300,
+                    incident_start: datetime | None = None) -> dict[str, Any]:
     history = _get_series(signal, start - timedelta(days=BAND_HISTORY_DAYS), end, period)
     window = [(ts, v) for ts, v in history if start <= ts < end]
     band_source = "seasonal_baseline"
@@ -136,6 +136,13 @@ def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, p
         band_source = "anomaly_detector"
     else:
         bands = seasonal_band(history, [ts for ts, _ in window], period=period)
+        if not any(bands) and incident_start is not None:
+            # too little history for a seasonal band: the pre-incident baseline instead
+            from aiops.incidents.remediation import baseline_band
+
+            flat = baseline_band(history, incident_start)
+            bands = [flat] * len(window)
+            band_source = "pre_incident_baseline"
     points = []
     for (ts, value), band in zip(window, bands, strict=True):
         point: dict[str, Any] = {"t": ts.isoformat(), "value": value}
@@ -252,6 +259,8 @@ def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
     from aiops.incidents.remediation import matching_runbooks
 
     now = now or datetime.now(UTC)
+    settings = get_settings()
+    log_margin = timedelta(minutes=settings.incident_log_margin_minutes)
     first_seen: datetime = incident["first_seen"]
     last_seen: datetime = incident["last_seen"]
     signals = signals_of(incident)
@@ -261,14 +270,16 @@ def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
         primary = next((s for s in signals if s["series_id"] == matches[0]["signal"]), None)
     primary = primary or (signals[0] if signals else None)
     snapshot_end = min(now, last_seen + SNAPSHOT_AFTER) + timedelta(minutes=5)
-    metric = (_safely("metric snapshot", metric_snapshot, primary, first_seen - SNAPSHOT_BEFORE, snapshot_end)
+    metric = (_safely("metric snapshot", metric_snapshot, primary, first_seen - SNAPSHOT_BEFORE, snapshot_end,
+                      incident_start=first_seen)
               if primary else {"error": "no alert names a metric"})
     groups = _safely("log groups", service_log_groups, incident.get("service"), incident.get("env"),
                      incident.get("root_resource"))
-    logs = (_safely("error lines", error_lines, groups, first_seen - LOG_MARGIN, min(now, last_seen + LOG_MARGIN))
+    logs = (_safely("error lines", error_lines, groups, first_seen - log_margin, min(now, last_seen + log_margin))
             if isinstance(groups, list) else groups)
     resource_ids = _resource_ids(incident, signals)
-    changes = _safely("recent changes", recent_changes, resource_ids, first_seen - CHANGES_LOOKBACK, last_seen)
+    changes = _safely("recent changes", recent_changes, resource_ids,
+                      first_seen - timedelta(hours=settings.incident_changes_lookback_hours), last_seen)
     related = [{"incident_id": o["incident_id"], "title": o["title"], "state": o["state"],
                 "severity": o["severity"], "first_seen": o["first_seen"].isoformat()}
                for o in open_incidents or [] if o["incident_id"] != incident["incident_id"]

@@ -21,6 +21,7 @@ Scenarios (:data:`SCENARIOS`, a registry): ``cpu-pinned``, ``rds-connection-stor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import statistics
@@ -67,6 +68,7 @@ class Injection:
     fixed_by: list[str]  # SSM documents whose successful execution on the target ends the failure
     target_parameter: str
     runbook_hint: str
+    log_messages: list[str] = field(default_factory=list)  # ERROR lines the failing service writes
     state: str = "active"
     started_at: str = ""
     ended_at: str | None = None
@@ -141,6 +143,8 @@ def _cpu_pinned(clients: ClientFactory, service: str = "checkout", env: str = "p
         scenario="cpu-pinned", description=f"CPU of {name} ({instance}) pinned; {tg['name']} sees it unhealthy",
         target=instance, service=service, env=env, target_parameter="InstanceId",
         fixed_by=["MatCarv-reboot-ec2-instance", "MatCarv-restart-ec2-instance"], runbook_hint="reboot-ec2-instance",
+        log_messages=[f"request timed out after 30000ms on {instance}: worker pool exhausted",
+                      f"health check /healthz failed on {instance}: timeout"],
         series=[
             OverlaySeries("AWS/EC2", "CPUUtilization", {"InstanceId": instance}, "Average", "Percent", 98.5, 35.0,
                           alarm=f"{name}-cpu-high", threshold=90.0),
@@ -161,6 +165,8 @@ def _rds_storm(clients: ClientFactory, service: str = "checkout", env: str = "pr
                 scenario="rds-connection-storm", description=f"connection storm on {ident}", target=ident,
                 service=service, env=env, target_parameter="DBInstanceIdentifier",
                 fixed_by=["MatCarv-reboot-rds-instance"], runbook_hint="reboot-rds-instance",
+                log_messages=[f"could not obtain a connection to {ident}: remaining connection slots are reserved",
+                              "connection pool exhausted after 5000ms"],
                 series=[OverlaySeries("AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": ident}, "Average",
                                       "Count", 495.0, 60.0, alarm=f"{ident}-connections-high", threshold=400.0)])
     raise LookupError(f"no unprotected RDS instance tagged service={service} env={env}")
@@ -180,6 +186,7 @@ def _5xx_surge(clients: ClientFactory, service: str = "checkout", env: str = "pr
         scenario="5xx-surge", description=f"{tg['name']} targets answering 5xx", target=asg, service=service,
         env=env, target_parameter="AutoScalingGroupName", fixed_by=["MatCarv-scale-out-asg"],
         runbook_hint="scale-out-asg",
+        log_messages=["upstream payment-gateway timeout after 3000ms", "HTTP 503 returned to client: circuit open"],
         series=[OverlaySeries("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count",
                               {"LoadBalancer": tg["LoadBalancer"], "TargetGroup": tg["TargetGroup"]}, "Sum", "Count",
                               90.0, 1.0, alarm=f"{tg['name']}-5xx-surge", threshold=50.0)])
@@ -214,6 +221,30 @@ def _put(cloudwatch: Any, series: list[OverlaySeries], at: datetime, *, failing:
     return sum(len(d) for d in by_ns.values())
 
 
+def log_group(injection: Injection) -> str:
+    return f"/matcarv/{injection.service}/{injection.env}/application"
+
+
+def _put_errors(clients: ClientFactory, injection: Injection, times: list[datetime]) -> int:
+    """ERROR lines (the application's JSON log format) the failing service writes at ``times``."""
+    if not injection.log_messages:
+        return 0
+    logs = clients("logs")
+    group, stream = log_group(injection), f"gameday-{injection.scenario}"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    events = []
+    for i, at in enumerate(sorted(times)):
+        record = {"ts": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", "level": "ERROR",
+                  "service": injection.service, "env": injection.env,
+                  "msg": injection.log_messages[i % len(injection.log_messages)]}
+        events.append({"timestamp": int(at.timestamp() * 1000), "message": json.dumps(record, separators=(", ", ": "))})
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    return len(events)
+
+
 def _alarm_events(injection: Injection, *, firing: bool, at: datetime) -> list[dict[str, Any]]:
     from aiops.sandbox import events
 
@@ -243,6 +274,7 @@ def inject(name: str, clients: ClientFactory, *, now: datetime | None = None) ->
     # the failure began a couple of minutes ago: the alarm fires on datapoints that already exist
     for back in (2, 1, 0):
         _put(cloudwatch, injection.series, _minute(now) - timedelta(minutes=back), failing=True)
+    _put_errors(clients, injection, [now - timedelta(seconds=s) for s in range(150, 0, -10)])
     fired = _alarm_events(injection, firing=True, at=now)
     sent = put_ops_events(fired, client=clients("events"))
     injection.events_sent = [e["id"] for e in fired]
@@ -316,6 +348,8 @@ class GameDayOverlay:
                 continue
             published += _put(self.clients("cloudwatch"), injection.series, _minute(now),
                               failing=injection.state == "active")
+            if injection.state == "active":
+                _put_errors(self.clients, injection, [now])
             overlaid.update(s.series_id for s in injection.series)
         self._overlaid = overlaid
         return published
