@@ -88,3 +88,33 @@ def test_suppressed_failure_is_workflow_suppressed_with_a_note():
                                   pytest.param({"<script>": "<b>x</b>"}, id="markup_tag")])
 def test_odd_tags_stay_within_the_model(tags):
     validate(plan_findings([result(tags=tags)], None, **KW))
+
+
+def test_exception_added_later_is_applied_with_batch_update_findings(monkeypatch):
+    import boto3
+    from botocore.stub import Stubber
+
+    from aiops.compliance import asff
+
+    before = [result(), result(rid="sg-2", suppressed="old exception")]
+    now = [result(suppressed="bastion by design"), result(rid="sg-2")]
+    reqs = asff.workflow_updates(now, before, **KW)
+    assert [(q["Workflow"]["Status"], q["FindingIdentifiers"][0]["Id"]) for q in reqs] == [
+        ("SUPPRESSED", finding_id(now[0], "us-east-1", "123456789012")),
+        ("NEW", finding_id(now[1], "us-east-1", "123456789012"))]
+    hub = boto3.client("securityhub", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setattr("aiops.aws.client", lambda service, region=None: hub)
+    with Stubber(hub) as stub:
+        for q in reqs:
+            stub.add_response("batch_update_findings", {"ProcessedFindings": q["FindingIdentifiers"],
+                                                        "UnprocessedFindings": []}, q)
+        assert asff.apply_workflow_updates(reqs) == {"updated": 2, "unprocessed": []}
+        stub.assert_no_pending_responses()
+
+
+def test_unchanged_suppression_needs_no_update():
+    assert plan_findings([], None, **KW) == []
+    from aiops.compliance.asff import workflow_updates
+
+    assert workflow_updates([result(suppressed="x")], [result(suppressed="y")], **KW) == []
+    assert workflow_updates([result(status="PASSED")], [result(suppressed="y")], **KW) == []

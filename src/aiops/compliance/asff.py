@@ -10,6 +10,10 @@ One finding per (check, resource), with a stable ``Id`` so every sweep updates t
 - a (check, resource) of the previous sweep with no result now (resource deleted, check disabled) ->
   ARCHIVED with ``Compliance.Status`` NOT_AVAILABLE.
 
+Security Hub ignores ``Workflow`` and ``Note`` in ``BatchImportFindings`` once a finding exists, so
+an exception added or removed later is applied with ``BatchUpdateFindings``
+(:func:`workflow_updates`; moto lacks that API: tested with botocore's Stubber).
+
 ``Compliance.RelatedRequirements`` names the CIS controls ("CIS AWS Foundations Benchmark v3.0.0/5.2");
 ``Resources[].Id`` is the ARN, or the id where AWS defines no ARN. The findings are checked against
 botocore's ``BatchImportFindings`` model in the tests. IAM: securityhub:BatchImportFindings.
@@ -36,9 +40,9 @@ def product_arn(partition: str, region: str, account_id: str) -> str:
     return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
 
 
-def finding_id(result: Result, region: str, account_id: str) -> str:
+def finding_id(result: Result, region: str, account_id: str, partition: str = "aws") -> str:
     digest = hashlib.sha256(f"{result.check_id}\x1f{result.key[1]}".encode()).hexdigest()[:24]
-    return f"arn:aws:securityhub:{region}:{account_id}:matcarv-aiops/{result.check_id}/{digest}"
+    return f"arn:{partition}:securityhub:{region}:{account_id}:matcarv-aiops/{result.check_id}/{digest}"
 
 
 def _iso(ts: datetime) -> str:
@@ -65,7 +69,7 @@ def to_finding(result: Result, meta: CheckMeta, *, account_id: str, region: str,
         resource["Tags"] = {_clip(k, 128): _clip(v, 256) for k, v in list(result.tags.items())[:50]}
     finding: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
-        "Id": finding_id(result, region, account_id),
+        "Id": finding_id(result, region, account_id, partition),
         "ProductArn": product_arn(partition, region, account_id),
         "GeneratorId": f"{GENERATOR_PREFIX}/{meta.id}",
         "AwsAccountId": account_id,
@@ -132,3 +136,49 @@ def import_findings(findings: Iterable[dict[str, Any]], region: str | None = Non
         imported += int(resp.get("SuccessCount", 0))
         failed.extend(resp.get("FailedFindings", []))
     return {"imported": imported, "failed": failed}
+
+
+def workflow_updates(current: list[Result], previous: list[Result] | None, *, account_id: str, region: str,
+                     partition: str, as_of: datetime) -> list[dict[str, Any]]:
+    """BatchUpdateFindings requests for FAILED findings whose accepted-risk status changed since the
+    previous sweep (one request per finding: each carries its own note)."""
+    before = {r.key: r for r in previous or []}
+    out = []
+    for r in sorted(current, key=lambda x: x.key):
+        old = before.get(r.key)
+        if r.status != "FAILED" or old is None or old.status != "FAILED" or bool(old.suppressed) == bool(r.suppressed):
+            continue
+        ident = {"Id": finding_id(r, region, account_id, partition),
+                 "ProductArn": product_arn(partition, region, account_id)}
+        if r.suppressed:
+            out.append({"FindingIdentifiers": [ident], "Workflow": {"Status": "SUPPRESSED"},
+                        "Note": {"Text": _clip(r.suppressed, 512), "UpdatedBy": "matcarv-aiops"}})
+        else:
+            out.append({"FindingIdentifiers": [ident], "Workflow": {"Status": "NEW"},
+                        "Note": {"Text": f"accepted-risk exception no longer applies ({as_of:%Y-%m-%d})",
+                                 "UpdatedBy": "matcarv-aiops"}})
+    return out
+
+
+def apply_workflow_updates(requests: list[dict[str, Any]], region: str | None = None) -> dict[str, Any]:
+    """Send the requests; an emulator without BatchUpdateFindings is reported, not fatal."""
+    from botocore.exceptions import ClientError
+
+    from aiops import aws
+
+    hub = aws.client("securityhub", region=region)
+    updated = 0
+    unprocessed: list[dict[str, Any]] = []
+    for req in requests:
+        try:
+            resp = hub.batch_update_findings(**req)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            if "not yet implemented" in str(err.get("Message", "")).lower() or err.get("Code") in {
+                    "404", "UnsupportedOperation", "NotImplemented"}:
+                return {"updated": updated, "unprocessed": unprocessed,
+                        "skipped": f"BatchUpdateFindings not available here ({err.get('Code')})"}
+            raise
+        updated += len(resp.get("ProcessedFindings", []))
+        unprocessed += resp.get("UnprocessedFindings", [])
+    return {"updated": updated, "unprocessed": unprocessed}

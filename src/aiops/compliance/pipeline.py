@@ -96,12 +96,17 @@ def publish_findings(evaluated: dict[str, Any], region: str | None = None) -> di
     findings = asff.plan_findings(results, previous, account_id=doc["account_id"], region=region,
                                   partition=doc["partition"], as_of=_as_of(doc["as_of"]))
     out = asff.import_findings(findings, region=region)
+    workflow = asff.apply_workflow_updates(asff.workflow_updates(
+        results, previous, account_id=doc["account_id"], region=region, partition=doc["partition"],
+        as_of=_as_of(doc["as_of"])), region=region)
+    if workflow.get("skipped"):
+        log.warning("Workflow updates of suppressed/unsuppressed findings skipped: %s", workflow["skipped"])
     archived = sum(f["RecordState"] == "ARCHIVED" for f in findings)
     log.info("Security Hub: %d finding(s) imported (%d archived), %d failed", out["imported"], archived,
              len(out["failed"]))
     if out["failed"]:
         raise RuntimeError(f"Security Hub refused {len(out['failed'])} finding(s): {out['failed'][:3]}")
-    return {**out, "archived": archived, "planned": len(findings)}
+    return {**out, "archived": archived, "planned": len(findings), "workflow": workflow}
 
 
 def gather_external(region: str | None = None) -> dict[str, Any]:
