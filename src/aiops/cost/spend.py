@@ -66,15 +66,20 @@ def cost_and_usage(start: date, end: date, group_by: list[str], filter_: dict[st
         kwargs["NextPageToken"] = token
 
 
-def daily_costs(start: date, end: date, by: str) -> pd.DataFrame:
-    """``day`` (datetime64), ``key``, ``cost`` for [start, end), grouped by one dimension or ``tag:<key>``."""
+def daily_costs(start: date, end: date, by: str, *also: str) -> dict[str, pd.DataFrame]:
+    """Per grouping (a dimension or ``tag:<key>``): ``day`` (datetime64), ``key``, ``cost`` for
+    [start, end). Up to two groupings share one request (GetCostAndUsage takes two GroupBy keys)."""
     import pandas as pd
 
-    rows = cost_and_usage(start, end, [by])
-    frame = pd.DataFrame([{"day": r["day"], "key": r["keys"][0], "cost": r["cost"]} for r in rows],
-                         columns=["day", "key", "cost"])
-    frame["day"] = pd.to_datetime(frame["day"])
-    return frame.groupby(["day", "key"], as_index=False)["cost"].sum()
+    groups = [by, *also]
+    rows = cost_and_usage(start, end, groups)
+    out = {}
+    for i, name in enumerate(groups):
+        frame = pd.DataFrame([{"day": r["day"], "key": r["keys"][i], "cost": r["cost"]} for r in rows],
+                             columns=["day", "key", "cost"])
+        frame["day"] = pd.to_datetime(frame["day"])
+        out[name] = frame.groupby(["day", "key"], as_index=False)["cost"].sum()
+    return out
 
 
 def _quiet_prophet() -> None:
@@ -145,6 +150,8 @@ def spend_anomalies(by_service: pd.DataFrame, day: date, *, min_usd: float, inte
         if len(history) < min_history or today.empty:
             continue
         actual = float(today["cost"].iloc[0])
+        if abs(actual - float(history["y"].tail(14).median())) < min_usd / 2:
+            continue  # cheap pre-check: too close to its recent days to be min_usd off any band
         model = _prophet(interval_width, 300)
         model.fit(history[["ds", "y"]])
         pred = model.predict(pd.DataFrame({"ds": [target]})).iloc[0]
