@@ -112,3 +112,19 @@ def test_staging_installs_in_its_window_without_asking(dag, account):
                                  "platform-staging-ci-runner")}
     assert sorted(len(c["InstanceIds"]) for c in installs) == [2, 2]  # batch_size 2
     assert {i for c in installs for i in c["InstanceIds"]} == staging
+
+
+def test_unanswered_prod_approval_times_out_as_not_installed(dag, account, monkeypatch):
+    from datetime import timedelta
+
+    from aiops.stores.state import StateStore
+
+    _truth, emulator = account
+    monkeypatch.setattr(dag.get_task("approve"), "response_timeout", timedelta(seconds=1))
+    before = {c["CommandId"] for c in emulator.client("ssm").list_commands()["Commands"]}
+    _dag_run, tis, _ = run(dag, datetime(2026, 12, 6, 3, tzinfo=UTC), {"approve": None})
+    assert tis["install_approved"].state == "skipped"
+    assert [c["Parameters"]["Operation"] for c in commands(emulator, before)] == [["Scan"]]
+    decisions = [e for e in StateStore().audit_entries("ops_patching/2026-12-06T03:00")
+                 if e["action"].startswith("ops.patch_install.")]
+    assert [e["action"] for e in decisions] == ["ops.patch_install.timeout"]
