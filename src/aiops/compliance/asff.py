@@ -131,8 +131,15 @@ def import_findings(findings: Iterable[dict[str, Any]], region: str | None = Non
     hub = aws.client("securityhub", region=region)
     items = list(findings)
     imported, failed = 0, []
+    from botocore.exceptions import ClientError
+
     for i in range(0, len(items), BATCH):
-        resp = hub.batch_import_findings(Findings=items[i:i + BATCH])
+        try:
+            resp = hub.batch_import_findings(Findings=items[i:i + BATCH])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidAccessException":  # Security Hub not enabled
+                return {"imported": 0, "failed": [], "skipped": f"Security Hub is not enabled here ({exc})"}
+            raise
         imported += int(resp.get("SuccessCount", 0))
         failed.extend(resp.get("FailedFindings", []))
     return {"imported": imported, "failed": failed}

@@ -96,6 +96,9 @@ def publish_findings(evaluated: dict[str, Any], region: str | None = None) -> di
     findings = asff.plan_findings(results, previous, account_id=doc["account_id"], region=region,
                                   partition=doc["partition"], as_of=_as_of(doc["as_of"]))
     out = asff.import_findings(findings, region=region)
+    if out.get("skipped"):
+        log.warning("Findings not imported: %s", out["skipped"])
+        return {**out, "archived": 0, "planned": len(findings)}
     workflow = asff.apply_workflow_updates(asff.workflow_updates(
         results, previous, account_id=doc["account_id"], region=region, partition=doc["partition"],
         as_of=_as_of(doc["as_of"])), region=region)

@@ -131,26 +131,32 @@ def analyse_files(files: list[dict[str, str]], *, run_id: str | None = None,
                   start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
     """Read, quarantine the unreadable, detect. ``start``/``end`` (optional) keep only the records
     of that window (a manual time-range run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from aiops.stores.artifacts import ArtifactStore
 
     s3 = aws.client("s3")
     events: list[TrailEvent] = []
     bad: list[dict[str, str]] = []
-    for n, f in enumerate(files, 1):
-        data: bytes | None = None
-        try:
-            data = s3.get_object(Bucket=f["bucket"], Key=f["key"])["Body"].read()
-            records = cloudtrail.parse_log_file(f["key"], data)
-        except cloudtrail.MalformedLogFile as exc:
-            quarantine(f["bucket"], f["key"], exc.reason, data, run_id=run_id)
-            bad.append({**f, "reason": exc.reason})
-            continue
-        for r in records:
-            e = TrailEvent(r, f["key"])
-            if (start is None or e.time >= start) and (end is None or e.time < end):
-                events.append(e)
-        if n % 50 == 0:
-            log.info("read %d of %d log files (%d records)", n, len(files), len(events))
+
+    def fetch(f: dict[str, str]) -> bytes:
+        return s3.get_object(Bucket=f["bucket"], Key=f["key"])["Body"].read()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # S3 reads are I/O bound; parsing stays in order
+        bodies = pool.map(fetch, files)
+        for n, (f, data) in enumerate(zip(files, bodies, strict=True), 1):
+            try:
+                records = cloudtrail.parse_log_file(f["key"], data)
+            except cloudtrail.MalformedLogFile as exc:
+                quarantine(f["bucket"], f["key"], exc.reason, data, run_id=run_id)
+                bad.append({**f, "reason": exc.reason})
+                continue
+            for r in records:
+                e = TrailEvent(r, f["key"])
+                if (start is None or e.time >= start) and (end is None or e.time < end):
+                    events.append(e)
+            if n % 50 == 0:
+                log.info("read %d of %d log files (%d records)", n, len(files), len(events))
     detections = detect(events, context())
     bid = batch_id(files)
     key = ArtifactStore.key("security", "detections", datetime.now(UTC), f"{bid}.json")
