@@ -108,3 +108,18 @@ def test_shipped_exceptions_file_is_valid():
     from aiops.compliance.registry import checks
 
     assert load_exceptions(known_checks=checks()) == []
+
+
+def test_a_bad_exception_entry_is_left_out_and_the_others_apply(tmp_path):
+    from aiops.compliance.exceptions import load_exceptions_lenient
+    from aiops.compliance.registry import checks
+
+    path = tmp_path / "exceptions.yaml"
+    path.write_text("exceptions:\n  - check: s3_tls_only\n    resource: b\n    reason: static site\n"
+                    "  - check: s3_tls_only\n    resource: c\n"
+                    "  - check: no_such_check\n    resource: d\n    reason: typo\n")
+    good, errors = load_exceptions_lenient(path, known_checks=checks())
+    assert [e.resource for e in good] == ["b"]
+    assert len(errors) == 2
+    assert "exceptions.1.reason" in errors[0]
+    assert "exceptions.2.check" in errors[1]

@@ -70,6 +70,39 @@ def load_exceptions(path: Path | None = None, known_checks: Iterable[str] | None
     return doc.exceptions
 
 
+def load_exceptions_lenient(path: Path | None = None,
+                            known_checks: Iterable[str] | None = None) -> tuple[list[RiskException], list[str]]:
+    """Like :func:`load_exceptions`, but a bad entry is left out (and reported) while the valid ones
+    apply: one typo must not turn every accepted risk back into a failure."""
+    path = path or default_path()
+    try:
+        return load_exceptions(path, known_checks), []
+    except ConfigError as whole:
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            return [], [str(whole)]
+        entries = raw.get("exceptions") if isinstance(raw, dict) else None
+        if not isinstance(entries, list):
+            return [], [str(whole)]
+        known = set(known_checks) if known_checks is not None else None
+        good: list[RiskException] = []
+        errors: list[str] = []
+        for i, entry in enumerate(entries):
+            try:
+                e = RiskException.model_validate(entry)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                errors.append(str(ConfigError(path, f"exceptions.{i}.{loc}", err["msg"])))
+                continue
+            if known is not None and e.check != "*" and e.check not in known:
+                errors.append(str(ConfigError(path, f"exceptions.{i}.check", f"unknown check id {e.check!r}")))
+                continue
+            good.append(e)
+        return good, errors
+
+
 def apply_exceptions(results: Iterable[Result], exceptions: Iterable[RiskException],
                      as_of: datetime) -> list[Result]:
     """``results`` with ``suppressed`` set on FAILED results covered by a tag or a live exception."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiops.compliance import asff, collectors, external, history, registry
-from aiops.compliance.exceptions import apply_exceptions, load_exceptions
+from aiops.compliance.exceptions import apply_exceptions, load_exceptions_lenient
 from aiops.compliance.model import Inventory, Result
 from aiops.compliance.remediation import remediation_requests
 from aiops.settings import get_settings
@@ -58,7 +58,11 @@ def evaluate_sweep(collected: dict[str, Any], *, run_id: str | None = None,
     store, state = ArtifactStore(), StateStore()
     inv = Inventory.from_dict(store.get_json(collected["inventory_key"]))
     results, errors = registry.run_checks(inv, disabled=s.compliance_disabled_checks)
-    results = apply_exceptions(results, load_exceptions(known_checks=registry.checks()), as_of)
+    exceptions, bad_entries = load_exceptions_lenient(known_checks=registry.checks())
+    for problem in bad_entries:
+        log.error("accepted-risk exception ignored: %s", problem)
+        errors[f"exceptions.yaml#{len(errors)}"] = problem
+    results = apply_exceptions(results, exceptions, as_of)
     prev_id = history.previous_sweep(state, as_of, inv.account_id)
     previous = history.sweep_results(state, prev_id) if prev_id else None
     d = history.diff(previous, results)
