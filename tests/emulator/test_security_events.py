@@ -55,7 +55,7 @@ def test_aggregate_detections_group_the_whole_episode(seeded, analysed):
         assert d["evidence"]["count"] == injected["detail"]["count"]
 
 
-def test_alerts_reach_eventbridge_with_the_agreed_detail(fresh_emulator, analysed):
+def test_alerts_reach_eventbridge_with_the_agreed_detail(fresh_emulator, isolated_stores, analysed):
     sqs, events = fresh_emulator.client("sqs"), fresh_emulator.client("events")
     url = sqs.create_queue(QueueName="security-alerts-test")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -74,6 +74,9 @@ def test_alerts_reach_eventbridge_with_the_agreed_detail(fresh_emulator, analyse
         sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
     assert len(bodies) == len(analysed["detections"])
+    again = pipeline.raise_alerts(analysed["detections"])  # a retry / overlapping run stays quiet
+    assert again == {"sent": 0, "already_sent": len(analysed["detections"])}
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
     assert {b["source"] for b in bodies} == {"matcarv.aiops"}
     assert {b["detail-type"] for b in bodies} == {"AIOps Security Event"}
     for b in bodies:

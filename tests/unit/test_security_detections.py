@@ -112,7 +112,9 @@ def test_alert_detail_has_exactly_the_agreed_keys():
     entry = alert_entry(d)
     assert entry["Source"] == "matcarv.aiops"
     assert entry["DetailType"] == "AIOps Security Event"
-    assert set(json.loads(entry["Detail"])) == set(DETAIL_KEYS)
+    detail = json.loads(entry["Detail"])
+    assert set(detail) == set(DETAIL_KEYS)
+    assert detail["evidence"]["fingerprint"] == d.fingerprint
 
 
 def test_notifications_give_log_keys_only():

@@ -72,9 +72,19 @@ class Detection:
     log_keys: list[str]
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def fingerprint(self) -> str:
+        """Stable per (detection, events): the same evidence seen again is the same alert."""
+        import hashlib
+
+        return hashlib.sha256("\x1f".join([self.detection, *sorted(self.event_ids)]).encode()).hexdigest()[:32]
+
     def detail(self) -> dict[str, Any]:
-        """The EventBridge ``Detail`` (the keys the alert intake normalises)."""
-        return asdict(self)
+        """The EventBridge ``Detail`` (the keys the alert intake normalises); the fingerprint rides
+        in ``evidence``."""
+        d = asdict(self)
+        d["evidence"] = {**d["evidence"], "fingerprint": self.fingerprint}
+        return d
 
 
 Detector = Callable[[list[TrailEvent], DetectionContext], Iterable[Detection]]

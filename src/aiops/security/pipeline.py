@@ -178,19 +178,36 @@ def alert_entry(d: Detection | dict[str, Any]) -> dict[str, Any]:
             "Resources": [], "Time": datetime.fromisoformat(str(detail["event_time"]).replace("Z", "+00:00"))}
 
 
+def _alerted_key(detail: dict[str, Any]) -> str:
+    from aiops.stores.artifacts import ArtifactStore
+
+    day = str(detail["event_time"])[:10]
+    return ArtifactStore.key("security", "alerted", day, f"{detail['evidence']['fingerprint']}.json")
+
+
 def raise_alerts(detections: list[dict[str, Any]]) -> dict[str, Any]:
-    """PutEvents in batches of 10 (the API maximum); fails loudly when EventBridge refuses any."""
+    """PutEvents in batches of 10 (the API maximum); fails loudly when EventBridge refuses any.
+
+    Idempotent: an alert already sent (a marker per fingerprint in the artifact store) is not sent
+    again, so a retry, a re-delivered notification or an overlapping manual range stays quiet."""
+    from aiops.stores.artifacts import ArtifactStore
+
+    store = ArtifactStore()
     events = aws.client("events")
-    entries = [alert_entry(d) for d in detections]
+    todo = [d for d in detections if store.get_bytes(_alerted_key(d)) is None]
+    entries = [alert_entry(d) for d in todo]
     sent, failed = 0, []
     for i in range(0, len(entries), 10):
         resp = events.put_events(Entries=entries[i:i + 10])
-        for entry, result in zip(entries[i:i + 10], resp.get("Entries", []), strict=False):
+        for d, entry, result in zip(todo[i:i + 10], entries[i:i + 10], resp.get("Entries", []), strict=False):
             if result.get("ErrorCode"):
                 failed.append({"detail": entry["Detail"][:200], "error": result.get("ErrorCode")})
             else:
                 sent += 1
-    log.info("%d security alert(s) put on EventBridge, %d failed", sent, len(failed))
+                store.put_json(_alerted_key(d), {"event_id": result.get("EventId"), "detection": d["detection"],
+                                                 "title": d["title"], "event_ids": d["event_ids"]})
+    log.info("%d security alert(s) put on EventBridge, %d already sent before, %d failed", sent,
+             len(detections) - len(todo), len(failed))
     if failed:
         raise RuntimeError(f"EventBridge refused {len(failed)} alert(s): {failed[:3]}")
-    return {"sent": sent}
+    return {"sent": sent, "already_sent": len(detections) - len(todo)}
