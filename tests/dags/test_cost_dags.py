@@ -107,3 +107,24 @@ def test_daily_report_backfill_run_for_a_past_day(cost_stores):
     assert ArtifactStore().get_bytes("cost/reports/dt=2026-10-15/cost.csv") is not None
     assert len(backend.sent_messages) == before + 1
     assert "Cost report 2026-10-15" in backend.sent_messages[-1].raw_data
+
+
+def test_unanswered_review_defers_everything_after_the_timeout(cost_stores, monkeypatch):
+    from aiops.cost.decisions import history
+    from aiops.settings import get_settings
+
+    monkeypatch.setenv("AIOPS_COST_REVIEW_TIMEOUT_HOURS", "0.0005")  # ~2 s
+    get_settings.cache_clear()
+    dag = _dag("cost_rightsizing")
+    before = set(_remediate_runs())
+    with HitlResponder({"review": None}, process_timeouts=True):
+        run = dag.test(logical_date=datetime(2026, 11, 22, 6, 30, tzinfo=UTC))
+    monkeypatch.delenv("AIOPS_COST_REVIEW_TIMEOUT_HOURS")
+    get_settings.cache_clear()
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    decided = [d for d in history() if d["review_run_id"] == run.run_id]
+    assert decided
+    assert {d["decision"] for d in decided} == {"defer"}
+    assert {d["decided_by"] for d in decided} == {"nobody (review timed out)"}
+    assert set(_remediate_runs()) == before  # nothing applied

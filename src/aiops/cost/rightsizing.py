@@ -91,7 +91,8 @@ def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: st
 
     s = get_settings()
     user = answer.get("responded_by_user") or answer.get("responded_by") or {}  # the HITL task's XCom
-    who = str(user.get("name") or user.get("id") or "unknown") if isinstance(user, dict) else str(user)
+    who = str(user.get("name") or user.get("id") or "") if isinstance(user, dict) else str(user)
+    who = who or "nobody (review timed out)"  # the timeout applied the default option
     chosen = list(answer.get("chosen_options") or [])
     made = decisions_from_answer(chosen, answer.get("params_input") or {}, summary["recommendations"])
     triggers: list[dict[str, Any]] = []
