@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -147,3 +147,34 @@ def test_cli_prints_the_report_for_a_day(cost_env, capsys):
     assert "MatCarv AWS cost report for 2026-11-05" in out
     assert "month-end forecast" in out
     assert "cost/reports/dt=2026-11-05/cost.csv" in out
+
+
+def test_realised_savings_appear_in_the_report(cost_env):
+    from sqlalchemy import update
+
+    from aiops.act.remediation import request_id
+    from aiops.cost import decisions
+    from aiops.cost.report import build_report
+    from aiops.stores.artifacts import ArtifactStore
+    from aiops.stores.state import StateStore, remediation_requests
+
+    rec = {"id": "idle_instance:i-0abc", "kind": "idle_instance", "resource_id": "i-0abc",
+           "monthly_savings_usd": 70.08, "runbook": "stop-idle-instance"}
+    applied_at = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    decisions.record_decisions([{"decision": "apply", "recommendation": rec, "remediate_run_id": "cost__x__R1"}],
+                               review_run_id="x", decided_by="bob.finops", decided_at=applied_at,
+                               dismiss_days=90, apply_hold_days=7)
+    store = StateStore()
+    rid = request_id("remediate", "cost__x__R1")
+    store.upsert_request(rid, run_id="cost__x__R1", status="succeeded")
+    with store.engine.begin() as conn:  # the remediation finished on Nov 2 (logical time of the sandbox)
+        conn.execute(update(remediation_requests).where(remediation_requests.c.request_id == rid).values(
+            updated_at=datetime(2026, 11, 2, tzinfo=UTC)))
+    report = build_report(date(2026, 11, 9))
+    html = ArtifactStore().get_bytes(report["key"]).decode()
+    accrued = round(70.08 * 8 / (730 / 24), 2)  # Nov 2 00:00 to the end of Nov 9
+    assert "$70.08/mo" in html
+    assert f"${accrued:,.2f} saved so far" in html
+    assert "idle_instance:i-0abc" in html
+    earlier = build_report(date(2026, 11, 1))  # before it completed: not counted yet
+    assert "$0.00/mo" in ArtifactStore().get_bytes(earlier["key"]).decode()

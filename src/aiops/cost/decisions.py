@@ -104,8 +104,10 @@ def realised_savings(day: datetime, store: StateStore | None = None) -> dict[str
                     remediation_requests.c.request_id == request_id("remediate", row["remediate_run_id"]))).first()
                 if req is not None:
                     status, done_at = req.status, _utc(req.updated_at)
+            if status == "succeeded" and (done_at is None or done_at >= end):
+                status = "succeeded later"  # a re-run of an earlier day does not count it yet
             accrued = 0.0
-            if status == "succeeded" and done_at is not None and done_at < end:
+            if status == "succeeded" and done_at is not None:
                 accrued = row["monthly_savings_usd"] * (end - done_at).total_seconds() / 86400 / DAYS_PER_MONTH
             items.append({"recommendation_id": row["recommendation_id"], "resource_id": row["resource_id"],
                           "kind": row["kind"], "decided_by": row["decided_by"], "decided_at": _utc(row["decided_at"]),
