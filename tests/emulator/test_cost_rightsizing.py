@@ -145,3 +145,56 @@ def test_every_recommended_runbook_plans_in_remediate(result, kind):
                       "requested_by": "bob.finops", "reason": rec["reason"], "dry_run": True},
                      dag_id="remediate", run_id=f"test-{kind}")
     assert [t["id"] for t in plan["targets"]] == [rec["resource_id"]]
+
+
+def test_aws_recommendations_are_merged_when_enabled(result, monkeypatch):
+    """AIOPS_COST_EXTERNAL_RECOMMENDATIONS=true: Compute Optimizer and Cost Explorer (stubbed, real
+    shapes) merged into the run's recommendations; protected instances still never proposed."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from aiops import aws
+    from aiops.cost.rightsizing import recommend
+    from aiops.settings import get_settings
+
+    truth, _summary, _by_id = result
+    ids = truth["resources"]["instances"]
+    over = truth["waste"]["overprovisioned_instances"][0]["instance_id"]
+    kw = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    co, ce = boto3.client("compute-optimizer", **kw), boto3.client("ce", **kw)
+
+    def co_rec(iid, current, target):
+        return {"instanceArn": f"arn:aws:ec2:us-east-1:123456789012:instance/{iid}", "accountId": "123456789012",
+                "currentInstanceType": current, "finding": "Overprovisioned",
+                "recommendationOptions": [{"instanceType": target, "rank": 1, "savingsOpportunity": {
+                    "estimatedMonthlySavings": {"currency": "USD", "value": 50.0}}}]}
+
+    co_stub, ce_stub = Stubber(co), Stubber(ce)
+    co_stub.add_response("get_ec2_instance_recommendations", {"instanceRecommendations": [
+        co_rec(over, "m5.4xlarge", "r5.xlarge"),
+        co_rec(ids["catalog-prod-search"], "r5.large", "m5.large"),
+        co_rec(ids["payments-prod-api-1"], "m5.xlarge", "m5.large")]}, {})
+    ce_stub.add_response("get_rightsizing_recommendation", {"RightsizingRecommendations": [{
+        "AccountId": "123456789012", "RightsizingType": "Terminate",
+        "CurrentInstance": {"ResourceId": ids["checkout-staging-web"],
+                            "ResourceDetails": {"EC2ResourceDetails": {"InstanceType": "t3.medium"}}},
+        "TerminateRecommendationDetail": {"EstimatedMonthlySavings": "30.37", "CurrencyCode": "USD"}}]},
+        {"Service": "AmazonEC2", "Configuration": {"RecommendationTarget": "SAME_INSTANCE_FAMILY",
+                                                   "BenefitsConsidered": False}})
+    original = aws.client
+    stubbed = {"compute-optimizer": co, "ce": ce}
+    monkeypatch.setattr(aws, "client", lambda service, region=None, conn_id=None:
+                        stubbed.get(service) or original(service, region=region, conn_id=conn_id))
+    monkeypatch.setenv("AIOPS_COST_EXTERNAL_RECOMMENDATIONS", "true")
+    get_settings.cache_clear()
+    with co_stub, ce_stub:
+        merged = {r["resource_id"]: r for r in recommend(ANCHOR, day="2026-11-21")["recommendations"]}
+    monkeypatch.delenv("AIOPS_COST_EXTERNAL_RECOMMENDATIONS")
+    get_settings.cache_clear()
+    assert merged[over]["source"] == "aiops"
+    assert merged[over]["external"][0]["source"] == "compute-optimizer"
+    assert merged[ids["catalog-prod-search"]]["source"] == "compute-optimizer"
+    assert merged[ids["catalog-prod-search"]]["recommended"] == {"instance_type": "m5.large"}
+    assert merged[ids["checkout-staging-web"]]["action"] == "stop"
+    assert merged[ids["checkout-staging-web"]]["source"] == "cost-explorer"
+    assert ids["payments-prod-api-1"] not in merged  # protected
