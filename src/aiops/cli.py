@@ -266,7 +266,7 @@ def cmd_alerting_replay(args: argparse.Namespace) -> int:
         logging.getLogger("aiops.alerting").setLevel(logging.ERROR)
     result = replay(json.loads(path.read_text()), args.days)
     if args.json:
-        _print(json.dumps({"days": result.days, "funnel": result.funnel,
+        _print(json.dumps({"days": result.days, "anchor": result.anchor, "funnel": result.funnel,
                            "suppressed_by": {k.removeprefix("suppressed_"): v for k, v in result.decisions.items()
                                              if k.startswith("suppressed_")},
                            "injected_incidents": result.detected,

@@ -53,7 +53,7 @@ class LedgerRow:
 
 
 class Ledger(Protocol):
-    def window(self, start: datetime, end: datetime) -> list[LedgerRow]: ...
+    def window(self, start: datetime, end: datetime, fingerprints: list[str] | None = None) -> list[LedgerRow]: ...
     def by_event_ids(self, event_ids: list[str]) -> dict[str, LedgerRow]: ...
     def save(self, rows: list[LedgerRow], run_id: str | None = None) -> None: ...
     def notified(self, group_keys: list[str]) -> dict[str, str]: ...
@@ -70,8 +70,9 @@ class MemoryLedger:
         self.sent: list[dict[str, Any]] = []
         self.dead: dict[str, Any] = {}
 
-    def window(self, start: datetime, end: datetime) -> list[LedgerRow]:
-        return [r for r in self.rows.values() if start <= r.time <= end]
+    def window(self, start: datetime, end: datetime, fingerprints: list[str] | None = None) -> list[LedgerRow]:
+        fps = set(fingerprints) if fingerprints is not None else None
+        return [r for r in self.rows.values() if start <= r.time <= end and (fps is None or r.fingerprint in fps)]
 
     def by_event_ids(self, event_ids: list[str]) -> dict[str, LedgerRow]:
         return {e: self.rows[e] for e in event_ids if e in self.rows}
@@ -140,10 +141,19 @@ class Engine:
         dedup_w = timedelta(minutes=g.dedup_window_minutes)
         group_w = timedelta(minutes=g.group_window_minutes)
         flap_w = timedelta(minutes=flap.minutes + flap.hold_minutes)
-        reach = max(dedup_w, group_w, flap_w, *(timedelta(minutes=m) for m in g.dedup_window_by_source.values()))
+        reach = max(dedup_w, group_w, flap_w)
         ordered = sorted(alerts, key=lambda a: (a.time, a.event_id))
         prior = self.ledger.by_event_ids(list(dict.fromkeys(a.event_id for a in ordered)))
-        window = self.ledger.window(ordered[0].time - reach, ordered[-1].time + reach)
+        first, last = ordered[0].time, ordered[-1].time
+        window = self.ledger.window(first - reach, last + reach)
+        # sources with long dedup windows (findings re-imported daily): only their own fingerprints go further back
+        long_fps = [a.fingerprint for a in ordered if a.source in g.dedup_window_by_source]
+        if long_fps:
+            far = max(timedelta(minutes=g.dedup_window(a.source)) for a in ordered if a.source in g.dedup_window_by_source)
+            if far > reach:
+                seen = {r.event_id for r in window}
+                window += [r for r in self.ledger.window(first - far, last + reach, sorted(set(long_fps)))
+                           if r.event_id not in seen]
         by_fp: dict[str, list[LedgerRow]] = defaultdict(list)
         by_scope: dict[str, list[LedgerRow]] = defaultdict(list)
         for row in window:

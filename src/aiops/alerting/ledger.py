@@ -31,11 +31,13 @@ class SqlLedger:
         self.store = store or StateStore()
         self.store._ready()
 
-    def window(self, start: datetime, end: datetime) -> list[LedgerRow]:
+    def window(self, start: datetime, end: datetime, fingerprints: list[str] | None = None) -> list[LedgerRow]:
         cols = [c for c in alert_ledger.c if c.name != "alert"]  # the full alert is not needed to decide
+        query = select(*cols).where(alert_ledger.c.time >= start, alert_ledger.c.time <= end)
+        if fingerprints is not None:
+            query = query.where(alert_ledger.c.fingerprint.in_(fingerprints))
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(*cols).where(alert_ledger.c.time >= start, alert_ledger.c.time <= end))
-            return [_row({**r._mapping, "alert": {}}) for r in rows]
+            return [_row({**r._mapping, "alert": {}}) for r in conn.execute(query)]
 
     def by_event_ids(self, event_ids: list[str]) -> dict[str, LedgerRow]:
         out: dict[str, LedgerRow] = {}

@@ -290,6 +290,7 @@ def generate(manifest: dict[str, Any], days: float = 7, seed: int = 7) -> Stream
 @dataclass
 class ReplayResult:
     days: float
+    anchor: str
     funnel: dict[str, int]
     decisions: Counter[str]
     by_source: dict[str, Counter[str]]
@@ -299,7 +300,8 @@ class ReplayResult:
 
     def text(self) -> str:
         f = self.funnel
-        lines = [f"Alerting replay: {self.days:g} day(s) of the simulated account's operational events", ""]
+        lines = [f"Alerting replay: {self.days:g} day(s) of the simulated account's operational events "
+                 f"up to {self.anchor}", ""]
         width = max(len(s) for s in STAGES)
         for stage in STAGES:
             lines.append(f"  {stage.replace('_', ' '):<{width}}  {f[stage]:>6,}")
@@ -405,6 +407,6 @@ def replay(manifest: dict[str, Any], days: float = 7, *, rules: AlertingRules | 
         lo, hi = truth["start"] - timedelta(minutes=5), truth["start"] + timedelta(minutes=60)
         hits = [c for c in opened.values() if any(about(a) and lo <= a.time <= hi for a in c.alerts)]
         detected.append({"id": truth["id"], "candidates": len(hits)})
-    return ReplayResult(days=days, funnel={s: funnel.get(s, 0) for s in STAGES}, decisions=decisions,
+    return ReplayResult(days=days, anchor=manifest["anchor"], funnel={s: funnel.get(s, 0) for s in STAGES}, decisions=decisions,
                         by_source=by_source, candidates=list(opened.values()), detected=detected,
                         notifications_by_topic=sent)
