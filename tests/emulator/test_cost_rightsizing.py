@@ -195,6 +195,9 @@ def test_aws_recommendations_are_merged_when_enabled(result, monkeypatch):
     assert merged[over]["external"][0]["source"] == "compute-optimizer"
     assert merged[ids["catalog-prod-search"]]["source"] == "compute-optimizer"
     assert merged[ids["catalog-prod-search"]]["recommended"] == {"instance_type": "m5.large"}
+    # its memory (CWAgent p99.5 ~89% of 16 GiB) would not fit 8 GiB: kept, but flagged for the reviewer
+    assert merged[ids["catalog-prod-search"]]["confidence"] == "low"
+    assert merged[ids["catalog-prod-search"]]["evidence"]["projected_mem_pct"] > 100
     assert merged[ids["checkout-staging-web"]]["action"] == "stop"
     assert merged[ids["checkout-staging-web"]]["source"] == "cost-explorer"
     assert ids["payments-prod-api-1"] not in merged  # protected

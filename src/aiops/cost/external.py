@@ -75,7 +75,10 @@ def cost_explorer_findings() -> Iterator[dict[str, Any]]:
 
 
 def merge(own: list[RightsizingRecommendation], findings: list[dict[str, Any]], inventory: Inventory,
-          prices: PriceTable) -> list[RightsizingRecommendation]:
+          prices: PriceTable, mem_percentiles: dict[str, float] | None = None,
+          headroom_pct: float = 20.0) -> list[RightsizingRecommendation]:
+    """``mem_percentiles`` (instance id -> measured memory percentile): an AWS target that would run
+    that memory above ``100 - headroom`` is kept for the reviewer but marked ``low`` confidence."""
     by_resource = {r.resource_id: r for r in own}
     instances = {i.id: i for i in inventory.instances}
     merged = list(own)
@@ -119,6 +122,13 @@ def merge(own: list[RightsizingRecommendation], findings: list[dict[str, Any]], 
             confidence="medium", reason=f"{f['source']} finds it {f['finding']}", runbook=runbook,
             runbook_parameters=params, name=inst.name, region=inst.region, service=inst.tags.get("service", ""),
             env=inst.tags.get("env", ""), team=inst.tags.get("team", ""), source=f["source"], external=[f])
+        mem = (mem_percentiles or {}).get(inst.id)
+        if target and mem is not None and target in prices.ec2 and inst.instance_type in prices.ec2:
+            projected = mem / 100 * prices.ec2[inst.instance_type].memory_gib / prices.ec2[target].memory_gib * 100
+            rec.evidence["projected_mem_pct"] = round(projected, 1)
+            if projected > 100 - headroom_pct:
+                rec.confidence = "low"
+                rec.reason += f"; but measured memory would run at {projected:.0f}% on {target}"
         by_resource[inst.id] = rec
         merged.append(rec)
     merged.sort(key=lambda r: -r.monthly_savings_usd)

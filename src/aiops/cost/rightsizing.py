@@ -51,7 +51,8 @@ def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str,
     if s.cost_external_recommendations:
         findings = external.external_findings(s.regions)
         log.info("AWS recommendations merged in: %d", len(findings))
-        recs = external.merge(recs, findings, inventory, prices)
+        mem = {i: u.mem_percentile for i, u in usage.instances.items() if u.mem_percentile is not None}
+        recs = external.merge(recs, findings, inventory, prices, mem, limits.headroom_pct)
     hidden = decisions.suppressed(at)
     shown = [r.to_dict() for r in recs if r.id not in hidden]
     suppressed = [{"id": r.id, **hidden[r.id]} for r in recs if r.id in hidden]
