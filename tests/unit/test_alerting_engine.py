@@ -297,3 +297,12 @@ def test_below_notify_severity_opens_but_does_not_notify():
     out = run([staging], ledger, incidents, sent)
     assert out["created"] == ["INC-1"]  # a low (staging) incident is a ticket ...
     assert sent == []  # ... that pages nobody
+
+
+def test_cloudtrail_windows_are_merged_per_cluster_of_alert_times():
+    from aiops.alerting.enrich import _merged_windows
+
+    h = timedelta(hours=2)
+    windows = _merged_windows([T0 + timedelta(minutes=30), T0, T0 + timedelta(days=3)], h)
+    assert [(a - T0, b - T0) for a, b in windows] == [
+        (-h, timedelta(minutes=30, seconds=1)), (timedelta(days=3) - h, timedelta(days=3, seconds=1))]

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time as _time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.alerting.model import Alert
@@ -113,6 +113,18 @@ def _actor(record: dict[str, Any]) -> str:
     return str(ident.get("arn") or ident.get("userName") or ident.get("type") or "unknown")
 
 
+def _merged_windows(times: list[datetime], lookback: timedelta) -> list[tuple[datetime, datetime]]:
+    """``[t - lookback, t]`` per alert time, overlapping ones merged (each read once)."""
+    out: list[tuple[datetime, datetime]] = []
+    for t in sorted(times):
+        start, end = t - lookback, t + timedelta(seconds=1)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def enrich_changes(alerts: list[Alert], lookback: timedelta) -> None:
     """``enrichment["recent_changes"]``: write events naming the alert's resource in the lookback."""
     from aiops.collect import cloudtrail
@@ -122,9 +134,10 @@ def enrich_changes(alerts: list[Alert], lookback: timedelta) -> None:
         return
     ids = {x for a in targets for x in (a.resource, _tail(a.resource or ""),
                                         a.enrichment.get("root_resource")) if x}
-    start = min(a.time for a in targets) - lookback
-    end = max(a.time for a in targets) + timedelta(seconds=1)
-    records = [r for r in cloudtrail.events_between(start, end, resource_ids=ids) if not r.get("readOnly", False)]
+    records: list[dict[str, Any]] = []
+    for start, end in _merged_windows([a.time for a in targets], lookback):  # a batch with an old event
+        records += [r for r in cloudtrail.events_between(start, end, resource_ids=ids)  # does not read the days between
+                    if not r.get("readOnly", False)]
     for a in targets:
         mine = {x for x in (a.resource, _tail(a.resource or ""), a.enrichment.get("root_resource")) if x}
         hits = [r for r in records if a.time - lookback <= cloudtrail.event_time(r) <= a.time
