@@ -105,3 +105,15 @@ def test_other_products_findings_exclude_ours(clients):
         finding("ours", "matcarv-aiops/compliance/s3_tls_only", "default")]})
     out = external.other_findings()
     assert [(i["id"], i["product"]) for i in out["items"]] == [("gd-1", "guardduty")]
+
+
+def test_external_data_is_merged_over_the_swept_regions(monkeypatch):
+    from aiops.compliance import pipeline
+
+    monkeypatch.setattr(pipeline.external, "config_noncompliant", lambda r, mode: {
+        "enabled": r == "eu-west-1", "note": f"{mode}", "items": [{"rule": "restricted-ssh"}] if r == "eu-west-1" else []})
+    monkeypatch.setattr(pipeline.external, "other_findings", lambda r: {"enabled": True, "note": "none", "items": []})
+    out = pipeline.gather_external(["us-east-1", "eu-west-1"])
+    assert out["config"]["enabled"] is True
+    assert out["config"]["items"] == [{"rule": "restricted-ssh", "region": "eu-west-1"}]
+    assert out["config"]["note"] == "us-east-1: auto; eu-west-1: auto"

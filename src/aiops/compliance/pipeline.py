@@ -116,9 +116,17 @@ def publish_findings(evaluated: dict[str, Any], region: str | None = None) -> di
     return {**out, "archived": archived, "planned": len(findings), "workflow": workflow}
 
 
-def gather_external(region: str | None = None) -> dict[str, Any]:
-    return {"config": external.config_noncompliant(region, mode=get_settings().compliance_config_rules),
-            "securityhub": external.other_findings(region)}
+def gather_external(regions: list[str] | None = None) -> dict[str, Any]:
+    """AWS Config non-compliance and other products' findings, merged over ``regions`` (default: settings)."""
+    s = get_settings()
+    out: dict[str, Any] = {}
+    for name, fetch in (("config", lambda r: external.config_noncompliant(r, mode=s.compliance_config_rules)),
+                        ("securityhub", external.other_findings)):
+        parts = {r: fetch(r) for r in regions or s.regions}
+        items = [{**i, "region": r} for r, p in parts.items() for i in p["items"]]
+        out[name] = {"enabled": any(p["enabled"] for p in parts.values()), "items": items,
+                     "note": "; ".join(f"{r}: {p['note']}" for r, p in parts.items())}
+    return out
 
 
 def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | None = None) -> dict[str, Any]:
