@@ -264,22 +264,32 @@ def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
     first_seen: datetime = incident["first_seen"]
     last_seen: datetime = incident["last_seen"]
     signals = signals_of(incident)
-    matches = _safely("runbook matching", matching_runbooks, incident, signals)
-    primary = None
-    if isinstance(matches, list) and matches:
-        primary = next((s for s in signals if s["series_id"] == matches[0]["signal"]), None)
-    primary = primary or (signals[0] if signals else None)
-    snapshot_end = min(now, last_seen + SNAPSHOT_AFTER) + timedelta(minutes=5)
-    metric = (_safely("metric snapshot", metric_snapshot, primary, first_seen - SNAPSHOT_BEFORE, snapshot_end,
-                      incident_start=first_seen)
-              if primary else {"error": "no alert names a metric"})
-    groups = _safely("log groups", service_log_groups, incident.get("service"), incident.get("env"),
-                     incident.get("root_resource"))
-    logs = (_safely("error lines", error_lines, groups, first_seen - log_margin, min(now, last_seen + log_margin))
-            if isinstance(groups, list) else groups)
+    # The sources are independent network reads: gather them side by side (triage is on the
+    # event -> remediation critical path).
+    from concurrent.futures import ThreadPoolExecutor
+
     resource_ids = _resource_ids(incident, signals)
-    changes = _safely("recent changes", recent_changes, resource_ids,
-                      first_seen - timedelta(hours=settings.incident_changes_lookback_hours), last_seen)
+    log_window = (first_seen - log_margin, min(now, last_seen + log_margin))
+    changes_window = (first_seen - timedelta(hours=settings.incident_changes_lookback_hours), last_seen)
+
+    def logs_of() -> Any:
+        groups = _safely("log groups", service_log_groups, incident.get("service"), incident.get("env"),
+                         incident.get("root_resource"))
+        return _safely("error lines", error_lines, groups, *log_window) if isinstance(groups, list) else groups
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        logs_future = pool.submit(logs_of)
+        changes_future = pool.submit(_safely, "recent changes", recent_changes, resource_ids, *changes_window)
+        matches = _safely("runbook matching", matching_runbooks, incident, signals)
+        primary = None
+        if isinstance(matches, list) and matches:
+            primary = next((s for s in signals if s["series_id"] == matches[0]["signal"]), None)
+        primary = primary or (signals[0] if signals else None)
+        snapshot_end = min(now, last_seen + SNAPSHOT_AFTER) + timedelta(minutes=5)
+        metric = (_safely("metric snapshot", metric_snapshot, primary, first_seen - SNAPSHOT_BEFORE, snapshot_end,
+                          incident_start=first_seen)
+                  if primary else {"error": "no alert names a metric"})
+        logs, changes = logs_future.result(), changes_future.result()
     related = [{"incident_id": o["incident_id"], "title": o["title"], "state": o["state"],
                 "severity": o["severity"], "first_seen": o["first_seen"].isoformat()}
                for o in open_incidents or [] if o["incident_id"] != incident["incident_id"]
