@@ -169,6 +169,17 @@ def write_postmortem(result: dict[str, Any], *, run_id: str) -> dict[str, Any] |
         return None
     incident_id = result["incident_id"]
     evidence = ArtifactStore().get_json(result["evidence"]) if result.get("evidence") else {}
+    primary = (evidence or {}).get("primary_signal")
+    if primary:  # re-read the metric through the recovery, so the plot shows it back in its band
+        from aiops.incidents.triage import SNAPSHOT_BEFORE, metric_snapshot
+
+        incident = incidents.get(incident_id)
+        try:
+            evidence["metric"] = metric_snapshot(primary, incident["first_seen"] - SNAPSHOT_BEFORE,
+                                                 datetime.now(UTC) + timedelta(minutes=5),
+                                                 incident_start=incident["first_seen"])
+        except Exception as exc:  # the triage-time snapshot is still there
+            log.warning("%s: could not refresh the metric for the post-mortem: %s", incident_id, exc)
     written = postmortem.write(incident_id, evidence=evidence, verification=result.get("verification"))
     incidents.add_links(incident_id, {"postmortem_md": written["markdown"], "postmortem_html": written["html"]},
                         actor=ACTOR, reason="post-mortem written", run_id=run_id)
