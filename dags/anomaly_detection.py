@@ -11,8 +11,7 @@ Writes every scored point to `anomaly/scores/dt=.../` and the anomalies to
 EventBridge (`source: matcarv.aiops`, `detail-type: AIOps Anomaly Detected`); the ops-events rule
 routes them to the SQS queue the incident intake watches. Updates the `aiops_anomalies` Asset.
 
-**Status: in development** — paused on creation until the detector meets its benchmark
-(`benchmarks/nab/`); unpause it to try it on the simulated account.
+How good it is: `benchmarks/nab/` (NAB standard score on AWS CloudWatch series, README).
 
 **Backfill** a range: trigger with conf `{"start": "...", "end": "...", "emit_alerts": false}`.
 """
@@ -33,7 +32,7 @@ from aiops.assets import ANOMALIES, METRICS
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    is_paused_upon_creation=True,  # the detector is still being tuned (issue 3): unpause to try it
+    is_paused_upon_creation=False,
     default_args=default_args(),
     tags=["aiops", "anomaly", "detection"],
     doc_md=__doc__,

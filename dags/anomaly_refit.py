@@ -23,7 +23,7 @@ from aiops.airflow import default_args
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    is_paused_upon_creation=True,  # with anomaly_detection, until the detector is tuned (issue 3)
+    is_paused_upon_creation=False,
     default_args=default_args(),
     tags=["aiops", "anomaly", "models"],
     doc_md=__doc__,

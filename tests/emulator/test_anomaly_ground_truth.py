@@ -43,8 +43,6 @@ def cases(seeded):
     return detectable(seeded)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3 open: the 97% CPU pin falls inside a 6-hour repeat suppression "
-                   "started by an earlier blip (suppress_escalation is off by default)")
 def test_every_detectable_anomaly_is_found_near_its_onset(cases):
     missed = []
     for case in cases:

@@ -294,7 +294,7 @@ def test_percent_band_stays_within_0_and_100(detector: Detector) -> None:
     [pytest.param(0.0, False, id="off-by-default"), pytest.param(5.0, True, id="on")],
 )
 def test_suppression_escalation(spec: ModelSpec, base: pd.Series, escalation: float, realarms: bool) -> None:
-    det = Detector(spec.with_components(suppress_escalation=escalation))
+    det = Detector(spec.with_components(suppress_escalation=escalation, suppress_rearm_points=0))
     s = base.copy()
     small, big = 3 * 288 + 50, 3 * 288 + 90  # a 6-sigma blip, then a far worse spike inside the quiet period
     s.iloc[small] += 6.0
@@ -302,3 +302,41 @@ def test_suppression_escalation(spec: ModelSpec, base: pd.Series, escalation: fl
     fired = alarms(det.score_series(s))
     assert small in fired
     assert (big in fired) is realarms
+
+
+@pytest.mark.parametrize(
+    ("rearm", "realarms"),
+    [pytest.param(0, False, id="off"), pytest.param(36, True, id="after-3h-calm")],
+)
+def test_quiet_period_ends_after_calm(spec: ModelSpec, base: pd.Series, rearm: int, realarms: bool) -> None:
+    """A blip starts a 6-hour quiet period; a new, unrelated spike 4 hours later (after 3 calm hours)
+    alarms again only when the re-arm rule is on (the default)."""
+    det = Detector(spec.with_components(suppress_rearm_points=rearm))
+    s = base.copy()
+    first, second = 3 * 288 + 20, 3 * 288 + 20 + 48  # 48 points = 4 h apart, inside 72 points of quiet
+    s.iloc[first] += 12.0
+    s.iloc[second] += 30.0
+    fired = alarms(det.score_series(s))
+    assert first in fired
+    assert (second in fired) is realarms
+
+
+def test_rearm_is_the_shipped_default(spec: ModelSpec) -> None:
+    assert spec.components.suppress_rearm_points == 36
+
+
+@pytest.mark.parametrize(
+    ("min_score", "lone_alarms"),
+    [pytest.param(0.0, True, id="off"), pytest.param(0.95, False, id="two-point-confirmation")],
+)
+def test_single_point_confirmation(spec: ModelSpec, base: pd.Series, min_score: float, lone_alarms: bool) -> None:
+    det = Detector(spec.with_components(single_point_min_score=min_score))
+    s = base.copy()
+    lone, held = 3 * 288 + 20, 3 * 288 + 200
+    s.iloc[lone] += 12.0  # one moderate point
+    s.iloc[held:held + 3] += 12.0  # the same deviation held for 15 minutes
+    scored = det.score_series(s)
+    fired = alarms(scored)
+    assert (lone in fired) is lone_alarms
+    assert held in fired or held + 1 in fired  # a held deviation alarms either way (one point later at most)
+    assert ((scored["anomaly_score"] >= spec.threshold) == scored["is_anomaly"]).all()

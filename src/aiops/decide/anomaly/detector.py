@@ -257,6 +257,8 @@ class DetectorState:
     since_alarm: int = _SINCE_NEVER  # valid points since the last alarm
     n_seen: int = 0
     last_alarm_score: float = 0.0  # anomaly_score of the last alarm (escalation during suppression)
+    calm: int = 0  # consecutive points below the re-arm level (early end of the quiet period)
+    prev_score: float = 0.0  # raw score of the last valid point (two-point confirmation)
 
     def copy(self) -> DetectorState:
         return DetectorState(
@@ -266,6 +268,8 @@ class DetectorState:
             self.since_alarm,
             self.n_seen,
             self.last_alarm_score,
+            self.calm,
+            self.prev_score,
         )
 
     def to_json(self) -> str:
@@ -277,6 +281,8 @@ class DetectorState:
                 "since_alarm": self.since_alarm,
                 "n_seen": self.n_seen,
                 "last_alarm_score": self.last_alarm_score,
+                "calm": self.calm,
+                "prev_score": self.prev_score,
             }
         )
 
@@ -290,6 +296,8 @@ class DetectorState:
             since_alarm=int(d["since_alarm"]),
             n_seen=int(d["n_seen"]),
             last_alarm_score=float(d.get("last_alarm_score", 0.0)),
+            calm=int(d.get("calm", 0)),
+            prev_score=float(d.get("prev_score", 0.0)),
         )
 
 
@@ -493,22 +501,32 @@ class Detector:
         since = state.since_alarm
         supp = c.suppression and c.suppress_points > 0
         last = state.last_alarm_score
+        calm = state.calm
+        prev = state.prev_score
         for j in np.flatnonzero(valid).tolist():
             since += 1
+            raw = float(score[j])
+            confirmed = raw >= c.single_point_min_score or prev >= thr
+            prev = raw
             quiet = supp and since <= c.suppress_points
-            if quiet and c.suppress_escalation > 0 and score[j] >= thr:
+            if quiet and c.suppress_rearm_points and calm >= c.suppress_rearm_points:
+                quiet = False  # the episode that started the quiet period is over
+            calm = calm + 1 if raw < c.suppress_rearm_level else 0
+            if quiet and c.suppress_escalation > 0 and raw >= thr:
                 # a much worse deviation than the alarm that started the quiet period alarms again
-                quiet = _surprise(score[j], c.score_half) < c.suppress_escalation * _surprise(
-                    last, c.score_half
-                )
+                quiet = _surprise(raw, c.score_half) < c.suppress_escalation * _surprise(last, c.score_half)
             if quiet:
-                score[j] = min(score[j], thr) * c.suppressed_score_factor
-            elif score[j] >= thr:
+                score[j] = min(raw, thr) * c.suppressed_score_factor
+            elif raw >= thr and confirmed:
                 is_anom[j] = True
                 since = 0
-                last = float(score[j])
+                last = raw
+            elif raw >= thr:  # a lone point not extreme enough on its own: just under the threshold
+                score[j] = float(np.nextafter(thr, 0.0))
         state.since_alarm = int(min(since, _SINCE_NEVER))
         state.last_alarm_score = last
+        state.calm = calm
+        state.prev_score = prev
 
         lo_b, hi_b = _UNIT_BOUNDS.get(spec.unit, (-np.inf, np.inf))
         forecast, lower, upper = (np.clip(a, lo_b, hi_b) for a in (forecast, lower, upper))

@@ -108,6 +108,22 @@ class Components(_Frozen):
         ge=0,
         description="Alarm again while suppressed when the surprise is this x the last alarm's (0 = never).",
     )
+    suppress_rearm_points: int = Field(
+        0,
+        ge=0,
+        description="End the quiet period early once this many consecutive points scored below "
+        "`suppress_rearm_level` (the episode is over; 0 = never).",
+    )
+    suppress_rearm_level: float = Field(
+        0.4, ge=0, le=1, description="'Calm' for the re-arm rule: every score below this (z < ~2.9)."
+    )
+    single_point_min_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="A lone point alarms only at this score or more; below it, the previous point must "
+        "also be over the threshold (CloudWatch's '2 of 2 datapoints'; 0 = every point may alarm).",
+    )
     suppressed_score_factor: float = Field(
         0.0, ge=0, le=1, description="Scores of suppressed rows are damped."
     )
