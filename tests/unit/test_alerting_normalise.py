@@ -128,3 +128,15 @@ def test_dead_letter_key_is_stable_for_redelivery():
     assert isinstance(a[0], DeadLetter)
     assert isinstance(b[0], DeadLetter)
     assert a[0].key == b[0].key
+
+
+def test_issue7_security_detection_detail_normalises():
+    """The detail the security-events pipeline really emits (``Detection.detail()``) is understood."""
+    from aiops.security.detections import Detection
+
+    det = Detection(detection="security_group_opened_to_world", severity="high", title="SSH opened to the world",
+                    resource="sg-1", actor="arn:aws:iam::123456789012:user/ci-legacy", region="us-east-1",
+                    event_time="2026-11-26T06:32:09Z", event_ids=["e1"], log_keys=["k1"], evidence={"port": 22})
+    alert = one(ev.envelope("matcarv.aiops", ev.SECURITY_DETAIL_TYPE, det.detail(), time=T))
+    assert (alert.source, alert.resource, alert.severity) == ("security_event", "sg-1", "high")
+    assert alert.labels["evidence"]["fingerprint"] == det.fingerprint
