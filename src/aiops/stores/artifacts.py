@@ -64,7 +64,19 @@ class ArtifactStore:
                     "RestrictPublicBuckets": True})
                 self.s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={
                     "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+                # TLS only (CIS 2.1.1) when we reach S3 over TLS (always, on AWS). Over a plain-http
+                # endpoint (the local emulator, which enforces bucket policies) it would lock us out.
+                if str(self.s3.meta.endpoint_url).startswith("https://"):
+                    self._deny_insecure_transport()
             _ensured.add(token)
+
+    def _deny_insecure_transport(self) -> None:
+        arn = f"arn:aws:s3:::{self.bucket}"
+        self.s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                           "Resource": [arn, f"{arn}/*"],
+                           "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
 
     @staticmethod
     def key(domain: str, dataset: str, dt: date | datetime | str, name: str) -> str:
