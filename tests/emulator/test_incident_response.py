@@ -247,3 +247,16 @@ def test_rds_storm_waits_for_approval_and_escalates_on_reject(account, dags):
     assert "alice.sre" in escalation["reason"]
     assert "postmortem_md" not in incident["links"]
     assert approve  # the approving path is the remediate DAG's own test (tests/dags/test_remediate_dag.py)
+
+
+def test_5xx_surge_emits_its_alarm_and_is_fixed_by_scaling_out(account):
+    from aiops.sandbox import gameday
+
+    injection = gameday.inject("5xx-surge", clients(account))
+    events = [json.loads(b["Body"]) for b in drain_queue(account)]
+    assert [e["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["name"] for e in events] == [
+        "HTTPCode_Target_5XX_Count"]
+    assert injection.target in account.manifest["resources"]["asgs"]
+    assert injection.fixed_by == ["MatCarv-scale-out-asg"]
+    assert "5xx-surge" in [i.scenario for i in gameday.active(clients(account)) if i.state == "active"]
+    assert gameday.fixed_by(clients(account), injection) is None  # nothing has scaled out yet
