@@ -22,7 +22,8 @@ def incident_id(isolated_stores):
     incident_id, _ = inc.open_or_update(IncidentCandidate(group_key="g", title="cpu", severity="high", first_seen=T0,
                                                           last_seen=T0, alerts=[alert]), actor="t", run_id="r0")
     inc.transition(incident_id, "triaged", actor="t", reason="x")
-    inc.transition(incident_id, "remediating", actor="t", reason="x")
+    inc.transition(incident_id, "remediating", actor="t", reason="x",
+                   links={"remediate_run": f"remediate/{response.trigger_run_id(incident_id, 'ir1')}"})
     return incident_id
 
 
@@ -100,3 +101,18 @@ def test_game_day_scenarios_are_listed(capsys):
     out = capsys.readouterr().out
     for name in ("cpu-pinned", "rds-connection-storm", "5xx-surge"):
         assert name in out
+
+
+def test_remediation_started_by_another_run_is_left_to_it(incident_id, world):
+    world["request"] = request("succeeded")
+    result = response.check_recovery(decision(incident_id), run_id="ir2")
+    assert result is not None
+    assert result["outcome"] == "handled_elsewhere"
+    assert inc.get(incident_id)["state"] == "remediating"
+
+
+def test_second_run_does_not_remediate_an_incident_already_remediating(incident_id):
+    out = response.start_remediations([{**decision(incident_id), "title": "cpu",
+                                        "match": {**decision(incident_id)["match"], "approval": "pre-approved",
+                                                  "parameters": {"InstanceId": "i-0abc"}}}], run_id="ir2")
+    assert out == []

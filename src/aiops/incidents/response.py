@@ -95,10 +95,14 @@ def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[
         incident = incidents.get(incident_id)
         match = decision["match"]
         remediate_run = trigger_run_id(incident_id, run_id)
-        incidents.transition(
-            incident_id, "remediating", actor=ACTOR, run_id=run_id, key=f"{run_id}:remediating",
-            reason=f"runbook {match['runbook']} ({match['approval']}) via rule {match['rule']}: {match['parameters']}",
-            links={"remediate_run": f"remediate/{remediate_run}"})
+        try:
+            incidents.transition(
+                incident_id, "remediating", actor=ACTOR, run_id=run_id, key=f"{run_id}:remediating",
+                reason=f"runbook {match['runbook']} ({match['approval']}) via rule {match['rule']}: {match['parameters']}",
+                links={"remediate_run": f"remediate/{remediate_run}"})
+        except incidents.IllegalTransition as exc:  # a concurrent run got there first: it owns the remediation
+            log.info("%s: not remediating from this run (%s)", incident_id, exc)
+            continue
         out.append({"trigger_run_id": remediate_run, "conf": remediate_conf(incident, match, run_id=run_id)})
         log.info("%s: remediate run %s requested (%s)", incident_id, remediate_run, match["runbook"])
     return out
@@ -114,6 +118,16 @@ def _execution_end(request: dict[str, Any]) -> datetime:
     return updated if updated.tzinfo else updated.replace(tzinfo=UTC)
 
 
+def _finish(incident_id: str, to_state: str, *, reason: str, run_id: str) -> str:
+    """resolved / escalated; a concurrent finisher wins quietly (the outcome is its state)."""
+    try:
+        incidents.transition(incident_id, to_state, actor=ACTOR, reason=reason, run_id=run_id,
+                             key=f"{run_id}:{to_state}")
+    except incidents.IllegalTransition:
+        return str(incidents.get(incident_id)["state"])
+    return to_state
+
+
 def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | None = None) -> dict[str, Any] | None:
     """After remediate finished: resolved when it succeeded and the signal is back in its band;
     escalated when it did not run / was rejected / failed or the signal stays out past the runbook's
@@ -127,6 +141,9 @@ def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | Non
     incident = incidents.get(incident_id)
     if incident["state"] in ("resolved", "escalated"):
         return {**decision, "outcome": incident["state"]}
+    if (incident.get("links") or {}).get("remediate_run") != f"remediate/{trigger_run_id(incident_id, run_id)}":
+        log.info("%s: its remediation belongs to another incident_response run", incident_id)
+        return {**decision, "outcome": "handled_elsewhere"}
     request = latest_request(incident_id)
     status = (request or {}).get("status")
     if request is not None and status not in TERMINAL_REQUEST and not str(status).startswith("incomplete"):
@@ -136,9 +153,8 @@ def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | Non
         approvals = ", ".join(f"{a.get('user')}: {a.get('decision')}" for a in (request or {}).get("approvals") or [])
         reason = (f"remediation {status or 'never started'}" + (f" ({approvals})" if approvals else "")
                   + f"; runbook {decision['match']['runbook']} - a human takes over")
-        incidents.transition(incident_id, "escalated", actor=ACTOR, reason=reason, run_id=run_id,
-                             key=f"{run_id}:escalated")
-        return {**decision, "outcome": "escalated", "reason": reason}
+        return {**decision, "outcome": _finish(incident_id, "escalated", reason=reason, run_id=run_id),
+                "reason": reason}
     match = decision["match"]
     verification: dict[str, Any] = {"ok": True, "reason": "runbook has no metric check; remediate verified it"}
     if match["verify"]["metric_back_in_band"] and decision.get("primary_signal"):
@@ -152,13 +168,12 @@ def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | Non
                          f"{deadline:%H:%M:%S}")
                 return None
             reason = f"verification failed: {verification['reason']} {match['verify']['within_minutes']} min after the fix"
-            incidents.transition(incident_id, "escalated", actor=ACTOR, reason=reason, run_id=run_id,
-                                 key=f"{run_id}:escalated")
-            return {**decision, "outcome": "escalated", "reason": reason, "verification": verification}
-    incidents.transition(incident_id, "resolved", actor=ACTOR, run_id=run_id, key=f"{run_id}:resolved",
-                         reason=f"{match['runbook']} succeeded (request {request['request_id']}, "  # type: ignore[index]
-                                f"remediate run {request['run_id']}); {verification['reason']}")  # type: ignore[index]
-    return {**decision, "outcome": "resolved", "verification": verification}
+            return {**decision, "outcome": _finish(incident_id, "escalated", reason=reason, run_id=run_id),
+                    "reason": reason, "verification": verification}
+    reason = (f"{match['runbook']} succeeded (request {request['request_id']}, "  # type: ignore[index]
+              f"remediate run {request['run_id']}); {verification['reason']}")  # type: ignore[index]
+    return {**decision, "outcome": _finish(incident_id, "resolved", reason=reason, run_id=run_id),
+            "verification": verification}
 
 
 def write_postmortem(result: dict[str, Any], *, run_id: str) -> dict[str, Any] | None:
