@@ -80,6 +80,26 @@ def test_restart_ec2_instance(account):
     assert instance(client, target)["State"]["Name"] == "running"
 
 
+def test_reboot_ec2_instance(account):
+    truth, client = account
+    target = truth["resources"]["instances"]["catalog-prod-api-1"]
+    execution = ok(run(client, "reboot-ec2-instance", InstanceId=target))
+    assert [s["StepName"] for s in execution["StepExecutions"]] == [
+        "AssertInstanceRunning", "RebootInstance", "WaitForInstanceStatusOk", "DescribeInstance"]
+    assert instance(client, target)["State"]["Name"] == "running"  # rebooted in place, not stopped
+
+
+def test_reboot_ec2_instance_refuses_a_stopped_instance(account):
+    truth, client = account
+    idle = truth["waste"]["idle_instances"][0]
+    client("ec2").stop_instances(InstanceIds=[idle])
+    execution = run(client, "reboot-ec2-instance", InstanceId=idle)
+    assert execution["AutomationExecutionStatus"] == "Failed"
+    steps = {s["StepName"]: s["StepStatus"] for s in execution["StepExecutions"]}
+    assert steps["AssertInstanceRunning"] == "Failed"
+    assert "RebootInstance" not in steps or steps["RebootInstance"] != "Success"
+
+
 def test_reboot_rds_instance(account):
     _truth, client = account
     ok(run(client, "reboot-rds-instance", DBInstanceIdentifier="checkout-prod-db"))
