@@ -142,6 +142,7 @@ def game_day(account, dags, scenario: str, answers: dict):
     injection = gameday.inject(scenario, clients(account))
     bodies = drain_queue(account)
     intake = process(bodies, run_id=f"test-intake-{scenario}", notify=False)
+    assert len(intake["incident_ids"]) == 1, intake  # one injected failure -> one incident
     [incident_id] = intake["incident_ids"]
     incident_response, _ = dags
     runner, ticker = RemediateRunner(), OverlayTicker(gameday.GameDayOverlay(clients(account)))

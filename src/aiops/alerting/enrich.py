@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TAG_FIELDS = ("service", "env", "team", "owner")
 _cache_lock = threading.Lock()
-_tag_cache: dict[str, Any] = {"at": 0.0, "index": None}
+_tag_cache: dict[str, Any] = {"at": 0.0, "index": None, "account": None}
 
 
 def _tail(value: str) -> str:
@@ -42,24 +42,28 @@ def tag_index(*, max_age: float | None = None) -> dict[str, dict[str, str]]:
     from aiops.settings import get_settings
 
     max_age = get_settings().alerting_tag_cache_seconds if max_age is None else max_age
+    client = aws.client("resourcegroupstaggingapi")
+    # the cache belongs to one account endpoint: a connection pointed elsewhere starts afresh
+    account = (get_settings().aws_conn_id, client.meta.endpoint_url, client.meta.region_name)
     with _cache_lock:
-        if _tag_cache["index"] is not None and _time.monotonic() - _tag_cache["at"] < max_age:
+        if (_tag_cache["index"] is not None and _tag_cache["account"] == account
+                and _time.monotonic() - _tag_cache["at"] < max_age):
             return _tag_cache["index"]  # type: ignore[no-any-return]
     index: dict[str, dict[str, str]] = {}
-    paginator = aws.client("resourcegroupstaggingapi").get_paginator("get_resources")
+    paginator = client.get_paginator("get_resources")
     for page in paginator.paginate(ResourcesPerPage=100):
         for item in page.get("ResourceTagMappingList", []):
             tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
             index[item["ResourceARN"]] = tags
             index.setdefault(_tail(item["ResourceARN"]), tags)
     with _cache_lock:
-        _tag_cache.update(at=_time.monotonic(), index=index)
+        _tag_cache.update(at=_time.monotonic(), index=index, account=account)
     return index
 
 
 def clear_tag_cache() -> None:
     with _cache_lock:
-        _tag_cache.update(at=0.0, index=None)
+        _tag_cache.update(at=0.0, index=None, account=None)
 
 
 def _asg_tags(names: list[str]) -> dict[str, dict[str, str]]:
