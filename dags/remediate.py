@@ -71,7 +71,14 @@ def remediate():
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def gate(the_plan: dict) -> bool:
-        return not the_plan.get("dry_run")
+        if the_plan.get("dry_run"):
+            return False
+        from aiops.act.sync import ensure_published
+
+        # SSM runs exactly the catalog version that was planned and approved
+        published = ensure_published(the_plan["runbook"])
+        print(f"{published.document_name}: {published.action} (version {published.version})")
+        return True
 
     execute = SsmAutomationOperator(
         task_id="execute",

@@ -3,6 +3,7 @@
     aiops sandbox up [--port 5055] [--seed 7]     run the emulator with the simulated account
     aiops sandbox seed --endpoint URL --seed N   seed a running emulator
     aiops sandbox describe                        what the simulated account holds (ground truth)
+    aiops sandbox connection                      the emulator's aws_default connection (JSON) for the CLI
     aiops sandbox incident SCENARIO               game day: inject a live incident (cpu-pinned,
                                                   rds-connection-storm, 5xx-surge) into the running emulator
     aiops incidents list | show ID                incidents, their timeline and links
@@ -90,6 +91,18 @@ def cmd_sandbox_seed(args: argparse.Namespace) -> int:
     result = seed_account(args.endpoint, seed=args.seed, anchor=_anchor(args.anchor), metric_days=args.days,
                           manifest_path=Path(args.manifest), progress=_print)
     _print(f"Seeded {args.endpoint} in {result.seconds:.1f}s; ground truth written to {args.manifest}")
+    return 0
+
+
+def sandbox_connection(endpoint: str, region: str) -> str:
+    """The ``aws_default`` connection (JSON) of the local emulator; what ``make run`` gives Airflow."""
+    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                       "extra": {"region_name": region, "endpoint_url": endpoint}})
+
+
+def cmd_sandbox_connection(args: argparse.Namespace) -> int:
+    s = get_settings()
+    print(sandbox_connection(args.endpoint or s.sandbox_endpoint, s.regions[0]))
     return 0
 
 
@@ -386,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     describe = sb.add_parser("describe", help="print the simulated account's ground truth")
     describe.add_argument("--manifest", default=str(s.manifest_path))
     describe.set_defaults(func=cmd_sandbox_describe)
+    conn = sb.add_parser("connection", help="print the emulator's aws_default connection, for "
+                         "export AIRFLOW_CONN_AWS_DEFAULT=$(aiops sandbox connection)")
+    conn.add_argument("--endpoint", default=None, help="default: the make run emulator")
+    conn.set_defaults(func=cmd_sandbox_connection)
     incident = sb.add_parser("incident", help="game day: inject a live incident into the running emulator")
     incident.add_argument("scenario", help="cpu-pinned | rds-connection-storm | 5xx-surge (`list` to describe)")
     incident.add_argument("--endpoint", default=s.sandbox_endpoint)
@@ -461,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    from aiops.settings import PROJECT_ROOT
+
+    # Share the platform's Airflow home (config, connections) instead of creating ~/airflow.
+    if (PROJECT_ROOT / ".airflow").is_dir():
+        os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow"))
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

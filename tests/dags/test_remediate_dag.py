@@ -127,6 +127,24 @@ def test_pre_approved_runbook_runs_without_asking(dag, account):
     assert request_row(dag_run)["status"] == "succeeded"
 
 
+def test_runbook_missing_from_the_account_is_published_before_execution(dag, account):
+    """A fresh account that never ran runbook_sync: the approved execution publishes the catalog
+    version first instead of failing with AutomationDefinitionNotFound (found on a fresh make run)."""
+    from aiops import aws
+    from aiops.act.runbooks.catalog import load_catalog
+
+    truth, ec2 = account
+    target = truth["resources"]["instances"]["catalog-prod-api-1"]
+    name = load_catalog().get("reboot-ec2-instance").document_name
+    ssm = aws.client("ssm")
+    ssm.delete_document(Name=name)
+    dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
+                                   "requested_by": "incident_response"}, {})
+    assert states["execute"] == "success", states
+    assert ssm.describe_document(Name=name)["Document"]["Name"] == name
+    assert state(ec2, target) == "running"
+
+
 def test_two_approvals_need_two_different_people(dag, account):
     truth, ec2 = account
     target = truth["waste"]["overprovisioned_instances"][0]["instance_id"]

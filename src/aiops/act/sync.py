@@ -40,6 +40,40 @@ def _current(ssm: Any, name: str) -> tuple[dict[str, Any] | None, str | None]:
     return yaml.safe_load(doc["Content"]), doc.get("DocumentVersion")
 
 
+def sync_runbook(ssm: Any, rid: str, runbook: Any) -> SyncResult:
+    """Create / update / leave one runbook's document so SSM runs exactly the catalog's version."""
+    name = runbook.document_name
+    try:
+        current, version = _current(ssm, name)
+        if current is None:
+            created = ssm.create_document(Content=runbook.document_text, Name=name, DocumentType="Automation",
+                                          DocumentFormat="YAML", Tags=[MANAGED_TAG])
+            return SyncResult(rid, name, "created", created["DocumentDescription"].get("DocumentVersion"))
+        if current == runbook.document:
+            return SyncResult(rid, name, "unchanged", version)
+        updated = ssm.update_document(Content=runbook.document_text, Name=name, DocumentVersion="$LATEST",
+                                      DocumentFormat="YAML")
+        new_version = updated["DocumentDescription"]["DocumentVersion"]
+        ssm.update_document_default_version(Name=name, DocumentVersion=new_version)
+        return SyncResult(rid, name, "updated", new_version, f"was version {version}")
+    except ClientError as exc:
+        return SyncResult(rid, name, "error", None, str(exc))
+
+
+def ensure_published(runbook_id: str) -> SyncResult:
+    """Before an approved execution: the account runs the reviewed catalog version of the runbook
+    (published if this account never got it, e.g. a fresh account before the first runbook_sync)."""
+    from aiops.act.runbooks.catalog import load_catalog
+
+    result = sync_runbook(aws.client("ssm"), runbook_id, load_catalog().get(runbook_id))
+    if result.action == "error":
+        raise RuntimeError(f"cannot publish runbook {runbook_id} as {result.document_name}: {result.detail}")
+    if result.action != "unchanged":
+        log.warning("runbook %s was %s in SSM before execution (version %s)", runbook_id, result.action,
+                    result.version)
+    return result
+
+
 def sync_catalog(directory: Any = None) -> dict[str, Any]:
     from aiops.act.runbooks.catalog import load_catalog
 
@@ -47,23 +81,7 @@ def sync_catalog(directory: Any = None) -> dict[str, Any]:
     ssm = aws.client("ssm")
     results: list[SyncResult] = []
     for rid, runbook in sorted(catalog.runbooks.items()):
-        name = runbook.document_name
-        try:
-            current, version = _current(ssm, name)
-            if current is None:
-                created = ssm.create_document(Content=runbook.document_text, Name=name, DocumentType="Automation",
-                                              DocumentFormat="YAML", Tags=[MANAGED_TAG])
-                results.append(SyncResult(rid, name, "created", created["DocumentDescription"].get("DocumentVersion")))
-            elif current == runbook.document:
-                results.append(SyncResult(rid, name, "unchanged", version))
-            else:
-                updated = ssm.update_document(Content=runbook.document_text, Name=name, DocumentVersion="$LATEST",
-                                              DocumentFormat="YAML")
-                new_version = updated["DocumentDescription"]["DocumentVersion"]
-                ssm.update_document_default_version(Name=name, DocumentVersion=new_version)
-                results.append(SyncResult(rid, name, "updated", new_version, f"was version {version}"))
-        except ClientError as exc:
-            results.append(SyncResult(rid, name, "error", None, str(exc)))
+        results.append(sync_runbook(ssm, rid, runbook))
     errors = [str(e) for e in catalog.errors]
     report = {
         "results": [asdict(r) for r in results],
