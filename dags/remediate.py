@@ -18,7 +18,9 @@ from other DAGs (incidents, right-sizing, compliance):
 3. **gate** — stops here for `dry_run`.
 4. **execute** — SSM Automation (`SsmAutomationOperator`, deferrable, idempotent ClientToken).
 5. **verify** — checks the targets reached the state the runbook promises.
-6. **record** — always runs: status, approvers, execution id and outcome into the audit trail.
+6. **record** — always runs: status, approvers, execution id and outcome into the audit trail; the
+   run ends failed when the execution or its verification failed (rejected / timed out / dry run
+   end green: nothing was meant to change).
 """
 
 from __future__ import annotations
@@ -98,9 +100,15 @@ def remediate():
 
     @task(trigger_rule="all_done", retries=2)
     def record(dag_run=None, ti=None) -> dict:
+        from airflow.exceptions import AirflowFailException
+
         from aiops.act.remediation import finalise
 
-        return finalise(dag_run, ti)
+        outcome = finalise(dag_run, ti)
+        if outcome["status"] in {"execution_failed", "verification_failed"} or outcome["status"].startswith("incomplete"):
+            # recorded above; the run itself must not look green when AWS was not changed as promised
+            raise AirflowFailException(f"remediation {outcome['status']}: see the audit trail and the execute log")
+        return outcome
 
     the_plan = plan()
     execution = execute

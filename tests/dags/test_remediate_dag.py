@@ -145,6 +145,20 @@ def test_runbook_missing_from_the_account_is_published_before_execution(dag, acc
     assert state(ec2, target) == "running"
 
 
+def test_failed_execution_is_recorded_and_fails_the_run(dag, account):
+    truth, ec2 = account
+    target = truth["resources"]["instances"]["platform-staging-ci-runner"]
+    ec2.stop_instances(InstanceIds=[target])  # the runbook asserts "running" first: SSM fails it
+    dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
+                                   "requested_by": "alice.sre"}, {})
+    assert states["execute"] == "failed"
+    assert states["record"] == "failed"  # recorded, and the run is red rather than green
+    assert str(dag_run.state) == "failed"
+    row = request_row(dag_run)
+    assert row["status"] == "execution_failed"
+    assert row["execution_id"]
+
+
 def test_two_approvals_need_two_different_people(dag, account):
     truth, ec2 = account
     target = truth["waste"]["overprovisioned_instances"][0]["instance_id"]
