@@ -44,13 +44,13 @@ from aiops.assets import ANOMALIES, METRICS
 )
 def anomaly_detection():
     @task
-    def plan(triggering_asset_events=None, data_interval_end=None, params=None) -> list[dict]:
+    def plan(triggering_asset_events=None, data_interval_end=None, params=None, dag_run=None) -> list[dict]:
         from aiops.pipelines.anomaly import plan as plan_batches
 
         ranges = [e.extra for events in (triggering_asset_events or {}).values() for e in events
                   if e.extra and "start" in e.extra and "end" in e.extra]
         conf = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-        return plan_batches(ranges, conf, data_interval_end)
+        return plan_batches(ranges, conf, data_interval_end or dag_run.run_after)
 
     @task(max_active_tis_per_dagrun=2)
     def score(batch: dict) -> dict:

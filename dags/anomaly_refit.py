@@ -34,10 +34,10 @@ from aiops.airflow import default_args
 )
 def anomaly_refit():
     @task
-    def plan(data_interval_end=None, params=None) -> list[dict]:
+    def plan(data_interval_end=None, params=None, dag_run=None) -> list[dict]:
         from aiops.pipelines.anomaly import refit_plan
 
-        day = (params or {}).get("day") or data_interval_end.isoformat()
+        day = (params or {}).get("day") or (data_interval_end or dag_run.run_after).isoformat()
         return refit_plan(day, force=bool((params or {}).get("force")))
 
     @task(max_active_tis_per_dagrun=2)

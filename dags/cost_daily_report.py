@@ -42,10 +42,14 @@ from aiops.airflow import default_args
 )
 def cost_daily_report():
     @task
-    def build(params=None, data_interval_start=None) -> dict:
+    def build(params=None, data_interval_start=None, dag_run=None) -> dict:
+        from datetime import timedelta
+
         from aiops.cost.report import build_report
 
-        day = (params or {}).get("day") or data_interval_start.date().isoformat()
+        # a manual run without a logical date has no data interval: the day before it was triggered
+        start = data_interval_start or dag_run.run_after - timedelta(days=1)
+        day = (params or {}).get("day") or start.date().isoformat()
         return build_report(day)
 
     @task

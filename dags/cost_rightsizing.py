@@ -50,10 +50,10 @@ def cost_rightsizing():
     settings = get_settings()
 
     @task
-    def recommend(data_interval_end=None) -> dict:
+    def recommend(data_interval_end=None, dag_run=None) -> dict:
         from aiops.cost.rightsizing import recommend as run
 
-        return run(data_interval_end)
+        return run(data_interval_end or dag_run.run_after)  # manual runs may have no data interval
 
     @task.short_circuit
     def anything_to_review(summary: dict) -> bool:
@@ -80,7 +80,7 @@ def cost_rightsizing():
         from aiops.cost.rightsizing import decide as record
 
         return record(summary, answer, review_run_id=dag_run.run_id,
-                      decided_at=answer.get("responded_at") or dag_run.data_interval_end)
+                      decided_at=answer.get("responded_at") or dag_run.data_interval_end or dag_run.run_after)
 
     summary = recommend()
     decided = decide(summary, review.output)

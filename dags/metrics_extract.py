@@ -43,10 +43,15 @@ from aiops.assets import METRICS
 )
 def metrics_extract():
     @task
-    def plan(data_interval_start=None, data_interval_end=None, params=None) -> list[dict]:
+    def plan(data_interval_start=None, data_interval_end=None, params=None, dag_run=None) -> list[dict]:
+        from datetime import timedelta
+
         from aiops.pipelines.metrics import plan as plan_chunks
 
         conf = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        if data_interval_end is None:  # a manual run without a logical date: the 15 minutes before it
+            data_interval_end = dag_run.run_after
+            data_interval_start = data_interval_end - timedelta(minutes=15)
         return plan_chunks(data_interval_start, data_interval_end, conf)
 
     @task

@@ -47,11 +47,11 @@ from aiops.airflow import default_args
 )
 def slo_tracking():
     @task
-    def plan(data_interval_end=None, params=None) -> dict:
+    def plan(data_interval_end=None, params=None, dag_run=None) -> dict:
         from aiops.pipelines.slo import plan as plan_range
 
         conf = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-        return plan_range(data_interval_end, conf)  # without start/end: a scheduled run, which alerts
+        return plan_range(data_interval_end or dag_run.run_after, conf)  # without start/end: a scheduled run, which alerts
 
     @task
     def evaluate(task_range: dict, run_id=None) -> dict:
@@ -75,10 +75,10 @@ def slo_tracking():
         return put_metrics(task_range["start"], task_range["end"]) if task_range["points"] else 0
 
     @task
-    def dashboards(result: dict, data_interval_end=None) -> dict:
+    def dashboards(result: dict, data_interval_end=None, dag_run=None) -> dict:
         from aiops.pipelines.slo import update_dashboards
 
-        return update_dashboards(result["series"], data_interval_end)
+        return update_dashboards(result["series"], data_interval_end or dag_run.run_after)
 
     task_range = plan()
     result = evaluate(task_range)

@@ -33,11 +33,12 @@ from aiops.airflow import default_args
 )
 def slo_weekly_report():
     @task
-    def build(data_interval_start=None, data_interval_end=None) -> dict:
+    def build(data_interval_start=None, data_interval_end=None, dag_run=None) -> dict:
         from datetime import timedelta
 
         from aiops.pipelines.slo import build_report
 
+        data_interval_end = data_interval_end or dag_run.run_after  # manual runs may have no interval
         start = data_interval_start
         if start is None or start >= data_interval_end:  # a manual run: the week before it
             start = data_interval_end - timedelta(days=7)
