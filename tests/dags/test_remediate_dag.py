@@ -138,7 +138,7 @@ def test_runbook_missing_from_the_account_is_published_before_execution(dag, acc
     name = load_catalog().get("reboot-ec2-instance").document_name
     ssm = aws.client("ssm")
     ssm.delete_document(Name=name)
-    dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
+    _dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
                                    "requested_by": "incident_response"}, {})
     assert states["execute"] == "success", states
     assert ssm.describe_document(Name=name)["Document"]["Name"] == name
