@@ -7,6 +7,7 @@
     aiops sandbox incident SCENARIO               game day: inject a live incident (cpu-pinned,
                                                   rds-connection-storm, 5xx-surge) into the running emulator
     aiops incidents list | show ID                incidents, their timeline and links
+    aiops incidents resolve ID --by U --reason R  close an incident by hand (recorded in its timeline)
     aiops alerting replay [--days 7] [--json]     noise-reduction report: the simulated account's event
                                                   stream through the alerting rules (raw -> notifications)
     aiops compliance checks                       the compliance check registry (id, severity, CIS, runbook)
@@ -268,6 +269,21 @@ def cmd_incidents_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incidents_resolve(args: argparse.Namespace) -> int:
+    """A human closes an incident (typically an escalated one they fixed by hand)."""
+    from aiops.incidents import store
+
+    try:
+        store.transition(args.incident_id, "resolved", actor=args.by, reason=args.reason)
+    except (store.IncidentNotFound, store.IllegalTransition) as exc:
+        _print(f"error: {exc}")
+        return 2
+    r = store.get(args.incident_id)
+    mttr = f", MTTR {r['mttr_seconds']:.0f}s" if r.get("mttr_seconds") is not None else ""
+    _print(f"{args.incident_id} resolved by {args.by}{mttr}")
+    return 0
+
+
 def cmd_alerting_replay(args: argparse.Namespace) -> int:
     from aiops.alerting.replay import replay
 
@@ -427,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = incidents.add_parser("show", help="one incident: state, times, links, timeline")
     show.add_argument("incident_id")
     show.set_defaults(func=cmd_incidents_show)
+    resolve = incidents.add_parser("resolve", help="close an incident by hand (e.g. an escalated one you fixed)")
+    resolve.add_argument("incident_id")
+    resolve.add_argument("--by", required=True, help="who resolved it (recorded in the timeline)")
+    resolve.add_argument("--reason", required=True, help="what was done (recorded in the timeline)")
+    resolve.set_defaults(func=cmd_incidents_resolve)
     alerting = sub.add_parser("alerting", help="event intake and alerting").add_subparsers(
         dest="alerting_command", required=True)
     replay = alerting.add_parser("replay", help="noise-reduction report: replay the simulated account's events "

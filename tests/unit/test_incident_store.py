@@ -153,3 +153,25 @@ def test_late_alert_from_before_resolution_folds_into_the_resolved_incident(db):
     assert inc.open_or_update(_candidate(_alert("e1"), _alert("e2", minutes=1)), actor="a", run_id="r2",
                               store=db) == (incident_id, False)
     assert len(inc.get(incident_id, store=db)["alerts"]) == 2
+
+
+def test_cli_resolves_an_escalated_incident_and_refuses_twice(tmp_path, monkeypatch, capsys):
+    from aiops import cli
+    from aiops.settings import get_settings
+
+    monkeypatch.setenv("AIOPS_HOME", str(tmp_path))
+    monkeypatch.setenv("AIOPS_STATE_CONN_ID", "aiops_state_absent")  # the SQLite file under AIOPS_HOME
+    get_settings.cache_clear()
+    try:
+        incident_id, _ = inc.open_or_update(_candidate(_alert("e1")), actor="alert_intake", run_id="r1")
+        inc.transition(incident_id, "escalated", actor="incident_response", reason="no runbook matches")
+        assert cli.main(["incidents", "resolve", incident_id, "--by", "alice.sre", "--reason", "fixed by hand"]) == 0
+        row = inc.get(incident_id)
+        assert row["state"] == "resolved"
+        assert row["mttr_seconds"] is not None
+        last = inc.timeline(incident_id)[-1]
+        assert (last["actor"], last["reason"], last["to_state"]) == ("alice.sre", "fixed by hand", "resolved")
+        assert cli.main(["incidents", "resolve", incident_id, "--by", "alice.sre", "--reason", "again"]) == 2
+        assert "not allowed" in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
