@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from aiops.airflow import default_args
+from aiops.airflow.ops_tasks import plan_then_execute
 
 
 @dag(
@@ -45,24 +46,7 @@ from aiops.airflow import default_args
     },
 )
 def ops_scheduling():
-    @task
-    def plan(params=None, data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
-        from aiops.ops.workflows import make_plan
-
-        end = data_interval_end or dag_run.run_after
-        return make_plan("ops_scheduling", end, start=data_interval_start or end, conf=params, run_id=run_id)
-
-    @task
-    def execute(the_plan: dict, run_id=None) -> dict:
-        from airflow.exceptions import AirflowFailException
-
-        from aiops.ops.workflows import run_changes
-
-        if the_plan["refused"]:
-            raise AirflowFailException(f"refused: {the_plan['refused']}")
-        return run_changes(the_plan, run_id=run_id)
-
-    execute(plan())
+    plan_then_execute("ops_scheduling")
 
 
 ops_scheduling()

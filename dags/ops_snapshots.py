@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag
 
 from aiops.airflow import default_args
+from aiops.airflow.ops_tasks import plan_then_execute
 
 
 @dag(
@@ -38,23 +39,7 @@ from aiops.airflow import default_args
     params={"dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say.")},
 )
 def ops_snapshots():
-    @task
-    def plan(params=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
-        from aiops.ops.workflows import make_plan
-
-        return make_plan("ops_snapshots", data_interval_end or dag_run.run_after, conf=params, run_id=run_id)
-
-    @task
-    def execute(the_plan: dict, run_id=None) -> dict:
-        from airflow.exceptions import AirflowFailException
-
-        from aiops.ops.workflows import run_changes
-
-        if the_plan["refused"]:
-            raise AirflowFailException(f"refused: {the_plan['refused']}")
-        return run_changes(the_plan, run_id=run_id)
-
-    execute(plan())
+    plan_then_execute("ops_snapshots")
 
 
 ops_snapshots()

@@ -493,18 +493,14 @@ def _status(remaining: float | None) -> str:
 def plot_slo(rows: pd.DataFrame, objective: float) -> bytes:
     """PNG: the SLI over the week (rolling window and per hour) with the objective line, and the
     budget burn-down. Uses the Agg canvas directly (no pyplot state, safe in worker threads)."""
-    import io
-
     import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     from aiops.decide.slo import error_budget
+    from aiops.reporting import figure, figure_png
 
     rows = rows.sort_values("evaluated_at")
     t = rows["evaluated_at"].dt.tz_convert("UTC").dt.tz_localize(None)
-    fig = Figure(figsize=(9, 2.8), dpi=90)
-    FigureCanvasAgg(fig)
+    fig = figure(9, 2.8, 90)
     left, right = fig.subplots(1, 2)
     rolling = rows["sli"].astype(float) * 100
     hourly = [b.get("1h") for b in rows["burn_rates"]]
@@ -524,10 +520,7 @@ def plot_slo(rows: pd.DataFrame, objective: float) -> bytes:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 REPORT_TEMPLATE = """<!doctype html>
