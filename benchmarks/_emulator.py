@@ -9,7 +9,7 @@ import time
 
 
 def start_emulator() -> tuple[subprocess.Popen, str]:
-    from aiops.sandbox.emulator import is_sandbox
+    from aiops_sandbox.emulator import is_sandbox
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

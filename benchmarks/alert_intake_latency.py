@@ -7,7 +7,7 @@ runs it (state store, 5B's incident store, SNS):
    (``MessageQueueTrigger(scheme="sqs", waiter_delay=2)``, the AssetWatcher's trigger, run directly
    in asyncio) yields the batch. This is the watcher's share of event -> DAG run (the scheduler then
    creates the run; Airflow adds its own task start-up on top).
-2. **process**: ``aiops.alerting.intake.process`` on batches of 1, 10 and 50 events with full
+2. **process**: ``aiops.alerting.pipeline.process`` on batches of 1, 10 and 50 events with full
    enrichment (tags, CloudTrail changes, SLO impact), dedup/grouping, hand-over and notification;
    reported per step.
 
@@ -62,7 +62,7 @@ async def _first_batch(url: str) -> float:
 
 
 def transport_latency(manifest: dict, url: str, runs: int) -> list[float]:
-    from aiops.sandbox import events as ev
+    from aiops_sandbox import events as ev
 
     web1 = manifest["resources"]["instances"]["checkout-prod-web-1"]
     out = []
@@ -79,8 +79,8 @@ def transport_latency(manifest: dict, url: str, runs: int) -> list[float]:
 
 
 def process_timings(manifest: dict, size: int, t0: datetime) -> dict:
-    from aiops.alerting.intake import process
-    from aiops.sandbox import events as ev
+    from aiops.alerting.pipeline import process
+    from aiops_sandbox import events as ev
 
     inst = list(manifest["resources"]["instances"].values())
     bodies = [json.dumps(ev.cloudwatch_alarm(f"bench-{size}-{k}", namespace="AWS/EC2", metric="CPUUtilization",

@@ -110,7 +110,7 @@ def main() -> int:
         ready = time.monotonic() - started
         os.environ.update({k: env[k] for k in ("AIRFLOW_CONN_AWS_DEFAULT", "AWS_ACCESS_KEY_ID",
                                                "AWS_SECRET_ACCESS_KEY", "AIOPS_HOME")})
-        from aiops.sandbox import events as ev
+        from aiops_sandbox import events as ev
 
         state_db = tmp / "aiops" / "state.db"
         web = truth["resources"]["instances"]

@@ -35,7 +35,7 @@ def synthetic_series(i: int, days: float = 14.0):
     import numpy as np
     import pandas as pd
 
-    from aiops.sandbox import signals as sig
+    from aiops_sandbox import signals as sig
 
     start = int((END - timedelta(days=days)).timestamp())
     t = np.arange(start, int(END.timestamp()), STEP)
@@ -47,8 +47,8 @@ def synthetic_series(i: int, days: float = 14.0):
 
 
 def _spec():
-    from aiops.decide.anomaly.spec import load_specs
-    from aiops.settings import get_settings
+    from aiops.anomaly.spec import load_specs
+    from aiops.core.settings import get_settings
 
     return load_specs(get_settings().include_dir / "models").for_series("AWS/EC2", "CPUUtilization")
 
@@ -56,7 +56,7 @@ def _spec():
 def bare_prophet(i: int) -> float:
     import pandas as pd
 
-    from aiops.decide.anomaly.detector import Detector
+    from aiops.anomaly.detector import Detector
 
     s = synthetic_series(i)
     det = Detector(_spec())
@@ -67,7 +67,7 @@ def bare_prophet(i: int) -> float:
 
 
 def pipeline(i: int) -> float:
-    from aiops.decide.anomaly.detector import Detector
+    from aiops.anomaly.detector import Detector
 
     s = synthetic_series(i)
     det = Detector(_spec())
@@ -102,7 +102,7 @@ def part_a(n: int, workers: int) -> dict:
 def _score_task(args: tuple[dict, dict]) -> dict:
     task, env = args
     os.environ.update(env)
-    from aiops.pipelines.anomaly import score_batch
+    from aiops.anomaly.pipeline import score_batch
 
     return {**score_batch(task), "end": task["end"]}
 
@@ -110,10 +110,11 @@ def _score_task(args: tuple[dict, dict]) -> dict:
 def part_b(n: int, workers: int) -> dict:
     import numpy as np
 
-    from aiops import aws
-    from aiops.pipelines import anomaly, metrics
-    from aiops.sandbox import emulator
-    from aiops.settings import get_settings
+    from aiops.anomaly import pipeline as anomaly
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
+    from aiops.metrics import pipeline as metrics
+    from aiops_sandbox import emulator
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _emulator import start_emulator

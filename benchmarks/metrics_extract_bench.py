@@ -31,7 +31,7 @@ END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 def seed_series(endpoint: str, n: int, days: float) -> None:
     import numpy as np
 
-    from aiops.sandbox import emulator
+    from aiops_sandbox import emulator
 
     start = (END - timedelta(days=days)).timestamp()
     steps = int(days * 288)
@@ -52,13 +52,13 @@ def seed_series(endpoint: str, n: int, days: float) -> None:
 def run_size(n: int) -> dict:
     from _emulator import start_emulator
 
-    from aiops import aws
-    from aiops.collect.cloudwatch import CallStats, discover_series, fetch_metric_data, minimum_calls
-    from aiops.decide.metric_quality import validate_metrics
-    from aiops.metrics_model import default_catalog
-    from aiops.pipelines.metrics import to_frame
-    from aiops.settings import get_settings
-    from aiops.stores.metrics import MetricsStore
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
+    from aiops.metrics.collect import CallStats, discover_series, fetch_metric_data, minimum_calls
+    from aiops.metrics.model import default_catalog
+    from aiops.metrics.pipeline import to_frame
+    from aiops.metrics.quality import validate_metrics
+    from aiops.metrics.store import MetricsStore
 
     proc, endpoint = start_emulator()
     try:

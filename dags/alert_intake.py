@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.assets import INCIDENTS, ops_events_asset
+from aiops.airflow.assets import INCIDENTS, ops_events_asset
 
 OPS_EVENTS = ops_events_asset()
 
@@ -55,7 +55,7 @@ OPS_EVENTS = ops_events_asset()
 def alert_intake():
     @task
     def process_events(params=None, triggering_asset_events=None, run_id=None) -> dict:
-        from aiops.alerting.intake import bodies_from_asset_events, process
+        from aiops.alerting.pipeline import bodies_from_asset_events, process
 
         bodies = [e for events in (triggering_asset_events or {}).values()
                   for e in bodies_from_asset_events(list(events))]

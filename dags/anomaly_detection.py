@@ -23,7 +23,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.assets import ANOMALIES, METRICS
+from aiops.airflow.assets import ANOMALIES, METRICS
 
 
 @dag(
@@ -45,7 +45,7 @@ from aiops.assets import ANOMALIES, METRICS
 def anomaly_detection():
     @task
     def plan(triggering_asset_events=None, data_interval_end=None, params=None, dag_run=None) -> list[dict]:
-        from aiops.pipelines.anomaly import plan as plan_batches
+        from aiops.anomaly.pipeline import plan as plan_batches
 
         ranges = [e.extra for events in (triggering_asset_events or {}).values() for e in events
                   if e.extra and "start" in e.extra and "end" in e.extra]
@@ -54,13 +54,13 @@ def anomaly_detection():
 
     @task(max_active_tis_per_dagrun=2)
     def score(batch: dict) -> dict:
-        from aiops.pipelines.anomaly import score_batch
+        from aiops.anomaly.pipeline import score_batch
 
         return {**score_batch(batch), "end": batch["end"]}
 
     @task(outlets=[ANOMALIES])
     def publish(results: list[dict], outlet_events=None, run_id=None) -> dict:
-        from aiops.pipelines.anomaly import publish as publish_alerts
+        from aiops.anomaly.pipeline import publish as publish_alerts
 
         summary = publish_alerts(list(results), run_id=run_id)
         outlet_events[ANOMALIES].extra = summary

@@ -35,14 +35,14 @@ from aiops.airflow import default_args
 def anomaly_refit():
     @task
     def plan(data_interval_end=None, params=None, dag_run=None) -> list[dict]:
-        from aiops.pipelines.anomaly import refit_plan
+        from aiops.anomaly.pipeline import refit_plan
 
         day = (params or {}).get("day") or (data_interval_end or dag_run.run_after).isoformat()
         return refit_plan(day, force=bool((params or {}).get("force")))
 
     @task(max_active_tis_per_dagrun=2)
     def fit(batch: dict) -> dict:
-        from aiops.pipelines.anomaly import refit
+        from aiops.anomaly.pipeline import refit
 
         return refit(batch)
 

@@ -37,7 +37,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 FIX_BODY = """\
 The compliance sweep {{ ti.xcom_pull(task_ids='offer_fixes')['sweep_id'] }} found failures that a runbook fixes.

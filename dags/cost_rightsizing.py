@@ -31,7 +31,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 _REFS = "Recommendation refs (R1, R3 ...), full ids, or 'all'"
 

@@ -32,7 +32,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.assets import INCIDENTS
+from aiops.airflow.assets import INCIDENTS
 
 
 @dag(
@@ -53,7 +53,7 @@ from aiops.assets import INCIDENTS
 def incident_response():
     @task
     def incident_ids(params=None, triggering_asset_events=None) -> list[str]:
-        from aiops.incidents.response import incident_ids as collect
+        from aiops.incidents.pipeline import incident_ids as collect
 
         extras = [dict(event.extra or {}) for events in (triggering_asset_events or {}).values() for event in events]
         ids = collect(extras, (params or {}).get("incident_id"))
@@ -62,13 +62,13 @@ def incident_response():
 
     @task
     def triage(incident_id: str, run_id=None) -> dict:
-        from aiops.incidents.response import triage as run_triage
+        from aiops.incidents.pipeline import triage as run_triage
 
         return run_triage(incident_id, run_id=run_id)
 
     @task
     def start_remediations(decisions: list[dict], run_id=None) -> list[dict]:
-        from aiops.incidents.response import start_remediations as start
+        from aiops.incidents.pipeline import start_remediations as start
 
         return start(list(decisions), run_id=run_id)
 
@@ -90,14 +90,14 @@ def incident_response():
     def check_recovery(decision: dict, run_id=None):
         from airflow.sdk import PokeReturnValue
 
-        from aiops.incidents.response import check_recovery as check
+        from aiops.incidents.pipeline import check_recovery as check
 
         result = check(decision, run_id=run_id)
         return PokeReturnValue(is_done=result is not None, xcom_value=result)
 
     @task(trigger_rule="all_done")
     def postmortem(result: dict | None, run_id=None) -> dict | None:
-        from aiops.incidents.response import write_postmortem
+        from aiops.incidents.pipeline import write_postmortem
 
         return write_postmortem(result, run_id=run_id) if result else None
 

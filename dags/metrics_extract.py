@@ -21,7 +21,7 @@ from datetime import datetime
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.assets import METRICS
+from aiops.airflow.assets import METRICS
 
 
 @dag(
@@ -46,7 +46,7 @@ def metrics_extract():
     def plan(data_interval_start=None, data_interval_end=None, params=None, dag_run=None) -> list[dict]:
         from datetime import timedelta
 
-        from aiops.pipelines.metrics import plan as plan_chunks
+        from aiops.metrics.pipeline import plan as plan_chunks
 
         conf = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         if data_interval_end is None:  # a manual run without a logical date: the 15 minutes before it
@@ -56,19 +56,19 @@ def metrics_extract():
 
     @task
     def discover() -> str:
-        from aiops.pipelines.metrics import discover as discover_series
+        from aiops.metrics.pipeline import discover as discover_series
 
         return discover_series()["key"]
 
     @task(max_active_tis_per_dagrun=2)
     def extract(chunk: dict, series_key: str) -> dict:
-        from aiops.pipelines.metrics import extract_chunk
+        from aiops.metrics.pipeline import extract_chunk
 
         return extract_chunk(chunk, series_key)
 
     @task(outlets=[METRICS])
     def publish(results: list[dict], outlet_events=None, run_id=None) -> dict:
-        from aiops.pipelines.metrics import publish as publish_run
+        from aiops.metrics.pipeline import publish as publish_run
 
         summary = publish_run(list(results), run_id=run_id)
         outlet_events[METRICS].extra = {k: v for k, v in summary.items() if k != "partitions"} | {

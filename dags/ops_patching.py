@@ -30,8 +30,8 @@ from airflow.providers.amazon.aws.operators.ssm import SsmRunCommandOperator
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from aiops.airflow import default_args
+from aiops.core.settings import get_settings
 from aiops.ops.approval import PatchInstallApprovalOperator
-from aiops.settings import get_settings
 
 
 @dag(
@@ -54,7 +54,7 @@ def ops_patching():
     @task
     def plan(params=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
         from aiops.ops.patching import scan_command
-        from aiops.ops.workflows import as_utc, make_plan
+        from aiops.ops.pipeline import as_utc, make_plan
 
         at = as_utc(data_interval_end or dag_run.run_after)
         scheduled = str(getattr(dag_run, "run_type", "")) in {"scheduled", "DagRunType.SCHEDULED"}
@@ -78,7 +78,7 @@ def ops_patching():
 
     @task(trigger_rule="none_failed")
     def install(the_plan: dict, run_id=None) -> dict:
-        from aiops.ops.workflows import install_patches
+        from aiops.ops.pipeline import install_patches
 
         return install_patches(the_plan, requires_approval=False, approval=None, run_id=run_id)
 
@@ -86,13 +86,13 @@ def ops_patching():
 
     @task
     def install_approved(the_plan: dict, approval: dict, run_id=None) -> dict:
-        from aiops.ops.workflows import install_patches
+        from aiops.ops.pipeline import install_patches
 
         return install_patches(the_plan, requires_approval=True, approval=approval, run_id=run_id)
 
     @task(trigger_rule="all_done")
     def compliance(run_id=None, ti=None) -> dict:
-        from aiops.ops.workflows import compliance_report
+        from aiops.ops.pipeline import compliance_report
 
         pulled = {t: ti.xcom_pull(task_ids=t) for t in ("plan", "scan", "install", "install_approved")}
         return compliance_report(pulled["plan"], pulled["scan"], [pulled["install"], pulled["install_approved"]],

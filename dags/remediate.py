@@ -58,8 +58,8 @@ def remediate():
     def plan(params=None, dag_run=None) -> dict:
         from airflow.exceptions import AirflowFailException
 
-        from aiops.act.remediation import make_plan
-        from aiops.act.runbooks.guards import GuardViolation
+        from aiops.remediation.guards import GuardViolation
+        from aiops.remediation.pipeline import make_plan
 
         conf = dict(params or {})
         conf["requested_by"] = conf.get("requested_by") or getattr(dag_run, "triggering_user_name", None) or "unknown"
@@ -75,7 +75,7 @@ def remediate():
     def gate(the_plan: dict) -> bool:
         if the_plan.get("dry_run"):
             return False
-        from aiops.act.sync import ensure_published
+        from aiops.remediation.sync import ensure_published
 
         # SSM runs exactly the catalog version that was planned and approved
         published = ensure_published(the_plan["runbook"])
@@ -94,7 +94,7 @@ def remediate():
 
     @task
     def verify(the_plan: dict, execution: dict) -> dict:
-        from aiops.act.remediation import verify_remediation
+        from aiops.remediation.pipeline import verify_remediation
 
         return verify_remediation(the_plan, execution)
 
@@ -102,7 +102,7 @@ def remediate():
     def record(dag_run=None, ti=None) -> dict:
         from airflow.exceptions import AirflowFailException
 
-        from aiops.act.remediation import finalise
+        from aiops.remediation.pipeline import finalise
 
         outcome = finalise(dag_run, ti)
         if outcome["status"] in {"execution_failed", "verification_failed"} or outcome["status"].startswith("incomplete"):

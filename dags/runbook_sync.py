@@ -30,7 +30,7 @@ from aiops.airflow import default_args
 def runbook_sync():
     @task
     def publish() -> dict:
-        from aiops.act.sync import sync_catalog
+        from aiops.remediation.sync import sync_catalog
 
         report = sync_catalog()
         if report["catalog_errors"] or report["counts"]["error"]:

@@ -29,7 +29,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 
 from aiops.airflow import default_args
-from aiops.assets import cloudtrail_files_asset
+from aiops.airflow.assets import cloudtrail_files_asset
 
 CLOUDTRAIL_FILES = cloudtrail_files_asset()
 
@@ -55,9 +55,9 @@ def security_events():
         from datetime import UTC
         from datetime import datetime as dt
 
-        from aiops.collect.cloudtrail import find_trail
+        from aiops.core.settings import get_settings
+        from aiops.security.collect import find_trail
         from aiops.security.pipeline import bodies_from_asset_events, keys_for_range, keys_from_notifications
-        from aiops.settings import get_settings
 
         params = params or {}
         files = keys_from_notifications(bodies_from_asset_events(triggering_asset_events))

@@ -48,20 +48,20 @@ from aiops.airflow import default_args
 def slo_tracking():
     @task
     def plan(data_interval_end=None, params=None, dag_run=None) -> dict:
-        from aiops.pipelines.slo import plan as plan_range
+        from aiops.slo.pipeline import plan as plan_range
 
         conf = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         return plan_range(data_interval_end or dag_run.run_after, conf)  # without start/end: a scheduled run, which alerts
 
     @task
     def evaluate(task_range: dict, run_id=None) -> dict:
-        from aiops.pipelines.slo import record
+        from aiops.slo.pipeline import record
 
         return record(task_range, run_id=run_id)
 
     @task
     def alert(result: dict, task_range: dict, run_id=None) -> int:
-        from aiops.pipelines.slo import advance, send_alerts
+        from aiops.slo.pipeline import advance, send_alerts
 
         sent = send_alerts(result["alerts"])
         if task_range["mode"] == "scheduled" and task_range["points"]:
@@ -70,13 +70,13 @@ def slo_tracking():
 
     @task
     def publish_metrics(task_range: dict) -> int:
-        from aiops.pipelines.slo import publish_metrics as put_metrics
+        from aiops.slo.pipeline import publish_metrics as put_metrics
 
         return put_metrics(task_range["start"], task_range["end"]) if task_range["points"] else 0
 
     @task
     def dashboards(result: dict, data_interval_end=None, dag_run=None) -> dict:
-        from aiops.pipelines.slo import update_dashboards
+        from aiops.slo.pipeline import update_dashboards
 
         return update_dashboards(result["series"], data_interval_end or dag_run.run_after)
 

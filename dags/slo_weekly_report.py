@@ -36,7 +36,7 @@ def slo_weekly_report():
     def build(data_interval_start=None, data_interval_end=None, dag_run=None) -> dict:
         from datetime import timedelta
 
-        from aiops.pipelines.slo import build_report
+        from aiops.slo.pipeline import build_report
 
         data_interval_end = data_interval_end or dag_run.run_after  # manual runs may have no interval
         start = data_interval_start
@@ -46,7 +46,7 @@ def slo_weekly_report():
 
     @task
     def send(report: dict) -> dict:
-        from aiops.pipelines.slo import send_report
+        from aiops.slo.pipeline import send_report
 
         return send_report(report)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from aiops.ui import create_app
+from aiops.console.app import create_app
 
 
 class AiopsPlugin(AirflowPlugin):

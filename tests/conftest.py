@@ -54,8 +54,8 @@ def aws_conn_json(endpoint: str, region: str = "us-east-1") -> str:
 def sandbox():
     """A fresh emulator (moto + sandbox extensions) on a free loopback port; the default AWS
     connection points at it for the whole session."""
-    from aiops import aws
-    from aiops.sandbox.emulator import SandboxServer
+    from aiops.core import aws
+    from aiops_sandbox.emulator import SandboxServer
 
     server = SandboxServer(host="127.0.0.1", port=0).start()
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_conn_json(server.endpoint)
@@ -84,7 +84,7 @@ def seeded(sandbox):
     """The simulated account (seed 7) seeded once per session, history ending at SEED_ANCHOR."""
     from datetime import datetime
 
-    from aiops.sandbox.seed import seed_account
+    from aiops_sandbox.seed import seed_account
 
     anchor = datetime.fromisoformat(SEED_ANCHOR.replace("Z", "+00:00"))
     manifest = Path(os.environ["AIOPS_HOME"]) / "sandbox" / "ground_truth.json"
@@ -97,7 +97,7 @@ def isolated_stores(monkeypatch, tmp_path):
     """A fresh artifact bucket and SQLite state store for one test (settings re-read)."""
     import uuid
 
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     monkeypatch.setenv("AIOPS_ARTIFACT_BUCKET", f"aiops-test-{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("AIOPS_HOME", str(tmp_path / "aiops"))
@@ -131,7 +131,7 @@ class EmulatorProcess:
     def _wait(self, *, seeded: bool, timeout: float = 120.0) -> None:
         import time
 
-        from aiops.sandbox.emulator import is_sandbox
+        from aiops_sandbox.emulator import is_sandbox
 
         deadline = time.monotonic() + timeout
         while not (self.manifest_path.exists() if seeded and self.manifest_path else is_sandbox(self.endpoint, 1)):
@@ -161,7 +161,7 @@ class EmulatorProcess:
 @pytest.fixture
 def fresh_emulator(monkeypatch, sandbox):
     """A second, empty emulator for one test; the default AWS connection points at it meanwhile."""
-    from aiops import aws
+    from aiops.core import aws
 
     emulator = EmulatorProcess()
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_conn_json(emulator.endpoint))

@@ -30,9 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from aiops.decide.anomaly.detector import Detector, FittedModel  # noqa: E402
-from aiops.decide.anomaly.spec import ModelSpec, SpecSet, load_specs  # noqa: E402
 from benchmarks.nab import scoring  # noqa: E402
+
+from aiops.anomaly.detector import Detector, FittedModel  # noqa: E402
+from aiops.anomaly.spec import ModelSpec, SpecSet, load_specs  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 CACHE = RESULTS / "nab"

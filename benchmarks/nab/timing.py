@@ -33,8 +33,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
 
-from aiops.decide.anomaly.detector import Detector  # noqa: E402
-from aiops.decide.anomaly.spec import load_specs  # noqa: E402
+from aiops.anomaly.detector import Detector  # noqa: E402
+from aiops.anomaly.spec import load_specs  # noqa: E402
 
 
 def series(days: int = 15, seed: int = 0) -> pd.Series:

@@ -29,14 +29,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 
 def _print(msg: str) -> None:
@@ -50,86 +49,14 @@ def _anchor(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def cmd_sandbox_up(args: argparse.Namespace) -> int:
-    from aiops.sandbox.emulator import SandboxServer
-    from aiops.sandbox.live import LiveFeeder
-    from aiops.sandbox.seed import boto_factory, seed_account
-
-    server = SandboxServer(args.host, args.port)
-    try:
-        server.start()
-    except OSError as exc:
-        _print(f"error: cannot listen on {args.host}:{args.port}: {exc}. Is another emulator running? "
-               "Choose another port with --port or AIOPS_SANDBOX_PORT.")
-        return 2
-    _print(f"AWS emulator (moto + sandbox extensions) listening on {server.endpoint}")
-    feeder = None
-    if not args.no_seed:
-        _print(f"Seeding the simulated account (seed {args.seed})...")
-        result = seed_account(server.endpoint, seed=args.seed, anchor=_anchor(args.anchor),
-                              metric_days=args.days, manifest_path=Path(args.manifest), progress=_print)
-        _print(f"Seeded in {result.seconds:.1f}s; ground truth: {args.manifest}")
-        if not args.no_live:
-            start = datetime.fromisoformat(result.manifest["anchor"].replace("Z", "+00:00")).timestamp()
-            feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start)
-            feeder.start()
-            _print("Publishing a new datapoint per series every 5 minutes (PutMetricData).")
-    _print("Ctrl-C stops the emulator.")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if feeder:
-            feeder.stop()
-        server.stop()
-    return 0
 
 
-def cmd_sandbox_seed(args: argparse.Namespace) -> int:
-    from aiops.sandbox.seed import seed_account
-
-    result = seed_account(args.endpoint, seed=args.seed, anchor=_anchor(args.anchor), metric_days=args.days,
-                          manifest_path=Path(args.manifest), progress=_print)
-    _print(f"Seeded {args.endpoint} in {result.seconds:.1f}s; ground truth written to {args.manifest}")
-    return 0
 
 
-def sandbox_connection(endpoint: str, region: str) -> str:
-    """The ``aws_default`` connection (JSON) of the local emulator; what ``make run`` gives Airflow."""
-    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                       "extra": {"region_name": region, "endpoint_url": endpoint}})
 
 
-def cmd_sandbox_connection(args: argparse.Namespace) -> int:
-    s = get_settings()
-    print(sandbox_connection(args.endpoint or s.sandbox_endpoint, s.regions[0]))
-    return 0
 
 
-def cmd_sandbox_describe(args: argparse.Namespace) -> int:
-    path = Path(args.manifest)
-    if not path.exists():
-        _print(f"error: no manifest at {path}; seed an emulator first (`aiops sandbox up`).")
-        return 2
-    m = json.loads(path.read_text())
-    res = m["resources"]
-    _print(f"Simulated account {m['account_id']} ({m['region']}), seed {m['seed']}, anchor {m['anchor']}")
-    _print(f"  {len(res['instances'])} EC2 instances, {len(res['load_balancers'])} load balancers, "
-           f"{len(res['databases'])} RDS instances, {len(res['volumes'])} volumes, {len(res['buckets'])} buckets")
-    _print(f"  {m['metrics']['series_count']} metric series, {m['metrics']['days']} days at 5-minute resolution")
-    _print("Injected anomalies:")
-    for a in m["anomalies"]:
-        _print(f"  - {a['start']}  {a['kind']:<11} {a['description']}")
-    _print("Waste:")
-    for k, v in m["waste"].items():
-        _print(f"  - {k}: {len(v)}")
-    _print("Misconfigurations:")
-    for item in m["misconfigurations"]:
-        _print(f"  - {item['id']}: {item['resource']}")
-    _print(f"Security events in CloudTrail: {len(m['security_events'])}")
-    _print(f"SLO: page {m['slo']['page']}, ticket {m['slo']['ticket']}, quiet {m['slo']['quiet']}")
-    return 0
 
 
 def cmd_ops_policies(args: argparse.Namespace) -> int:
@@ -149,7 +76,7 @@ def cmd_ops_policies(args: argparse.Namespace) -> int:
 def cmd_ops_plan(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from aiops.ops.workflows import as_utc, make_plan
+    from aiops.ops.pipeline import as_utc, make_plan
 
     at = as_utc(args.at) if args.at else datetime.now(UTC)
     start = as_utc(args.start) if args.start else at - timedelta(minutes=15)
@@ -166,7 +93,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_state_migrate(args: argparse.Namespace) -> int:
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
 
     store = StateStore()
     applied = store.migrate()
@@ -176,7 +103,7 @@ def cmd_state_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics_partitions(args: argparse.Namespace) -> int:
-    from aiops.stores.metrics import MetricsStore
+    from aiops.metrics.store import MetricsStore
 
     store = MetricsStore()
     days = store.days()
@@ -187,7 +114,7 @@ def cmd_metrics_partitions(args: argparse.Namespace) -> int:
 
 
 def cmd_anomaly_score(args: argparse.Namespace) -> int:
-    from aiops.decide.anomaly.offline import score_csv
+    from aiops.anomaly.offline import score_csv
 
     out = score_csv(Path(args.input), Path(args.output), spec_name=args.spec)
     flagged = int(out["is_anomaly"].sum())
@@ -195,40 +122,8 @@ def cmd_anomaly_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dev_run(args: argparse.Namespace) -> int:
-    from aiops.devrun import run
-
-    return run(sandbox=not args.no_sandbox, seed=args.seed, port=args.port)
 
 
-def cmd_sandbox_incident(args: argparse.Namespace) -> int:
-    from aiops.sandbox import gameday
-    from aiops.sandbox.seed import boto_factory
-
-    if args.scenario == "list":
-        for name, (description, _) in sorted(gameday.SCENARIOS.items()):
-            _print(f"  {name:22s} {description}")
-        return 0
-    if args.scenario not in gameday.SCENARIOS:
-        _print(f"error: unknown scenario {args.scenario!r}; one of: {', '.join(sorted(gameday.SCENARIOS))}")
-        return 2
-    try:
-        injection = gameday.inject(args.scenario, boto_factory(args.endpoint))
-    except Exception as exc:
-        _print(f"error: could not inject {args.scenario} at {args.endpoint}: {exc} (is `make run` up?)")
-        return 1
-    _print(f"Game day '{injection.scenario}' started at {injection.started_at}: {injection.description}")
-    for s in injection.series:
-        _print(f"  metric {s.namespace} {s.metric} {s.dimensions} -> {s.value:g}/min "
-               f"(baseline {s.baseline:.3g}); alarm {s.alarm} -> ALARM")
-    _print(f"  {len(injection.events_sent)} event(s) sent to EventBridge (rule aiops-ops-events -> SQS "
-           f"aiops-ops-events): {', '.join(injection.events_sent)}")
-    _print(f"  The failure lasts until an SSM Automation of {' or '.join(injection.fixed_by)} succeeds on "
-           f"{injection.target} (expected runbook: {injection.runbook_hint}); the live feeder then recovers it.")
-    _print("Follow it in the Airflow UI (http://localhost:8080): DAG alert_intake (the events) -> "
-           "incident_response (triage, remediation, post-mortem) -> remediate (plan, approval, execution);")
-    _print("  approvals wait under Browse -> Required Actions; `aiops incidents list` / `aiops incidents show ID`.")
-    return 0
 
 
 def cmd_incidents_list(args: argparse.Namespace) -> int:
@@ -284,25 +179,6 @@ def cmd_incidents_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_alerting_replay(args: argparse.Namespace) -> int:
-    from aiops.alerting.replay import replay
-
-    path = args.manifest or get_settings().manifest_path
-    if not path.exists():
-        _print(f"error: no ground truth manifest at {path}; seed the sandbox first (make run, or aiops sandbox up)")
-        return 2
-    if not args.verbose:  # one log line per event otherwise
-        logging.getLogger("aiops.alerting").setLevel(logging.ERROR)
-    result = replay(json.loads(path.read_text()), args.days)
-    if args.json:
-        _print(json.dumps({"days": result.days, "anchor": result.anchor, "funnel": result.funnel,
-                           "suppressed_by": {k.removeprefix("suppressed_"): v for k, v in result.decisions.items()
-                                             if k.startswith("suppressed_")},
-                           "injected_incidents": result.detected,
-                           "notifications_by_topic": dict(result.notifications_by_topic)}, indent=2))
-    else:
-        _print(result.text())
-    return 0
 
 
 def cmd_compliance_checks(args: argparse.Namespace) -> int:
@@ -323,7 +199,7 @@ def cmd_compliance_sweep(args: argparse.Namespace) -> int:
         pub = pipeline.publish_findings(evaluated)
         _print(f"Security Hub: {pub['imported']} finding(s) imported ({pub.get('archived', 0)} archived)")
     stored = pipeline.build_summary(evaluated, pipeline.gather_external())
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     _print((ArtifactStore().get_bytes(stored["text_key"]) or b"").decode())
     _print(f"report: {ArtifactStore().uri(stored['key'])}")
@@ -352,8 +228,8 @@ def cmd_security_scan(args: argparse.Namespace) -> int:
 def cmd_cost_report(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
+    from aiops.core.artifacts import ArtifactStore
     from aiops.cost.report import build_report, send_report
-    from aiops.stores.artifacts import ArtifactStore
 
     day = args.day or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     report = build_report(day)
@@ -365,8 +241,8 @@ def cmd_cost_report(args: argparse.Namespace) -> int:
 
 
 def cmd_cost_recommend(args: argparse.Namespace) -> int:
+    from aiops.core.artifacts import ArtifactStore
     from aiops.cost.rightsizing import recommend
-    from aiops.stores.artifacts import ArtifactStore
 
     summary = recommend(_anchor(args.at) or datetime.now(UTC))
     _print(summary["review_markdown"])
@@ -387,42 +263,21 @@ def cmd_cost_decisions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_extensions(sub: Any, alerting: Any) -> None:
+    """Commands contributed by other installed packages (entry point group ``aiops.cli``): the
+    simulated account (``aiops sandbox``, ``aiops dev run``, ``aiops alerting replay``) lives in the
+    separate ``aiops_sandbox`` package, which the product never imports."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="aiops.cli"):
+        ep.load()(sub, {"alerting": alerting})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    s = get_settings()
     parser = argparse.ArgumentParser(prog="aiops", description="MatCarv AIOps command line")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sandbox = sub.add_parser("sandbox", help="the embedded AWS emulator and simulated account")
-    sb = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    up = sb.add_parser("up", help="run the emulator (foreground) and seed the simulated account")
-    up.add_argument("--host", default=s.sandbox_host)
-    up.add_argument("--port", type=int, default=s.sandbox_port)
-    up.add_argument("--seed", type=int, default=s.sandbox_seed)
-    up.add_argument("--days", type=int, default=s.sandbox_metric_days, help="days of metric history")
-    up.add_argument("--anchor", help="end of the seeded history (ISO 8601); default: now")
-    up.add_argument("--manifest", default=str(s.manifest_path))
-    up.add_argument("--no-seed", action="store_true", help="start an empty emulator")
-    up.add_argument("--no-live", action="store_true", help="do not publish new datapoints every 5 minutes")
-    up.set_defaults(func=cmd_sandbox_up)
-    seed = sb.add_parser("seed", help="seed a running emulator")
-    seed.add_argument("--endpoint", default=s.sandbox_endpoint)
-    seed.add_argument("--seed", type=int, default=s.sandbox_seed)
-    seed.add_argument("--days", type=int, default=s.sandbox_metric_days)
-    seed.add_argument("--anchor")
-    seed.add_argument("--manifest", default=str(s.manifest_path))
-    seed.set_defaults(func=cmd_sandbox_seed)
-    describe = sb.add_parser("describe", help="print the simulated account's ground truth")
-    describe.add_argument("--manifest", default=str(s.manifest_path))
-    describe.set_defaults(func=cmd_sandbox_describe)
-    conn = sb.add_parser("connection", help="print the emulator's aws_default connection, for "
-                         "export AIRFLOW_CONN_AWS_DEFAULT=$(aiops sandbox connection)")
-    conn.add_argument("--endpoint", default=None, help="default: the make run emulator")
-    conn.set_defaults(func=cmd_sandbox_connection)
-    incident = sb.add_parser("incident", help="game day: inject a live incident into the running emulator")
-    incident.add_argument("scenario", help="cpu-pinned | rds-connection-storm | 5xx-surge (`list` to describe)")
-    incident.add_argument("--endpoint", default=s.sandbox_endpoint)
-    incident.set_defaults(func=cmd_sandbox_incident)
 
     sub.add_parser("config", help="print effective settings").set_defaults(func=cmd_config)
     state = sub.add_parser("state", help="the state store").add_subparsers(dest="state_command", required=True)
@@ -450,12 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.set_defaults(func=cmd_incidents_resolve)
     alerting = sub.add_parser("alerting", help="event intake and alerting").add_subparsers(
         dest="alerting_command", required=True)
-    replay = alerting.add_parser("replay", help="noise-reduction report: replay the simulated account's events "
-                                               "through the alerting rules (nothing is sent)")
-    replay.add_argument("--days", type=float, default=7.0, help="days before the manifest's anchor (default 7)")
-    replay.add_argument("--manifest", type=Path, help="ground truth manifest (default: the sandbox's)")
-    replay.add_argument("--json", action="store_true", help="print the funnel as JSON")
-    replay.set_defaults(func=cmd_alerting_replay)
     compliance = sub.add_parser("compliance", help="compliance sweeps").add_subparsers(
         dest="compliance_command", required=True)
     compliance.add_parser("checks", help="list the registered checks").set_defaults(func=cmd_compliance_checks)
@@ -488,20 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     oplan.add_argument("--at", help="the run's time, ISO 8601 (default: now)")
     oplan.add_argument("--start", help="ops_scheduling: interval start (default: --at minus 15 minutes)")
     oplan.set_defaults(func=cmd_ops_plan)
-    dev = sub.add_parser("dev", help="developer workflow").add_subparsers(dest="dev_command", required=True)
-    run = dev.add_parser("run", help="emulator + seeded account + airflow standalone (make run)")
-    run.add_argument("--no-sandbox", action="store_true",
-                     help="use the AWS connection already configured instead of the emulator")
-    run.add_argument("--seed", type=int, default=s.sandbox_seed)
-    run.add_argument("--port", type=int, default=s.sandbox_port)
-    run.set_defaults(func=cmd_dev_run)
+    _register_extensions(sub, alerting)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    from aiops.settings import PROJECT_ROOT
+    from aiops.core.settings import PROJECT_ROOT
 
     # Share the platform's Airflow home (config, connections) instead of creating ~/airflow.
     if (PROJECT_ROOT / ".airflow").is_dir():

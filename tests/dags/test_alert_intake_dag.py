@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from aiops.sandbox import events as ev
+from aiops_sandbox import events as ev
 
 pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 T = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)  # inside the seeded history (anchor 12:00)
@@ -54,7 +54,7 @@ def test_conf_events_open_one_incident_notify_once_and_survive_redelivery(airflo
 
     from aiops.alerting.enrich import clear_tag_cache
     from aiops.alerting.ledger import SqlLedger
-    from aiops.stores.state import StateStore, incidents
+    from aiops.core.state import StateStore, incidents
 
     clear_tag_cache()
     web1 = seeded.manifest["resources"]["instances"]["checkout-prod-web-1"]

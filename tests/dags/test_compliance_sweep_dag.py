@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aiops.testing.hitl import HitlResponder, approve, reject
+from aiops_sandbox.hitl import HitlResponder, approve, reject
 
 pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -17,7 +17,7 @@ ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
 def dag(airflow_db, seeded, isolated_stores, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
-    from aiops.compliance import collectors
+    from aiops.compliance import collect as collectors
 
     # moto's ~1,300 AMI snapshots cost ~10 s per sweep; snapshots are covered by test_compliance_checks.
     monkeypatch.delitem(collectors.REGIONAL, "ebs_snapshots")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiops.testing.hitl import HitlResponder, choose
+from aiops_sandbox.hitl import HitlResponder, choose
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "emulator"))
 from cost_fixtures import ANCHOR, fill_metrics_store
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 def cost_stores(seeded, airflow_db, tmp_path_factory):
     import uuid
 
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AIOPS_ARTIFACT_BUCKET", f"aiops-test-{uuid.uuid4().hex[:12]}")
@@ -47,8 +47,8 @@ def _remediate_runs() -> dict[str, dict]:
 
 
 def test_review_round_trip_apply_triggers_remediate_and_dismiss_sticks(cost_stores):
+    from aiops.core.state import StateStore
     from aiops.cost.decisions import history
-    from aiops.stores.state import StateStore
 
     truth = cost_stores.manifest["waste"]
     idle = truth["idle_instances"][0]
@@ -95,7 +95,7 @@ def test_review_round_trip_apply_triggers_remediate_and_dismiss_sticks(cost_stor
 def test_daily_report_backfill_run_for_a_past_day(cost_stores):
     from moto.ses.models import ses_backends
 
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     backend = ses_backends[cost_stores.manifest["account_id"]]["us-east-1"]
     before = len(backend.sent_messages)
@@ -110,8 +110,8 @@ def test_daily_report_backfill_run_for_a_past_day(cost_stores):
 
 
 def test_unanswered_review_defers_everything_after_the_timeout(cost_stores, monkeypatch):
+    from aiops.core.settings import get_settings
     from aiops.cost.decisions import history
-    from aiops.settings import get_settings
 
     monkeypatch.setenv("AIOPS_COST_REVIEW_TIMEOUT_HOURS", "0.0005")  # ~2 s
     get_settings.cache_clear()

@@ -17,7 +17,7 @@ PARSE_BUDGET_S = 2.0  # per file, beyond importing Airflow itself
 PROBE = r"""
 import json, sys, time, importlib.util
 import airflow.sdk  # baseline: Airflow's own import is not the DAG file's cost
-import aiops.settings
+import aiops.core.settings
 before = set(sys.modules)
 t0 = time.perf_counter()
 spec = importlib.util.spec_from_file_location("dagfile", sys.argv[1])

@@ -14,7 +14,7 @@ ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
 @pytest.fixture
 def short_history(monkeypatch):
     # Two days instead of fourteen keeps the run under a minute; the planning tests cover 14.
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     monkeypatch.setenv("AIOPS_METRICS_HISTORY_DAYS", "2")
     get_settings.cache_clear()
@@ -25,7 +25,7 @@ def short_history(monkeypatch):
 def test_first_run_pulls_history_and_lands_the_seeded_series(airflow_db, seeded, isolated_stores, short_history):
     from airflow.dag_processing.dagbag import DagBag
 
-    from aiops.stores.metrics import MetricsStore
+    from aiops.metrics.store import MetricsStore
 
     dag = DagBag(dag_folder="dags/metrics_extract.py").get_dag("metrics_extract")
     run = dag.test(logical_date=ANCHOR)  # a manual run infers the interval ending at ANCHOR

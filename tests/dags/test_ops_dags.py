@@ -16,8 +16,8 @@ ANCHOR = "2026-11-20T12:00:00Z"  # a Friday
 def account(tmp_path_factory, airflow_db):
     from conftest import EmulatorProcess, aws_conn_json
 
-    from aiops import aws
-    from aiops.settings import get_settings
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
 
     tmp = tmp_path_factory.mktemp("ops")
     emulator = EmulatorProcess(seed=True, anchor=ANCHOR, days=1, manifest=tmp / "truth.json")
@@ -55,8 +55,8 @@ def _tags(resource: dict) -> dict[str, str]:
 
 
 def test_snapshot_lifecycle_creates_expires_and_never_touches_ami_kept_or_protected(account):
-    from aiops.stores.artifacts import ArtifactStore
-    from aiops.stores.state import StateStore
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.state import StateStore
 
     truth, emulator = account
     ops, ec2 = truth["ops"], emulator.client("ec2")

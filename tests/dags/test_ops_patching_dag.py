@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aiops.testing.hitl import HitlResponder, approve, reject
+from aiops_sandbox.hitl import HitlResponder, approve, reject
 
 pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = "2026-11-20T12:00:00Z"
@@ -20,8 +20,8 @@ TUESDAY_1030 = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)  # staging: Tue/Thu 10
 def account(tmp_path_factory, airflow_db):
     from conftest import EmulatorProcess, aws_conn_json
 
-    from aiops import aws
-    from aiops.settings import get_settings
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
 
     tmp = tmp_path_factory.mktemp("ops-patching")
     emulator = EmulatorProcess(seed=True, anchor=ANCHOR, days=1, manifest=tmp / "truth.json")
@@ -117,7 +117,7 @@ def test_staging_installs_in_its_window_without_asking(dag, account):
 def test_unanswered_prod_approval_times_out_as_not_installed(dag, account, monkeypatch):
     from datetime import timedelta
 
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
 
     _truth, emulator = account
     monkeypatch.setattr(dag.get_task("approve"), "response_timeout", timedelta(seconds=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.testing.hitl import HitlResponder, approve, reject
+from aiops_sandbox.hitl import HitlResponder, approve, reject
 
 pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = "2026-11-20T12:00:00Z"
@@ -16,9 +16,9 @@ def account(tmp_path_factory, airflow_db):
     """A freshly seeded account in its own emulator process, catalog published, private stores."""
     from conftest import EmulatorProcess, aws_conn_json
 
-    from aiops import aws
-    from aiops.act.sync import sync_catalog
-    from aiops.settings import get_settings
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
+    from aiops.remediation.sync import sync_catalog
 
     tmp = tmp_path_factory.mktemp("remediate")
     emulator = EmulatorProcess(seed=True, anchor=ANCHOR, days=1, manifest=tmp / "truth.json")
@@ -54,8 +54,8 @@ def run(dag, conf, answers):
 
 
 def request_row(dag_run):
-    from aiops.act.remediation import request_id
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
+    from aiops.remediation.pipeline import request_id
 
     return StateStore().get_request(request_id("remediate", dag_run.run_id))
 
@@ -130,8 +130,8 @@ def test_pre_approved_runbook_runs_without_asking(dag, account):
 def test_runbook_missing_from_the_account_is_published_before_execution(dag, account):
     """A fresh account that never ran runbook_sync: the approved execution publishes the catalog
     version first instead of failing with AutomationDefinitionNotFound (found on a fresh make run)."""
-    from aiops import aws
-    from aiops.act.runbooks.catalog import load_catalog
+    from aiops.core import aws
+    from aiops.remediation.catalog import load_catalog
 
     truth, ec2 = account
     target = truth["resources"]["instances"]["catalog-prod-api-1"]

@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 
 @pytest.fixture
 def alert_queue(seeded, isolated_stores, monkeypatch):
-    from aiops import aws
-    from aiops.settings import get_settings
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
 
     events, sqs = aws.client("events"), aws.client("sqs")
     events.create_event_bus(Name="aiops-test-security")

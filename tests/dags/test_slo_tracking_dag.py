@@ -14,8 +14,8 @@ ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
 @pytest.fixture
 def one_day_of_alb_metrics(seeded, isolated_stores):
     """The last day of the ALB target-group series in the test's private metrics store."""
-    from aiops.pipelines import metrics
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.metrics import pipeline as metrics
 
     key = metrics.discover()["key"]
     store = ArtifactStore()
@@ -30,8 +30,8 @@ def test_backfill_run_records_history_alerts_metrics_and_dashboards(airflow_db, 
                                                                      one_day_of_alb_metrics):
     from airflow.dag_processing.dagbag import DagBag
 
-    from aiops.pipelines import slo as pipeline
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
+    from aiops.slo import pipeline
 
     surge = next(a for a in seeded.manifest["anomalies"]
                  if a["metric"] == "HTTPCode_Target_5XX_Count" and a["detectable"])

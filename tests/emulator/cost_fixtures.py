@@ -14,8 +14,8 @@ def fill_metrics_store(seeded, end: datetime = ANCHOR, days: int = 14) -> int:
     import numpy as np
     import pandas as pd
 
-    from aiops.metrics_model import STORE_COLUMNS
-    from aiops.stores.metrics import MetricsStore
+    from aiops.metrics.model import STORE_COLUMNS
+    from aiops.metrics.store import MetricsStore
 
     start = end - timedelta(days=days)
     t = np.arange(int(start.timestamp()), int(end.timestamp()), 300)

@@ -36,7 +36,7 @@ def test_slo_impact_from_history(isolated_stores):
     from sqlalchemy import insert
 
     from aiops.alerting.enrich import enrich_slo
-    from aiops.stores.state import StateStore, slo_history
+    from aiops.core.state import StateStore, slo_history
 
     t = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
     store = StateStore()

@@ -13,7 +13,7 @@ import pytest
 
 from aiops.alerting.model import Alert
 from aiops.alerting.normalise import normalise_batch, normalise_message
-from aiops.sandbox import events as ev
+from aiops_sandbox import events as ev
 
 pytestmark = [pytest.mark.emulator]
 T = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_watcher_trigger_payload_reaches_the_intake(seeded):
 
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
-    from aiops.alerting.intake import bodies_from_asset_events
+    from aiops.alerting.pipeline import bodies_from_asset_events
 
     url = seeded.manifest["resources"]["queues"]["ops_events"]
     _drain(boto3.client("sqs", endpoint_url=url.split("/123456789012")[0], region_name="us-east-1"), url)

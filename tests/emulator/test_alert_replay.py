@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from aiops.alerting.replay import STAGES, generate, replay
+from aiops_sandbox.replay import STAGES, generate, replay
 
 pytestmark = [pytest.mark.emulator]
 

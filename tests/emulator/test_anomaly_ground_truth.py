@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aiops.decide.anomaly.detector import Detector
-from aiops.decide.anomaly.spec import load_specs
-from aiops.settings import get_settings
+from aiops.anomaly.detector import Detector
+from aiops.anomaly.spec import load_specs
+from aiops.core.settings import get_settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from aiops.pipelines import anomaly, metrics
+from aiops.anomaly import pipeline as anomaly
+from aiops.metrics import pipeline as metrics
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -19,7 +20,7 @@ ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
 def store_with_history(seeded, tmp_path_factory):
     """A private artifact bucket holding the seeded account's last 4 days (the models fit on the days
     before each midnight), extracted once; scoring limited to a dozen series to keep the test fast."""
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIOPS_ARTIFACT_BUCKET", "aiops-test-anomaly-pipeline")
@@ -29,7 +30,7 @@ def store_with_history(seeded, tmp_path_factory):
         get_settings.cache_clear()
         extract(ANCHOR - timedelta(days=4), ANCHOR)
         # Score a handful of series: the surge's, its service's others, and clean ones elsewhere.
-        from aiops.stores.artifacts import ArtifactStore
+        from aiops.core.artifacts import ArtifactStore
 
         store = ArtifactStore()
         refs = store.get_json(metrics.SERIES_KEY)
@@ -81,7 +82,7 @@ def test_surge_is_found_and_alerted_once(seeded, store_with_history, surge_windo
 
 
 def test_rerun_and_backfill_reproduce_the_same_partition(store_with_history):
-    from aiops.stores.anomaly import AnomalyStore
+    from aiops.anomaly.store import AnomalyStore
 
     window = (ANCHOR - timedelta(hours=7), ANCHOR - timedelta(hours=5))
     score(*window)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.compliance import collectors, registry
+from aiops.compliance import collect as collectors
+from aiops.compliance import registry
 from aiops.compliance.model import Result
 
 pytestmark = [pytest.mark.emulator]

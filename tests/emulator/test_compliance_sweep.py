@@ -38,13 +38,13 @@ def _findings(hub, check_id, record_state=None):
 
 @pytest.fixture
 def account(fresh_emulator, isolated_stores, monkeypatch):
-    from aiops.compliance import collectors
+    from aiops.compliance import collect as collectors
 
     # moto owns ~1,300 AMI snapshots in every account and ignores RestorableByUserIds: checking each
     # costs ~10 s per sweep and is covered by the seeded-account test; these sweeps skip snapshots.
     monkeypatch.delitem(collectors.REGIONAL, "ebs_snapshots")
     fresh_emulator.client("ses").verify_email_identity(EmailAddress="aiops@matcarv.example")
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     ArtifactStore().ensure_bucket()  # before the first sweep: its own checks must not show up as "new" later
     ec2, s3 = fresh_emulator.client("ec2"), fresh_emulator.client("s3")
@@ -99,7 +99,7 @@ def test_sweeps_diff_history_and_security_hub_archival(account):
 
     # history per (check, resource) and the re-run of a sweep rewrites it (no duplicates)
     from aiops.compliance import history
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
 
     key = f"arn:aws:ec2:us-east-1:123456789012:security-group/{sg}"
     assert [h["effective"] for h in history.result_history(StateStore(), "sg_ssh_open_to_world", key)] == [

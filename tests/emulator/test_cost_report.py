@@ -16,7 +16,7 @@ pytestmark = pytest.mark.emulator
 def cost_env(seeded, tmp_path_factory):
     import uuid
 
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AIOPS_ARTIFACT_BUCKET", f"aiops-test-{uuid.uuid4().hex[:12]}")
@@ -36,7 +36,7 @@ def spike_report(cost_env):
 
 
 def _ce_total(day: date) -> float:
-    from aiops import aws
+    from aiops.core import aws
 
     resp = aws.client("ce").get_cost_and_usage(
         TimePeriod={"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
@@ -66,7 +66,7 @@ def test_an_ordinary_day_has_no_anomaly(cost_env):
 
 
 def test_report_numbers_match_cost_explorer(spike_report):
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     spike, report = spike_report
     total = _ce_total(spike)
@@ -93,7 +93,7 @@ def test_month_end_forecast_brackets_the_month_to_date(spike_report):
 
 
 def test_html_embeds_the_charts_and_the_numbers(spike_report):
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     spike, report = spike_report
     assert report["key"] == f"cost/reports/dt={spike.isoformat()}/report.html"
@@ -108,8 +108,8 @@ def test_html_embeds_the_charts_and_the_numbers(spike_report):
 
 
 def test_backfill_writes_the_past_day_partition_and_rewrites_it(cost_env):
+    from aiops.core.artifacts import ArtifactStore
     from aiops.cost.report import build_report
-    from aiops.stores.artifacts import ArtifactStore
 
     past = date(2026, 10, 2)
     first = build_report(past)
@@ -152,11 +152,11 @@ def test_cli_prints_the_report_for_a_day(cost_env, capsys):
 def test_realised_savings_appear_in_the_report(cost_env):
     from sqlalchemy import update
 
-    from aiops.act.remediation import request_id
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.state import StateStore, remediation_requests
     from aiops.cost import decisions
     from aiops.cost.report import build_report
-    from aiops.stores.artifacts import ArtifactStore
-    from aiops.stores.state import StateStore, remediation_requests
+    from aiops.remediation.pipeline import request_id
 
     rec = {"id": "idle_instance:i-0abc", "kind": "idle_instance", "resource_id": "i-0abc",
            "monthly_savings_usd": 70.08, "runbook": "stop-idle-instance"}

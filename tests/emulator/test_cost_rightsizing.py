@@ -12,8 +12,8 @@ pytestmark = pytest.mark.emulator
 def result(seeded, tmp_path_factory):
     import uuid
 
+    from aiops.core.settings import get_settings
     from aiops.cost.rightsizing import recommend
-    from aiops.settings import get_settings
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AIOPS_ARTIFACT_BUCKET", f"aiops-test-{uuid.uuid4().hex[:12]}")
@@ -106,7 +106,7 @@ def test_nothing_beyond_the_ground_truth_is_proposed(result):
 
 
 def test_recommendations_file_has_the_documented_schema(result):
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     _truth, summary, _by_id = result
     doc = ArtifactStore().get_json(summary["key"])
@@ -123,7 +123,7 @@ def test_recommendations_file_has_the_documented_schema(result):
 
 
 def test_new_target_kinds_are_described_for_the_guards(result):
-    from aiops.collect.targets import describe_targets
+    from aiops.metrics.targets import describe_targets
 
     truth, _summary, _by_id = result
     eips = describe_targets("ec2:elastic-ip", [truth["waste"]["unassociated_eips"][0], "eipalloc-0000000000000000f"])
@@ -137,7 +137,7 @@ def test_new_target_kinds_are_described_for_the_guards(result):
                                   "old_snapshot", "unassociated_eip", "idle_rds"])
 def test_every_recommended_runbook_plans_in_remediate(result, kind):
     """The remediate DAG's planning step accepts each recommendation's runbook call as it stands."""
-    from aiops.act.remediation import make_plan
+    from aiops.remediation.pipeline import make_plan
 
     _truth, summary, _by_id = result
     rec = next(r for r in summary["recommendations"] if r["kind"] == kind)
@@ -153,9 +153,9 @@ def test_aws_recommendations_are_merged_when_enabled(result, monkeypatch):
     import boto3
     from botocore.stub import Stubber
 
-    from aiops import aws
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
     from aiops.cost.rightsizing import recommend
-    from aiops.settings import get_settings
 
     truth, _summary, _by_id = result
     ids = truth["resources"]["instances"]

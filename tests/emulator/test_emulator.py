@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from aiops.sandbox import emulator
+from aiops_sandbox import emulator
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.testing.hitl import HitlResponder, approve, reject
+from aiops_sandbox.hitl import HitlResponder, approve, reject
 
 pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 
@@ -28,9 +28,9 @@ def account(tmp_path_factory, airflow_db):
     """A seeded account whose history ends now (the game day happens now), catalog published."""
     from conftest import EmulatorProcess, aws_conn_json
 
-    from aiops import aws
-    from aiops.act.sync import sync_catalog
-    from aiops.settings import get_settings
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
+    from aiops.remediation.sync import sync_catalog
 
     tmp = tmp_path_factory.mktemp("incident-response")
     anchor = datetime.fromtimestamp(time.time() // 300 * 300, UTC).isoformat().replace("+00:00", "Z")
@@ -59,7 +59,7 @@ def dags(account):
 
 
 def clients(emulator):
-    from aiops.sandbox.seed import boto_factory
+    from aiops_sandbox.seed import boto_factory
 
     return boto_factory(emulator.endpoint)
 
@@ -136,8 +136,8 @@ class OverlayTicker(threading.Thread):
 
 def game_day(account, dags, scenario: str, answers: dict):
     """Inject, take the events off the queue through alert intake, run incident_response."""
-    from aiops.alerting.intake import process
-    from aiops.sandbox import gameday
+    from aiops.alerting.pipeline import process
+    from aiops_sandbox import gameday
 
     injection = gameday.inject(scenario, clients(account))
     bodies = drain_queue(account)
@@ -200,8 +200,8 @@ def test_cpu_pinned_is_rebooted_and_resolved(cpu_pinned, account):
 
 
 def test_triage_evidence_is_stored_and_linked(cpu_pinned):
+    from aiops.core.artifacts import ArtifactStore
     from aiops.incidents import store
-    from aiops.stores.artifacts import ArtifactStore
 
     incident_id = cpu_pinned[2]
     incident = store.get(incident_id)
@@ -217,8 +217,8 @@ def test_triage_evidence_is_stored_and_linked(cpu_pinned):
 
 
 def test_postmortem_has_times_actions_and_plot(cpu_pinned):
+    from aiops.core.artifacts import ArtifactStore
     from aiops.incidents import store
-    from aiops.stores.artifacts import ArtifactStore
 
     _injection, _, incident_id, *_ = cpu_pinned
     incident = store.get(incident_id)
@@ -251,7 +251,7 @@ def test_rds_storm_waits_for_approval_and_escalates_on_reject(account, dags):
 
 
 def test_5xx_surge_emits_its_alarm_and_is_fixed_by_scaling_out(account):
-    from aiops.sandbox import gameday
+    from aiops_sandbox import gameday
 
     injection = gameday.inject("5xx-surge", clients(account))
     events = [json.loads(b["Body"]) for b in drain_queue(account)]

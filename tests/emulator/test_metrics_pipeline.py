@@ -8,9 +8,9 @@ import boto3
 import numpy as np
 import pytest
 
-from aiops.pipelines import metrics as pipeline
-from aiops.stores.metrics import MetricsStore
-from aiops.stores.state import StateStore
+from aiops.core.state import StateStore
+from aiops.metrics import pipeline
+from aiops.metrics.store import MetricsStore
 
 pytestmark = pytest.mark.emulator
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -99,8 +99,8 @@ def test_fresh_account_creates_the_artifact_bucket_on_first_use(fresh_emulator, 
     ],
 )
 def test_get_metric_data_calls_meet_the_minimum(fresh_emulator, window, calls):
-    from aiops.collect.cloudwatch import CallStats, SeriesRef, fetch_metric_data, minimum_calls
-    from aiops.sandbox import emulator
+    from aiops.metrics.collect import CallStats, SeriesRef, fetch_metric_data, minimum_calls
+    from aiops_sandbox import emulator
 
     start = ANCHOR - timedelta(days=1)
     emulator.post(fresh_emulator.endpoint, "metrics", {"series": [

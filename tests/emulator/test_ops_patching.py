@@ -13,7 +13,7 @@ SUNDAY_3AM = datetime(2026, 11, 22, 3, tzinfo=UTC)
 
 @pytest.fixture
 def plan(seeded, isolated_stores, monkeypatch):
-    from aiops.ops.workflows import make_plan
+    from aiops.ops.pipeline import make_plan
 
     monkeypatch.setenv("AIOPS_OPS_COMMAND_WAIT_SECONDS", "1")
     return make_plan("ops_patching", SUNDAY_3AM, conf={"scan": False}, run_id="test")
@@ -84,7 +84,7 @@ def test_batch_sent_by_an_interrupted_attempt_is_awaited_not_resent(plan, sandbo
 def test_forced_dry_run_plans_but_changes_nothing(seeded, isolated_stores):
     import boto3
 
-    from aiops.ops.workflows import make_plan, run_changes
+    from aiops.ops.pipeline import make_plan, run_changes
 
     ec2 = boto3.client("ec2", endpoint_url=seeded.manifest["endpoint"], region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from aiops.act.runbooks.catalog import load_catalog
+from aiops.remediation.catalog import load_catalog
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = "2026-11-20T12:00:00Z"
@@ -18,8 +18,8 @@ def account(tmp_path_factory, sandbox):
     """A fresh seeded account in its own emulator process (these tests change it)."""
     from conftest import EmulatorProcess, aws_conn_json
 
-    from aiops import aws
-    from aiops.act.sync import sync_catalog
+    from aiops.core import aws
+    from aiops.remediation.sync import sync_catalog
 
     emulator = EmulatorProcess(seed=True, anchor=ANCHOR, days=2,
                                manifest=tmp_path_factory.mktemp("rehearsal") / "truth.json")
@@ -59,7 +59,7 @@ def instance(client, instance_id):
 
 
 def test_runbook_sync_is_idempotent(account):
-    from aiops.act.sync import sync_catalog
+    from aiops.remediation.sync import sync_catalog
 
     counts = sync_catalog()["counts"]
     assert counts["unchanged"] == len(load_catalog().runbooks)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aiops import aws
-from aiops.act.sync import sync_catalog
+from aiops.core import aws
+from aiops.remediation.sync import sync_catalog
 
 pytestmark = pytest.mark.emulator
 CATALOG = Path(__file__).resolve().parents[2] / "include" / "runbooks"

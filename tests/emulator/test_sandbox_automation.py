@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from aiops.sandbox import automation
+from aiops_sandbox import automation
 
 pytestmark = pytest.mark.emulator
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.collect import cloudtrail
+from aiops.security import collect as cloudtrail
 
 pytestmark = [pytest.mark.emulator]
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -80,7 +80,7 @@ def test_read_log_file_returns_the_records(seeded):
     ],
 )
 def test_malformed_file_raises_naming_key_and_reason(seeded, mangle, reason):
-    from aiops import aws
+    from aiops.core import aws
 
     trail = cloudtrail.find_trail()
     s3 = aws.client("s3")

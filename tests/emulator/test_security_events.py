@@ -17,7 +17,7 @@ ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def analysed(seeded, tmp_path_factory):
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIOPS_ARTIFACT_BUCKET", "aiops-test-security-events")
@@ -86,7 +86,7 @@ def test_alerts_reach_eventbridge_with_the_agreed_detail(fresh_emulator, isolate
 
 
 def test_truncated_file_is_quarantined_and_the_rest_processed(fresh_emulator, isolated_stores):
-    from aiops.sandbox.cloudtrail import TrailActor, build_cloudtrail_logs, truncated_file
+    from aiops_sandbox.cloudtrail import TrailActor, build_cloudtrail_logs, truncated_file
 
     acct = "123456789012"
     files, injected = build_cloudtrail_logs(
@@ -108,7 +108,7 @@ def test_truncated_file_is_quarantined_and_the_rest_processed(fresh_emulator, is
     assert "truncated" in out["quarantined"][0]["reason"]
     rows = pipeline.quarantined()
     assert [(r["log_key"], r["run_id"]) for r in rows] == [(victim, "test-run")]
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     reason = ArtifactStore().get_json(rows[0]["artifact_key"] + ".reason.json")
     assert reason["key"] == victim
@@ -121,7 +121,7 @@ def test_truncated_file_is_quarantined_and_the_rest_processed(fresh_emulator, is
 
 def test_trail_bucket_notifies_the_queue_of_new_log_files(seeded):
     """S3 ObjectCreated -> SQS aiops-cloudtrail-files (what the DAG's AssetWatcher listens to)."""
-    from aiops import aws
+    from aiops.core import aws
 
     url = seeded.manifest["resources"]["queues"]["cloudtrail_files"]
     sqs = aws.client("sqs")

@@ -10,7 +10,7 @@ import boto3
 import numpy as np
 import pytest
 
-from aiops.sandbox.cloudtrail import parse_cloudtrail_file
+from aiops_sandbox.cloudtrail import parse_cloudtrail_file
 
 pytestmark = pytest.mark.emulator
 

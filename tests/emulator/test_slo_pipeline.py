@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from aiops.pipelines import metrics
-from aiops.pipelines import slo as pipeline
+from aiops.metrics import pipeline as metrics
+from aiops.slo import pipeline
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -25,8 +25,8 @@ def _utc(text: str) -> datetime:
 def slo_store(seeded, tmp_path_factory):
     """A private artifact bucket and state store holding the last 4 days of the seeded account's
     ALB target-group series (what the SLOs read), extracted once for the module."""
-    from aiops.settings import get_settings
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIOPS_ARTIFACT_BUCKET", "aiops-test-slo-pipeline")
@@ -167,7 +167,7 @@ def test_dashboards_are_published_per_service(slo_store, sandbox, seeded):
 def test_weekly_report_is_stored_and_emailed(slo_store, seeded, surge):
     from moto.ses.models import ses_backends
 
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     onset, _ = surge
     pipeline.record(pipeline.plan(ANCHOR, {"start": (onset - timedelta(hours=6)).isoformat(),
@@ -190,8 +190,8 @@ def test_weekly_report_is_stored_and_emailed(slo_store, seeded, surge):
 def test_exhausted_budget_demands_an_extra_approval(slo_store, seeded):
     from sqlalchemy import delete
 
-    from aiops.act.remediation import make_plan
-    from aiops.stores.state import StateStore, slo_history
+    from aiops.core.state import StateStore, slo_history
+    from aiops.remediation.pipeline import make_plan
 
     later = ANCHOR + timedelta(hours=1)
     synthetic, _ = pipeline.evaluate_range(ANCHOR, ANCHOR + timedelta(minutes=5), pipeline.load())

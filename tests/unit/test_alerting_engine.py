@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from aiops.alerting.engine import Engine, MemoryLedger
-from aiops.alerting.intake import bodies_from_asset_events, process
 from aiops.alerting.model import Alert
 from aiops.alerting.normalise import normalise_message
+from aiops.alerting.pipeline import bodies_from_asset_events, process
 from aiops.alerting.rules import AlertingRules, load_rules
-from aiops.sandbox import events as ev
+from aiops_sandbox import events as ev
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 24, 14, 10, tzinfo=UTC)  # a Tuesday

@@ -10,7 +10,7 @@ import pytest
 
 from aiops.alerting.model import Alert
 from aiops.alerting.normalise import NORMALISERS, DeadLetter, normalise_batch, normalise_message, parse_time
-from aiops.sandbox import events as ev
+from aiops_sandbox import events as ev
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 T = datetime(2026, 11, 26, 20, 15, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiops.alerting.rules import load_rules
-from aiops.errors import ConfigError
+from aiops.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "include" / "alerting"

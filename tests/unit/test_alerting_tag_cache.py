@@ -31,7 +31,7 @@ def test_cache_is_per_account_endpoint(monkeypatch) -> None:
     a = FakeTagging("http://127.0.0.1:5001", {"service": "checkout"})
     b = FakeTagging("http://127.0.0.1:5002", {"service": "payments"})
     current = {"client": a}
-    monkeypatch.setattr("aiops.aws.client", lambda *_a, **_k: current["client"])
+    monkeypatch.setattr("aiops.core.aws.client", lambda *_a, **_k: current["client"])
     enrich.clear_tag_cache()
     assert enrich.tag_index(max_age=3600)["i-0abc"] == {"service": "checkout"}
     assert enrich.tag_index(max_age=3600)["i-0abc"] == {"service": "checkout"}

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aiops.decide.anomaly import SCORE_COLUMNS
-from aiops.decide.anomaly.detector import INSUFFICIENT, MISSING, Detector, DetectorState, FittedModel
-from aiops.decide.anomaly.spec import ModelSpec, load_specs
-from aiops.errors import ConfigError
+from aiops.anomaly import SCORE_COLUMNS
+from aiops.anomaly.detector import INSUFFICIENT, MISSING, Detector, DetectorState, FittedModel
+from aiops.anomaly.spec import ModelSpec, load_specs
+from aiops.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = pd.Timedelta(minutes=5)

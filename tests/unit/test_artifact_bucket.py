@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from aiops.stores import artifacts
-from aiops.stores.artifacts import ArtifactStore
+from aiops.core import artifacts
+from aiops.core.artifacts import ArtifactStore
 
 
 @pytest.mark.parametrize(("endpoint", "tls_policy"), [("https://s3.us-east-1.amazonaws.com", True),

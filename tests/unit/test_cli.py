@@ -46,7 +46,7 @@ def test_seed_refuses_a_plain_endpoint_with_a_clear_message(capsys):
 
 def test_state_migrate_reports_the_schema_version(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("AIRFLOW_CONN_AIOPS_STATE", f"sqlite:///{tmp_path}/s.db")
-    from aiops.stores.state import MIGRATIONS
+    from aiops.core.state import MIGRATIONS
 
     assert main(["state", "migrate"]) == 0
     # reserved versions are appended in any order (see the comment above MIGRATIONS): the highest is reported

@@ -103,7 +103,7 @@ def test_exception_added_later_is_applied_with_batch_update_findings(monkeypatch
         ("SUPPRESSED", finding_id(now[0], "us-east-1", "123456789012")),
         ("NEW", finding_id(now[1], "us-east-1", "123456789012"))]
     hub = boto3.client("securityhub", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    monkeypatch.setattr("aiops.aws.client", lambda service, region=None: hub)
+    monkeypatch.setattr("aiops.core.aws.client", lambda service, region=None: hub)
     with Stubber(hub) as stub:
         for q in reqs:
             stub.add_response("batch_update_findings", {"ProcessedFindings": q["FindingIdentifiers"],

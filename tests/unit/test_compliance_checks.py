@@ -203,7 +203,7 @@ def test_every_check_has_complete_metadata():
 
 
 def test_runbooks_named_by_checks_exist():
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     for check in registry.checks().values():
         if check.meta.runbook:

@@ -11,7 +11,7 @@ from aiops.compliance import summary
 from aiops.compliance.exceptions import RiskException, apply_exceptions, load_exceptions
 from aiops.compliance.history import diff
 from aiops.compliance.model import Result
-from aiops.errors import ConfigError
+from aiops.core.errors import ConfigError
 
 AS_OF = datetime(2026, 11, 20, 12, tzinfo=UTC)
 XSS = '<script>alert("x")</script>'

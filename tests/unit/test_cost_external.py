@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from aiops.cost import external
-from aiops.cost.inventory import Instance, Inventory
+from aiops.cost.collect import Instance, Inventory
 from aiops.cost.model import RightsizingRecommendation
 from aiops.cost.pricing import default_prices
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from aiops.core.errors import ConfigError
 from aiops.cost.pricing import default_prices, family_of, is_burstable, is_graviton, load_prices
-from aiops.errors import ConfigError
 
 
 def test_price_table_names_its_source_and_review_date():
@@ -16,7 +16,7 @@ def test_price_table_names_its_source_and_review_date():
 
 
 def test_price_table_covers_every_type_the_simulated_account_runs():
-    from aiops.sandbox.topology import default_topology
+    from aiops_sandbox.topology import default_topology
 
     topo = default_topology()
     prices = default_prices()

@@ -56,8 +56,8 @@ def test_bad_answers_are_refused(chosen, fields, message):
 
 
 def test_dismissal_hides_for_the_configured_days_and_applied_for_the_hold(isolated_stores):
+    from aiops.core.state import StateStore
     from aiops.cost import decisions
-    from aiops.stores.state import StateStore
 
     at = datetime(2026, 11, 20, 12, tzinfo=UTC)
     made = decisions_from_answer(["Defer"], {"apply": "R1", "dismiss": "R2"}, RECS)
@@ -77,9 +77,9 @@ def test_dismissal_hides_for_the_configured_days_and_applied_for_the_hold(isolat
 
 
 def test_realised_savings_accrue_once_the_remediation_succeeded(isolated_stores):
-    from aiops.act.remediation import request_id
+    from aiops.core.state import StateStore
     from aiops.cost import decisions
-    from aiops.stores.state import StateStore
+    from aiops.remediation.pipeline import request_id
 
     at = datetime(2026, 11, 1, tzinfo=UTC)
     made = decisions_from_answer(["Apply"], {}, RECS[:2])

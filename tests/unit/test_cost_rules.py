@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.cost.inventory import Database, ElasticIp, Instance, Inventory, LoadBalancer, Snapshot, Volume
+from aiops.cost.collect import Database, ElasticIp, Instance, Inventory, LoadBalancer, Snapshot, Volume
 from aiops.cost.pricing import default_prices
 from aiops.cost.rules import RuleContext, Thresholds, evaluate, pick_target
 from aiops.cost.utilisation import DatabaseUsage, InstanceUsage, LoadBalancerUsage, Utilisation

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from aiops import aws
-from aiops.collect import cw_anomaly
+from aiops.anomaly import collect as cw_anomaly
+from aiops.core import aws
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DETECTOR = {

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from aiops import devrun
+from aiops_sandbox import devrun
 
 
 def test_stale_pidfile_from_a_dead_run_is_removed_and_its_airflow_group_stopped(tmp_path):

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from aiops.testing.hitl import (
+from aiops_sandbox.hitl import (
     APPROVE,
     REJECT,
     HitlAnswer,

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.errors import ConfigError
+from aiops.core.errors import ConfigError
 from aiops.incidents import config
-from aiops.incidents.response import incident_ids
+from aiops.incidents.pipeline import incident_ids
 from aiops.incidents.triage import signal_of
 
 
 def test_shipped_rules_load_and_name_catalog_runbooks():
-    from aiops.act.runbooks.catalog import load_catalog
+    from aiops.remediation.catalog import load_catalog
 
     rules = config.load_rules()
     assert [r.id for r in rules.rules][:1] == ["ec2-cpu-pinned"]

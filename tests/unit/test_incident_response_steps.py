@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiops.alerting.model import Alert, IncidentCandidate
-from aiops.incidents import response
+from aiops.incidents import pipeline as response
 from aiops.incidents import store as inc
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -42,8 +42,8 @@ def request(status: str, *, updated: datetime = T0, approvals: list | None = Non
 @pytest.fixture
 def world(monkeypatch):
     state: dict = {"request": None, "band": {"ok": True, "reason": "inside"}}
-    monkeypatch.setattr("aiops.incidents.remediation.latest_request", lambda _id: state["request"])
-    monkeypatch.setattr("aiops.incidents.remediation.back_in_band", lambda *a, **k: state["band"])
+    monkeypatch.setattr("aiops.incidents.runbook_rules.latest_request", lambda _id: state["request"])
+    monkeypatch.setattr("aiops.incidents.runbook_rules.back_in_band", lambda *a, **k: state["band"])
     return state
 
 

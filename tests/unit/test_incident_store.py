@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiops.alerting.model import Alert, IncidentCandidate
+from aiops.core.state import StateStore
 from aiops.incidents import store as inc
-from aiops.stores.state import StateStore
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -157,7 +157,7 @@ def test_late_alert_from_before_resolution_folds_into_the_resolved_incident(db):
 
 def test_cli_resolves_an_escalated_incident_and_refuses_twice(tmp_path, monkeypatch, capsys):
     from aiops import cli
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     monkeypatch.setenv("AIOPS_HOME", str(tmp_path))
     monkeypatch.setenv("AIOPS_STATE_CONN_ID", "aiops_state_absent")  # the SQLite file under AIOPS_HOME

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from aiops.decide.metric_quality import validate_metrics
-from aiops.metrics_model import STORE_COLUMNS, load_catalog
+from aiops.metrics.model import STORE_COLUMNS, load_catalog
+from aiops.metrics.quality import validate_metrics
 
 START = datetime(2026, 11, 20, 11, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -69,7 +69,7 @@ def test_stale_and_silent_series_are_warnings_not_quarantine():
 
 
 def test_frame_missing_a_column_is_rejected():
-    from aiops.errors import ValidationFailure
+    from aiops.core.errors import ValidationFailure
 
     with pytest.raises(ValidationFailure, match="resource_id"):
         run(frame(GOOD).drop(columns=["resource_id"]))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.errors import ConfigError
-from aiops.metrics_model import load_catalog, parse_series_id, series_id
+from aiops.core.errors import ConfigError
+from aiops.metrics.model import load_catalog, parse_series_id, series_id
 
 
 def test_series_id_sorts_dimensions_and_round_trips():

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.pipelines.metrics import plan_range, split_days
-from aiops.settings import Settings
+from aiops.core.settings import Settings
+from aiops.metrics.pipeline import plan_range, split_days
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 START = END - timedelta(minutes=15)
@@ -83,7 +83,7 @@ def test_fourteen_day_history_is_fifteen_tasks_not_thousands():
     ],
 )
 def test_batch_size_keeps_one_response_per_batch(window_s, expected):
-    from aiops.collect.cloudwatch import queries_per_call
+    from aiops.metrics.collect import queries_per_call
 
     assert queries_per_call(window_s, 300) == expected
 
@@ -96,6 +96,6 @@ def test_batch_size_keeps_one_response_per_batch(window_s, expected):
     ],
 )
 def test_minimum_calls(n, window_s, expected):
-    from aiops.collect.cloudwatch import minimum_calls
+    from aiops.metrics.collect import minimum_calls
 
     assert minimum_calls(n, window_s, 300) == expected

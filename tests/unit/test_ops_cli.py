@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def test_ops_policies_lists_and_reports_errors(tmp_path, monkeypatch, capsys):
     from aiops.cli import main
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     (tmp_path / "ops").mkdir()
     (tmp_path / "ops" / "mine.yaml").write_text(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from aiops.act.runbooks.catalog import DOCUMENT_PREFIX, SSM_NAME, STEP_ACTIONS, load_catalog
+from aiops.remediation.catalog import DOCUMENT_PREFIX, SSM_NAME, STEP_ACTIONS, load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO / "include" / "runbooks"

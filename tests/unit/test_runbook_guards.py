@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aiops.act.runbooks.catalog import load_catalog
-from aiops.act.runbooks.guards import (
+from aiops.core.errors import AiopsError
+from aiops.remediation.catalog import load_catalog
+from aiops.remediation.guards import (
     GuardViolation,
     TargetInfo,
     blast_radius,
@@ -15,7 +16,6 @@ from aiops.act.runbooks.guards import (
     target_ids,
     validate_parameters,
 )
-from aiops.errors import AiopsError
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "include" / "runbooks")
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.sandbox.applogs import (
+from aiops_sandbox.applogs import (
     MAX_BATCH_SPAN_MS,
     PUT_LOG_EVENTS_OVERHEAD,
     LogBurst,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.sandbox.cloudtrail import (
+from aiops_sandbox.cloudtrail import (
     ADMIN_POLICY_ARN,
     ATTACKER_IP,
     CLOUDTRAIL_KEY_RE,

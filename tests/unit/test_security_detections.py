@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.collect.cloudtrail import MalformedLogFile, mentions, parse_log_file
+from aiops.security.collect import MalformedLogFile, mentions, parse_log_file
 from aiops.security.detections import DETECTORS, DetectionContext, TrailEvent, detect
 from aiops.security.pipeline import DETAIL_KEYS, alert_entry, keys_from_notifications
 
@@ -163,8 +163,8 @@ def test_message_bodies_come_from_the_asset_watcher_payload():
 
 
 def test_cloudtrail_files_asset_watches_the_sqs_queue(monkeypatch):
-    from aiops.assets import cloudtrail_files_asset
-    from aiops.settings import get_settings
+    from aiops.airflow.assets import cloudtrail_files_asset
+    from aiops.core.settings import get_settings
 
     monkeypatch.setenv("AIOPS_SECURITY_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/111122223333/trail-files")
     get_settings.cache_clear()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aiops.decide import slo
-from aiops.decide.slo_policy import error_budget_policy, exhausted_reason
-from aiops.pipelines import slo as pipeline
+from aiops.slo import pipeline
+from aiops.slo import rules as slo
+from aiops.slo.policy import error_budget_policy, exhausted_reason
 
 T0 = pd.Timestamp("2026-11-20T00:00:00Z")
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 @pytest.fixture
 def metrics_until(isolated_stores):
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
 
     def set_metrics_watermark(value: datetime) -> None:
         StateStore().set_watermark("metrics_extract", value)

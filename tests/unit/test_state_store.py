@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.stores import state
+from aiops.core import state
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_audit_entries_keep_who_did_what(store):
 
 
 def test_default_url_is_a_sqlite_file_under_home(monkeypatch, tmp_path):
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     monkeypatch.setenv("AIOPS_HOME", str(tmp_path))
     monkeypatch.delenv("AIRFLOW_CONN_AIOPS_STATE", raising=False)

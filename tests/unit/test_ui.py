@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from aiops import ui
+from aiops.console import app as ui
 
 
 def test_status_page_requires_an_airflow_login():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 
 def default_args(owner: str = "aiops-platform", **overrides: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,7 +39,7 @@ class RunbookApprovalOperator(ApprovalOperator):
         return context["ti"].xcom_pull(task_ids=self.plan_task_id)
 
     def execute(self, context: Context) -> Any:
-        from aiops.act.remediation import approval_rounds
+        from aiops.remediation.pipeline import approval_rounds
 
         plan = self._plan(context)
         if approval_rounds(plan) < self.round_no:
@@ -64,7 +64,7 @@ class RunbookApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from aiops.act.remediation import record_approval
+        from aiops.remediation.pipeline import record_approval
 
         plan = self._plan(context)
         chosen = (event.get("chosen_options") or [None])[0]

@@ -7,7 +7,7 @@ enrichment that fails is recorded in ``alert.enrichment["errors"]`` and never bl
   segment, because alarms name instances by id). Auto Scaling groups are not in that API: their
   tags come from one ``DescribeAutoScalingGroups`` call. An instance in an Auto Scaling group gets
   ``root_resource`` = the group (alerts about its instances group together).
-* Recent changes: ``aiops.collect.cloudtrail.events_between`` (the trail's S3 log files), one read
+* Recent changes: ``aiops.security.collect.events_between`` (the trail's S3 log files), one read
   per batch over ``[earliest alert - lookback, latest alert]``, write events only.
 * SLO impact: the latest ``aiops_slo_history`` rows of the alert's service (within an hour before it).
 
@@ -38,8 +38,8 @@ def _tail(value: str) -> str:
 
 def tag_index(*, max_age: float | None = None) -> dict[str, dict[str, str]]:
     """``{arn or id: tags}`` for every tagged resource in the account (one paged listing, cached)."""
-    from aiops import aws
-    from aiops.settings import get_settings
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
 
     max_age = get_settings().alerting_tag_cache_seconds if max_age is None else max_age
     client = aws.client("resourcegroupstaggingapi")
@@ -67,7 +67,7 @@ def clear_tag_cache() -> None:
 
 
 def _asg_tags(names: list[str]) -> dict[str, dict[str, str]]:
-    from aiops import aws
+    from aiops.core import aws
 
     out: dict[str, dict[str, str]] = {}
     if not names:
@@ -131,7 +131,7 @@ def _merged_windows(times: list[datetime], lookback: timedelta) -> list[tuple[da
 
 def enrich_changes(alerts: list[Alert], lookback: timedelta) -> None:
     """``enrichment["recent_changes"]``: write events naming the alert's resource in the lookback."""
-    from aiops.collect import cloudtrail
+    from aiops.security import collect as cloudtrail
 
     targets = [a for a in alerts if a.resource]
     if not targets:
@@ -155,7 +155,7 @@ def enrich_slo(alerts: list[Alert]) -> None:
     """``enrichment["slo_impact"]``: latest budget / severity per SLO of the alert's service."""
     from sqlalchemy import select
 
-    from aiops.stores.state import StateStore, slo_history
+    from aiops.core.state import StateStore, slo_history
 
     services = sorted({a.service for a in alerts if a.service})
     if not services:
@@ -192,7 +192,7 @@ def enrich_slo(alerts: list[Alert]) -> None:
 def enrich(alerts: list[Alert], *, changes: bool = True, slo: bool = True,
            lookback: timedelta | None = None) -> None:
     """All enrichments, each guarded (an error is recorded on the alerts, never raised)."""
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     lookback = lookback or timedelta(minutes=get_settings().alerting_change_lookback_minutes)
     steps: list[tuple[str, Any]] = [("tags", lambda: enrich_tags(alerts))]

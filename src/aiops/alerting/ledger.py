@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from aiops.alerting.engine import LedgerRow
 from aiops.alerting.model import SEVERITY_ORDER
 from aiops.alerting.normalise import DeadLetter
-from aiops.stores.state import StateStore, alert_dead_letters, alert_ledger, alert_notifications
+from aiops.core.state import StateStore, alert_dead_letters, alert_ledger, alert_notifications
 
 
 def _utc(t: datetime) -> datetime:

@@ -21,7 +21,7 @@ SUBJECT_MAX = 100  # SNS Subject limit
 def resolve_topics(names: list[str], *, client: Any = None) -> dict[str, str | None]:
     """``{name: arn or None}``; ARNs given as names pass through."""
     if client is None:
-        from aiops import aws
+        from aiops.core import aws
 
         client = aws.client("sns")
     arns: dict[str, str] = {}
@@ -84,7 +84,7 @@ Publisher = Callable[[str, str, str], str]  # (topic_arn, subject, message) -> m
 
 def sns_publisher(client: Any = None) -> Publisher:
     if client is None:
-        from aiops import aws
+        from aiops.core import aws
 
         client = aws.client("sns")
 

@@ -5,7 +5,7 @@
 * ``suppression.yaml`` maintenance windows, known-noisy rules, flapping detection
 * ``grouping.yaml``    dedup window, grouping window, the least severity that opens an incident
 
-A file that fails validation raises :class:`~aiops.errors.ConfigError` naming the file and the field
+A file that fails validation raises :class:`~aiops.core.errors.ConfigError` naming the file and the field
 (``load_rules(strict=True)``); by default the error is recorded in ``AlertingRules.errors`` and that
 one concern falls back to its built-in defaults, so the rest keeps working.
 """
@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiops.alerting.model import SEVERITY_ORDER, Alert, Severity
-from aiops.errors import ConfigError
+from aiops.core.errors import ConfigError
 
 Strs = str | list[str]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -260,7 +260,7 @@ def load_file(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def load_rules(directory: Path | None = None, *, strict: bool = False) -> AlertingRules:
     """Load ``include/alerting/*.yaml`` (missing files: defaults)."""
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     directory = directory or get_settings().include_dir / "alerting"
     loaded: dict[str, Any] = {}

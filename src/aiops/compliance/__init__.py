@@ -1,7 +1,7 @@
 """Compliance sweeps: collectors -> pure checks (registry) -> results, diff, ASFF, summary email.
 
 - :mod:`aiops.compliance.model` — :class:`Resource`, :class:`Result`, :class:`CheckMeta`, :class:`Inventory`.
-- :mod:`aiops.compliance.collectors` — page through each service once per region into records.
+- :mod:`aiops.compliance.collect` — page through each service once per region into records.
 - :mod:`aiops.compliance.checks` — one module per check (``METADATA`` + ``evaluate``), discovered
   by :mod:`aiops.compliance.registry`.
 - :mod:`aiops.compliance.exceptions` — accepted-risk tag / YAML exceptions (reported suppressed).

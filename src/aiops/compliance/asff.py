@@ -126,7 +126,7 @@ def plan_findings(current: list[Result], previous: list[Result] | None, *, accou
 
 def import_findings(findings: Iterable[dict[str, Any]], region: str | None = None) -> dict[str, Any]:
     """BatchImportFindings in batches of 100; returns {"imported": n, "failed": [{Id, ErrorCode, ...}]}."""
-    from aiops import aws
+    from aiops.core import aws
 
     hub = aws.client("securityhub", region=region)
     items = list(findings)
@@ -171,7 +171,7 @@ def apply_workflow_updates(requests: list[dict[str, Any]], region: str | None = 
     """Send the requests; an emulator without BatchUpdateFindings is reported, not fatal."""
     from botocore.exceptions import ClientError
 
-    from aiops import aws
+    from aiops.core import aws
 
     hub = aws.client("securityhub", region=region)
     updated = 0

@@ -7,7 +7,7 @@ Two sources, both audited in the summary:
 - ``include/compliance/exceptions.yaml``: ``exceptions: [{check, resource, reason, owner, expires}]``
   where ``check`` may be ``"*"`` and ``resource`` is the id or ARN. Expired entries stop applying.
 
-A malformed file raises :class:`~aiops.errors.ConfigError` naming the file and the field.
+A malformed file raises :class:`~aiops.core.errors.ConfigError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.compliance.model import Result
-from aiops.errors import ConfigError
+from aiops.core.errors import ConfigError
 
 ACCEPTED_RISK_TAG = "aiops:accepted-risk"
 ACCEPTED_RISK_CHECKS_TAG = "aiops:accepted-risk-checks"
@@ -44,7 +44,7 @@ class ExceptionsFile(BaseModel):
 
 
 def default_path() -> Path:
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     return get_settings().include_dir / "compliance" / "exceptions.yaml"
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from aiops import aws
 from aiops.compliance.asff import GENERATOR_PREFIX
+from aiops.core import aws
 
 log = logging.getLogger(__name__)
 

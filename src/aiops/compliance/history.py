@@ -17,7 +17,7 @@ from sqlalchemy import delete, desc, insert, select
 
 from aiops.compliance.model import Result
 from aiops.compliance.registry import checks
-from aiops.stores.state import StateStore, compliance_results, compliance_sweeps
+from aiops.core.state import StateStore, compliance_results, compliance_sweeps
 
 
 @dataclass

@@ -16,13 +16,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aiops.compliance import asff, collectors, external, history, registry
+from aiops.compliance import asff, external, history, registry
+from aiops.compliance import collect as collectors
 from aiops.compliance.exceptions import apply_exceptions, load_exceptions_lenient
+from aiops.compliance.fixes import remediation_requests
 from aiops.compliance.model import Inventory, Result
-from aiops.compliance.remediation import remediation_requests
-from aiops.settings import get_settings
-from aiops.stores.artifacts import ArtifactStore
-from aiops.stores.state import StateStore
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
 
 log = logging.getLogger(__name__)
 DOMAIN = "compliance"
@@ -91,7 +92,7 @@ def _load(evaluated: dict[str, Any]) -> tuple[dict[str, Any], list[Result]]:
 def publish_findings(evaluated: dict[str, Any], region: str | None = None) -> dict[str, Any]:
     if not get_settings().compliance_securityhub_import:
         return {"imported": 0, "failed": [], "skipped": "compliance_securityhub_import is off"}
-    from aiops import aws
+    from aiops.core import aws
 
     doc, results = _load(evaluated)
     region = region or aws.client("securityhub").meta.region_name
@@ -130,9 +131,9 @@ def gather_external(regions: list[str] | None = None) -> dict[str, Any]:
 
 
 def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | None = None) -> dict[str, Any]:
-    from aiops import aws
     from aiops.compliance import summary
-    from aiops.reporting import store_report
+    from aiops.core import aws
+    from aiops.core.reporting import store_report
 
     s = get_settings()
     doc, results = _load(evaluated)
@@ -156,6 +157,6 @@ def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | Non
 
 
 def send_summary(stored: dict[str, Any]) -> dict[str, Any]:
-    from aiops.reporting import send_stored_report
+    from aiops.core.reporting import send_stored_report
 
     return send_stored_report(stored)

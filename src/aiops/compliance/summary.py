@@ -150,7 +150,7 @@ every change is approved in <code>remediate</code>.</p>
 
 
 def render_html(m: dict[str, Any], images: Mapping[str, str | None] | None = None) -> str:
-    from aiops.reporting import html_env
+    from aiops.core.reporting import html_env
 
     return str(html_env().from_string(HTML).render(m=m, img=images or {"trend": None}, title=title(m)))
 
@@ -199,7 +199,7 @@ def trend_png(trend: list[dict[str, Any]]) -> bytes | None:
     points = [(t["as_of"], t["score"]) for t in trend if t["score"] is not None]
     if len(points) < 2:
         return None
-    from aiops.reporting import figure, figure_png
+    from aiops.core.reporting import figure, figure_png
 
     fig = figure(8, 2.2)
     ax = fig.add_subplot(1, 1, 1)

@@ -1,7 +1,7 @@
 """Cost intelligence (issue 6): the daily cost report and right-sizing with FinOps approval.
 
 - :mod:`aiops.cost.pricing` — the shipped on-demand price table (``include/pricing/``) and savings arithmetic.
-- :mod:`aiops.cost.inventory` — collectors: EC2/EBS/EIP/RDS/ELB facts through describe calls.
+- :mod:`aiops.cost.collect` — collectors: EC2/EBS/EIP/RDS/ELB facts through describe calls.
 - :mod:`aiops.cost.utilisation` — per-resource evidence from the metrics store.
 - :mod:`aiops.cost.rules` — the right-sizing and waste rules (a registry of pure functions).
 - :mod:`aiops.cost.external` — AWS Compute Optimizer / Cost Explorer right-sizing, merged in on real AWS.

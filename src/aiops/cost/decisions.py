@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select
 
-from aiops.stores.state import StateStore, cost_decisions, remediation_requests
+from aiops.core.state import StateStore, cost_decisions, remediation_requests
 
 DECISIONS = ("apply", "defer", "dismiss")
 DAYS_PER_MONTH = 730 / 24
@@ -87,7 +87,7 @@ def history(store: StateStore | None = None) -> list[dict[str, Any]]:
 def realised_savings(day: datetime, store: StateStore | None = None) -> dict[str, Any]:
     """Applied recommendations up to the end of ``day`` with their remediation status, and the
     savings accrued by those that succeeded (estimated monthly savings x days since completion)."""
-    from aiops.act.remediation import request_id
+    from aiops.remediation.pipeline import request_id
 
     store = store or StateStore()
     store._ready()

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from aiops import aws
-from aiops.cost.inventory import Inventory
+from aiops.core import aws
+from aiops.cost.collect import Inventory
 from aiops.cost.model import RightsizingRecommendation
 from aiops.cost.pricing import PriceTable
 

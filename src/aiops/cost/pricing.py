@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.errors import ConfigError
-from aiops.settings import get_settings
+from aiops.core.errors import ConfigError
+from aiops.core.settings import get_settings
 
 
 class InstancePrice(BaseModel):

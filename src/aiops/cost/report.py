@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +54,7 @@ def breakdown(frame: pd.DataFrame, day: date) -> list[dict[str, Any]]:
 def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
     import pandas as pd
 
-    from aiops.reporting import figure, figure_png
+    from aiops.core.reporting import figure, figure_png
 
     fig = figure(9, 3.0)
     ax = fig.add_subplot(1, 1, 1)
@@ -71,7 +71,7 @@ def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
 
 
 def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
-    from aiops.reporting import figure, figure_png
+    from aiops.core.reporting import figure, figure_png
 
     top = sorted(rows, key=lambda r: -abs(r["dod_usd"]))[:8][::-1]
     fig = figure(9, 3.0)
@@ -88,7 +88,7 @@ def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
 def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
     import pandas as pd
 
-    from aiops.reporting import figure, figure_png
+    from aiops.core.reporting import figure, figure_png
 
     recent = frame[frame["day"] > pd.Timestamp(day) - pd.Timedelta(days=30)]
     pivot = recent.pivot_table(index="day", columns="key", values="cost", aggfunc="sum").fillna(0.0)
@@ -103,8 +103,8 @@ def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
 
 
 def _open_recommendations(day: date) -> dict[str, Any]:
+    from aiops.core.artifacts import ArtifactStore
     from aiops.cost.rightsizing import DATASET, DOMAIN, FILENAME
-    from aiops.stores.artifacts import ArtifactStore
 
     store = ArtifactStore()
     days = [d for d in store.partitions(DOMAIN, DATASET) if d <= (day + timedelta(days=1)).isoformat()]
@@ -121,8 +121,8 @@ def build_report(day: date | str) -> dict[str, Any]:
     """Query, analyse, render and store the report for ``day``; returns the stored keys and a summary."""
     import pandas as pd
 
+    from aiops.core.reporting import store_report
     from aiops.cost import decisions, spend
-    from aiops.reporting import store_report
 
     s = get_settings()
     day = date.fromisoformat(day) if isinstance(day, str) else day
@@ -252,7 +252,7 @@ Open right-sizing recommendations{% if s.recommendations.day %} ({{ s.recommenda
 
 
 def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
-    from aiops.reporting import html_env
+    from aiops.core.reporting import html_env
 
     env = html_env()
     env.globals.update(money=lambda x: f"{x:,.2f}", signed=_signed, delta=lambda x: f"{x:+,.2f}")
@@ -260,6 +260,6 @@ def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
 
 
 def send_report(report: dict[str, Any]) -> dict[str, Any]:
-    from aiops.reporting import send_stored_report
+    from aiops.core.reporting import send_stored_report
 
     return send_stored_report(report)

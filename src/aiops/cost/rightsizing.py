@@ -15,7 +15,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 DOMAIN, DATASET, FILENAME = "cost", "rightsizing", "recommendations.json"
@@ -29,12 +29,12 @@ def _utc(value: datetime | str) -> datetime:
 
 def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str, Any]:
     """Recommendations as of ``at`` (the run's data interval end), stored under ``dt=<day>``."""
+    from aiops.core.artifacts import ArtifactStore
     from aiops.cost import decisions, external, review
-    from aiops.cost.inventory import collect_inventory
+    from aiops.cost.collect import collect_inventory
     from aiops.cost.pricing import default_prices
     from aiops.cost.rules import RuleContext, Thresholds, evaluate
     from aiops.cost.utilisation import read_metrics, summarise
-    from aiops.stores.artifacts import ArtifactStore
 
     s = get_settings()
     at = _utc(at)

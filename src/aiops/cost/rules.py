@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiops.cost.inventory import KEEP_TAG, Inventory, Resource, is_true
+from aiops.cost.collect import KEEP_TAG, Inventory, Resource, is_true
 from aiops.cost.model import RightsizingRecommendation
 from aiops.cost.pricing import PriceTable, family_of, is_burstable, is_graviton
 from aiops.cost.utilisation import Utilisation, as_evidence
@@ -46,7 +46,7 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        from aiops.settings import get_settings
+        from aiops.core.settings import get_settings
 
         s = get_settings()
         return cls(lookback_days=s.cost_lookback_days, cpu_percentile=s.cost_cpu_percentile,

@@ -18,7 +18,7 @@ import logging
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiops import aws
+from aiops.core import aws
 
 if TYPE_CHECKING:
     import pandas as pd

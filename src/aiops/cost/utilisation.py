@@ -67,7 +67,7 @@ class Utilisation:
 
 
 def read_metrics(start: datetime, end: datetime) -> pd.DataFrame:
-    from aiops.stores.metrics import MetricsStore
+    from aiops.metrics.store import MetricsStore
 
     frame = MetricsStore().read(start, end, columns=COLUMNS)
     wanted = {("AWS/EC2", "CPUUtilization"), ("AWS/EC2", "NetworkIn"), ("AWS/EC2", "NetworkOut"),

@@ -1,6 +1,6 @@
 """``include/incidents/runbooks.yaml``: which runbook answers which incident signal.
 
-Validated with pydantic; a malformed file or rule raises :class:`~aiops.errors.ConfigError` naming
+Validated with pydantic; a malformed file or rule raises :class:`~aiops.core.errors.ConfigError` naming
 the file and the field. A rule naming a runbook that is not in the catalog is reported by
 :func:`check_against_catalog` (the DAG logs it and the rule never matches) rather than taking the
 other rules down.
@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aiops.errors import ConfigError
-from aiops.settings import get_settings
+from aiops.core.errors import ConfigError
+from aiops.core.settings import get_settings
 
 PLACEHOLDER = re.compile(r"^\{(dim|asg|instance):([A-Za-z0-9_]+)\}$")
 

@@ -43,7 +43,7 @@ def durations(incident: dict[str, Any]) -> dict[str, float | None]:
 
 
 def plot_metric(evidence: dict[str, Any], incident: dict[str, Any]) -> bytes | None:
-    from aiops.reporting import figure, figure_png
+    from aiops.core.reporting import figure, figure_png
 
     metric = evidence.get("metric") or {}
     points = metric.get("points") or []
@@ -73,7 +73,7 @@ def actions_taken(incident: dict[str, Any]) -> list[dict[str, Any]]:
     """Remediation requests of the incident (remediate records incident_id), with their approvers."""
     from sqlalchemy import select
 
-    from aiops.stores.state import StateStore, remediation_requests
+    from aiops.core.state import StateStore, remediation_requests
 
     store = StateStore()
     store._ready()
@@ -197,7 +197,7 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
     """(markdown, html) of the post-mortem; ``plot_src`` is the plot's image URL (data: URI)."""
     import jinja2
 
-    from aiops.reporting import html_env
+    from aiops.core.reporting import html_env
 
     actions = actions_taken(incident)
     d = durations(incident)
@@ -217,8 +217,8 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
 
 def write(incident_id: str, *, evidence: dict[str, Any] | None, verification: dict[str, Any] | None) -> dict[str, Any]:
     """Render and store the post-mortem; returns the keys and the measured times."""
-    from aiops.reporting import data_uri
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.reporting import data_uri
 
     incident = incidents.get(incident_id)
     png = plot_metric(evidence or {}, incident)

@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from aiops.alerting.model import SEVERITY_ORDER, IncidentCandidate
-from aiops.errors import AiopsError
-from aiops.stores.state import StateStore, incident_timeline, incidents
+from aiops.core.errors import AiopsError
+from aiops.core.state import StateStore, incident_timeline, incidents
 
 STATES = ("detected", "triaged", "remediating", "resolved", "escalated")
 OPEN_STATES = ("detected", "triaged", "remediating", "escalated")

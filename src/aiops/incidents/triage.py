@@ -4,14 +4,14 @@
 
 * ``signals`` - every metric the incident's alerts are about, and the ``primary`` one;
 * ``metric`` - a snapshot of the primary signal around the incident (CloudWatch GetMetricData)
-  with its forecast band: the anomaly detector's band (``aiops.stores.anomaly`` scores) where it
+  with its forecast band: the anomaly detector's band (``aiops.anomaly.store`` scores) where it
   scored the series, else a seasonal baseline band (median +- 3 MAD of the same time of day over
   the previous days) computed here;
 * ``related_alerts`` - the incident's alerts plus other open incidents of the same service;
 * ``logs`` - ERROR lines from the service's CloudWatch Logs groups around the incident
   (``logs.filter_log_events``), counted by message;
 * ``changes`` - CloudTrail records mentioning the affected resources in the day before
-  (``aiops.collect.cloudtrail.events_between``, the trail's S3 files);
+  (``aiops.security.collect.events_between``, the trail's S3 files);
 * ``runbooks`` - catalog runbooks whose rule in ``include/incidents/runbooks.yaml`` matches.
 
 Every part is best effort: a failing source is recorded as ``{"error": ...}`` and triage goes on.
@@ -26,9 +26,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiops import aws
-from aiops.metrics_model import parse_series_id, series_id
-from aiops.settings import get_settings
+from aiops.core import aws
+from aiops.core.settings import get_settings
+from aiops.metrics.model import parse_series_id, series_id
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def signals_of(incident: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- metric snapshot + band --------------------------------------------------------------------
 def _get_series(signal: dict[str, Any], start: datetime, end: datetime, period: int) -> list[tuple[datetime, float]]:
-    from aiops.collect.cloudwatch import metric_data_pages
+    from aiops.metrics.collect import metric_data_pages
 
     query = {"Id": "m0", "ReturnData": True, "MetricStat": {
         "Metric": {"Namespace": signal["namespace"], "MetricName": signal["metric"],
@@ -110,7 +110,7 @@ def seasonal_band(history: list[tuple[datetime, float]], at: list[datetime], *, 
 
 
 def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, tuple[float, float, float]]:
-    from aiops.stores.anomaly import AnomalyStore
+    from aiops.anomaly.store import AnomalyStore
 
     frame = AnomalyStore().read("scores", start, end)
     if frame is None or not len(frame):
@@ -138,7 +138,7 @@ def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, p
         bands = seasonal_band(history, [ts for ts, _ in window], period=period)
         if not any(bands) and incident_start is not None:
             # too little history for a seasonal band: the pre-incident baseline instead
-            from aiops.incidents.remediation import baseline_band
+            from aiops.incidents.runbook_rules import baseline_band
 
             flat = baseline_band(history, incident_start)
             bands = [flat] * len(window)
@@ -221,7 +221,7 @@ def error_lines(groups: list[str], start: datetime, end: datetime, *, samples: i
 # -- recent changes ------------------------------------------------------------------------------
 def recent_changes(resource_ids: list[str], start: datetime, end: datetime, *, limit: int = 50) -> dict[str, Any]:
     try:
-        from aiops.collect.cloudtrail import events_between
+        from aiops.security.collect import events_between
     except ImportError:  # the CloudTrail collector is not installed in this deployment
         return {"source": "cloudtrail", "available": False, "events": []}
     records = events_between(start, end, resource_ids=resource_ids or None)
@@ -256,7 +256,7 @@ def _safely(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
                     open_incidents: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    from aiops.incidents.remediation import matching_runbooks
+    from aiops.incidents.runbook_rules import matching_runbooks
 
     now = now or datetime.now(UTC)
     settings = get_settings()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-from aiops.settings import get_settings
+from aiops.core.settings import get_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,7 +44,7 @@ class PatchInstallApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from aiops.stores.state import StateStore
+        from aiops.core.state import StateStore
 
         plan = context["ti"].xcom_pull(task_ids=self.plan_task_id) or {}
         user = (event.get("responded_by_user") or {}).get("id")

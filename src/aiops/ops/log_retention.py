@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from aiops import aws
+from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected
 from aiops.ops.policy import LogRetentionPolicy
 

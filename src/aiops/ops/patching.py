@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiops import aws
+from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import DAYS, MaintenanceWindow, PatchPolicy, parse_hhmm
 
@@ -200,10 +200,10 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
     sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
     from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 
+    from aiops.core.settings import get_settings
+    from aiops.core.state import StateStore
     from aiops.ops import records
     from aiops.ops.plan import Change, change_key
-    from aiops.settings import get_settings
-    from aiops.stores.state import StateStore
 
     store = StateStore()
     ssm = SsmHook(aws_conn_id=get_settings().aws_conn_id).conn

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiops.act.runbooks.guards import TargetInfo
+from aiops.remediation.guards import TargetInfo
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def finish_plan(workflow: str, interval: str, at: datetime, changes: list[Change
                 max_changes: int | None = None, extra: dict[str, Any] | None = None,
                 title: str = "") -> dict[str, Any]:
     """The plan as a JSON-able dict (XCom, artifact), guarded and with its Markdown."""
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     limit = max_changes if max_changes is not None else get_settings().ops_max_changes_per_run
     changes = [c if c.key else Change(**{**asdict(c), "key": change_key(workflow, interval, c.action, c.resource_id)})
@@ -135,7 +135,7 @@ def render_markdown(plan: Mapping[str, Any]) -> str:
 
 def store_plan(plan: Mapping[str, Any], day: str) -> str:
     """Write ``ops/<workflow>/dt=<day>/plan.json`` (a re-run of the interval overwrites it)."""
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     store = ArtifactStore()
     name = "plan.json" if plan["interval"] == day else f"plan-{plan['interval'].replace(':', '')}.json"
@@ -143,7 +143,7 @@ def store_plan(plan: Mapping[str, Any], day: str) -> str:
 
 
 def store_result(workflow: str, day: str, interval: str, result: Mapping[str, Any]) -> str:
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     store = ArtifactStore()
     name = "result.json" if interval == day else f"result-{interval.replace(':', '')}.json"
@@ -161,8 +161,8 @@ def execute(plan: Mapping[str, Any], handlers: Mapping[str, Handler], *, run_id:
     change dicts, with ``result`` or ``error``). A failing change does not stop the others (each is
     independent); the caller decides whether failures fail the task.
     """
+    from aiops.core.state import StateStore
     from aiops.ops import records
-    from aiops.stores.state import StateStore
 
     workflow = plan["workflow"]
     actor = actor or workflow

@@ -2,7 +2,7 @@
 
 Every ``*.yaml`` file there may hold any of four lists — ``snapshots``, ``log_retention``,
 ``patching``, ``schedules`` (plus ``asg_schedules``) — of policies. Each entry is validated on
-its own: a malformed entry becomes a :class:`~aiops.errors.ConfigError` naming the file and the
+its own: a malformed entry becomes a :class:`~aiops.core.errors.ConfigError` naming the file and the
 field (``snapshots[1].retention_days``) and the other policies keep working. A new policy is
 ``mode: dry-run`` unless it says ``mode: enforce``.
 """
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aiops.errors import ConfigError
+from aiops.core.errors import ConfigError
 
 Mode = Literal["dry-run", "enforce"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -234,7 +234,7 @@ def load_policies(kind: str, directory: Path | None = None) -> PolicySet[Any]:
     A malformed entry (or file) lands in ``.errors`` with file and field; the rest load. Ids must be
     unique per kind across files.
     """
-    from aiops.settings import get_settings
+    from aiops.core.settings import get_settings
 
     model = KINDS[kind]
     directory = directory or get_settings().include_dir / "ops"

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def _store() -> Any:
-    from aiops.stores.state import StateStore
+    from aiops.core.state import StateStore
 
     store = StateStore()
     store._ready()
@@ -25,7 +25,7 @@ def _store() -> Any:
 
 
 def is_done(key: str) -> bool:
-    from aiops.stores.state import ops_changes
+    from aiops.core.state import ops_changes
 
     store = _store()
     with store.engine.connect() as conn:
@@ -36,7 +36,7 @@ def is_done(key: str) -> bool:
 def record(change: Change, *, workflow: str, status: str, detail: dict[str, Any] | None,
            run_id: str | None) -> None:
     """Upsert the row of ``change.key`` (a failed change retried and done becomes done)."""
-    from aiops.stores.state import ops_changes
+    from aiops.core.state import ops_changes
 
     store = _store()
     values = {"workflow": workflow, "action": change.action, "resource_id": change.resource_id,
@@ -51,7 +51,7 @@ def record(change: Change, *, workflow: str, status: str, detail: dict[str, Any]
 
 
 def changes(workflow: str | None = None) -> list[dict[str, Any]]:
-    from aiops.stores.state import ops_changes
+    from aiops.core.state import ops_changes
 
     store = _store()
     query = select(ops_changes).order_by(ops_changes.c.at)
@@ -62,7 +62,7 @@ def changes(workflow: str | None = None) -> list[dict[str, Any]]:
 
 
 def get(key: str) -> dict[str, Any] | None:
-    from aiops.stores.state import ops_changes
+    from aiops.core.state import ops_changes
 
     store = _store()
     with store.engine.connect() as conn:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiops import aws
+from aiops.core import aws
 from aiops.ops.plan import KEEP_TAG, Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import SnapshotPolicy
 

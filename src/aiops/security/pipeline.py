@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aiops import aws
-from aiops.collect import cloudtrail
+from aiops.core import aws
+from aiops.core.settings import get_settings
+from aiops.security import collect as cloudtrail
 from aiops.security.detections import Detection, DetectionContext, TrailEvent, detect
-from aiops.settings import get_settings
 
 log = logging.getLogger(__name__)
 SOURCE = "matcarv.aiops"
@@ -88,8 +88,8 @@ def quarantine(bucket: str, key: str, reason: str, data: bytes | None, *, run_id
     """Record a malformed file (once per key) and keep its bytes and reason as artifacts."""
     from sqlalchemy import delete, insert
 
-    from aiops.stores.artifacts import ArtifactStore
-    from aiops.stores.state import StateStore, security_quarantine
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.state import StateStore, security_quarantine
 
     now = datetime.now(UTC)
     store = ArtifactStore()
@@ -114,7 +114,7 @@ def quarantine(bucket: str, key: str, reason: str, data: bytes | None, *, run_id
 def quarantined() -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from aiops.stores.state import StateStore, security_quarantine
+    from aiops.core.state import StateStore, security_quarantine
 
     state = StateStore()
     state.migrate()
@@ -133,7 +133,7 @@ def analyse_files(files: list[dict[str, str]], *, run_id: str | None = None,
     of that window (a manual time-range run)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     s3 = aws.client("s3")
     events: list[TrailEvent] = []
@@ -179,7 +179,7 @@ def alert_entry(d: Detection | dict[str, Any]) -> dict[str, Any]:
 
 
 def _alerted_key(detail: dict[str, Any]) -> str:
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     day = str(detail["event_time"])[:10]
     return ArtifactStore.key("security", "alerted", day, f"{detail['evidence']['fingerprint']}.json")
@@ -190,7 +190,7 @@ def raise_alerts(detections: list[dict[str, Any]]) -> dict[str, Any]:
 
     Idempotent: an alert already sent (a marker per fingerprint in the artifact store) is not sent
     again, so a retry, a re-delivered notification or an overlapping manual range stays quiet."""
-    from aiops.stores.artifacts import ArtifactStore
+    from aiops.core.artifacts import ArtifactStore
 
     store = ArtifactStore()
     events = aws.client("events")

@@ -1,0 +1,181 @@
+"""What the ``alert_intake`` DAG does, testable without Airflow.
+
+:func:`process` takes raw SQS message bodies (EventBridge events) and runs the whole chain:
+normalise (bad ones to the dead-letter table) -> enrich -> engine (severity rules, dedup,
+suppression, grouping) -> hand-over (``aiops.incidents.store.open_or_update`` per candidate) ->
+notify (one SNS message per new/escalated candidate per routed topic). Every step is idempotent on
+event ids / group keys, so a retried task or a re-delivered message opens no second incident and
+sends no second notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from aiops.alerting.engine import Engine, Ledger, counts
+from aiops.alerting.model import SEVERITY_ORDER, Alert, IncidentCandidate
+from aiops.alerting.normalise import normalise_batch
+from aiops.alerting.rules import AlertingRules, load_rules
+
+log = logging.getLogger(__name__)
+
+HandOver = Callable[[IncidentCandidate], tuple[str, bool]]
+ACTOR = "alert_intake"
+
+
+def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
+    """SQS messages from the AssetWatcher's asset events (``extra.payload.message_batch[].Body``)."""
+    out: list[dict[str, Any]] = []
+    for ev in events:
+        extra = getattr(ev, "extra", None) or (ev.get("extra") if isinstance(ev, dict) else None) or {}
+        payload = extra.get("payload") or {}
+        for msg in payload.get("message_batch") or []:
+            if isinstance(msg, dict) and "Body" in msg:
+                out.append({"Body": msg["Body"], "MessageId": msg.get("MessageId")})
+    return out
+
+
+def default_hand_over(run_id: str | None) -> HandOver:
+    from aiops.incidents.store import open_or_update
+
+    def hand_over(candidate: IncidentCandidate) -> tuple[str, bool]:
+        return open_or_update(candidate, actor=ACTOR, run_id=run_id)
+    return hand_over
+
+
+def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRules | None = None,
+            ledger: Ledger | None = None, hand_over: HandOver | None = None,
+            publish: Callable[[str, str, str], str] | None = None, enrich: bool = True,
+            enricher: Callable[[list[Alert]], None] | None = None,
+            notify: bool | None = None, topic_arns: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the chain over one batch; returns a JSON-able summary (counts, incident ids, notifications).
+
+    Injection points for tests and replays: ``ledger`` (default: the state store), ``hand_over``
+    (default: ``aiops.incidents.store.open_or_update``), ``publish`` (default: SNS Publish),
+    ``topic_arns`` (default: resolved with SNS ListTopics), ``enricher`` (default: tags, CloudTrail, SLO)."""
+    from aiops.core.settings import get_settings
+
+    settings = get_settings()
+    started = time.monotonic()
+    rules = rules or load_rules()
+    for err in rules.errors:
+        log.error("alerting config error (that file's defaults are used): %s", err)
+    if ledger is None:
+        from aiops.alerting.ledger import SqlLedger
+
+        ledger = SqlLedger()
+    timings: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        timings[name] = round(now - mark, 4)
+        mark = now
+
+    alerts, dead = normalise_batch(bodies)
+    if dead:
+        new_dead = ledger.record_dead_letters(dead, run_id=run_id)
+        for letter in dead:
+            log.warning("dead letter (%s / %s): %s", letter.source, letter.detail_type, letter.reason)
+        log.info("%d dead letter(s), %d new", len(dead), new_dead)
+    if enricher is not None and alerts:
+        enricher(alerts)
+    elif enrich and alerts:
+        from aiops.alerting.enrich import enrich as run_enrichment
+
+        run_enrichment(alerts, changes=settings.alerting_enrich_changes,
+                       lookback=timedelta(minutes=settings.alerting_change_lookback_minutes))
+    lap("normalise_enrich")
+    engine = Engine(rules, ledger)
+    decided, rows = engine.decide(alerts)
+    ledger.save(rows, run_id=run_id)
+    lap("decide")
+    for d in decided:
+        log.info("%s %s %s [%s] %s -> %s (%s)%s", d.alert.time.strftime("%H:%M:%S"), d.alert.source,
+                 d.alert.resource, d.alert.severity, d.alert.title[:80], d.decision, d.reason,
+                 f" group {d.group_key}" if d.group_key else "")
+    candidates = engine.candidates(decided)
+    hand_over = hand_over or default_hand_over(run_id)
+    ids: dict[str, str] = {}
+    created: list[str] = []
+    for c in candidates:
+        incident_id, new = hand_over(c)
+        ids[c.group_key] = incident_id
+        if new:
+            created.append(incident_id)
+    lap("hand_over")
+    # Announce (INCIDENTS asset event) what this run changed: groups with newly accepted alerts, or
+    # re-deliveries first decided by this same run (a retried task whose first try failed midway).
+    fresh = {d.group_key for d in decided if d.group_key and (
+        d.decision == "accepted" or (d.decision == "redelivery" and run_id is not None and d.first_run_id == run_id))}
+    notifications: list[dict[str, Any]] = []
+    do_notify = settings.alerting_notify if notify is None else notify
+    if do_notify:
+        notifications = _notify(engine, candidates, ids, rules, ledger, publish, run_id, topic_arns)
+    lap("notify")
+    summary = {
+        "raw_events": len(bodies), "dead_letters": len(dead), "alerts": len(alerts),
+        "decisions": counts(decided), "candidates": len(candidates),
+        "incident_ids": sorted(set(ids.values())), "created": created,
+        "announce": sorted({ids[g] for g in fresh if g in ids}),
+        "notifications": notifications, "config_errors": [str(e) for e in rules.errors],
+        "seconds": round(time.monotonic() - started, 3), "timings": timings,
+    }
+    log.info("alert intake: %s", {k: v for k, v in summary.items() if k != "notifications"})
+    return summary
+
+
+def _notify(engine: Engine, candidates: list[IncidentCandidate], ids: dict[str, str], rules: AlertingRules,
+            ledger: Ledger, publish: Callable[[str, str, str], str] | None,
+            run_id: str | None, topic_arns: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    from aiops.alerting import notify as n
+
+    due = engine.to_notify(candidates)
+    if not due:
+        return []
+    already = ledger.notified([c.group_key for c in due])
+    routes: dict[str, tuple[list[str], list[str]]] = {}
+    for c in due:
+        worst = max(c.alerts, key=lambda a: SEVERITY_ORDER[a.severity])
+        rep = worst.model_copy(update={"team": c.team or worst.team, "severity": c.severity})
+        routes[c.group_key] = rules.routing.topics_for(rep)
+    names = sorted({t for topics, _ in routes.values() for t in topics})
+    try:
+        arns: dict[str, str | None] = ({name: topic_arns.get(name) for name in names} if topic_arns is not None
+                                       else n.resolve_topics(names))
+    except Exception as exc:  # SNS unreachable: record every notification as failed, keep the incidents
+        log.error("cannot list SNS topics: %s", exc)
+        arns = dict.fromkeys(names)
+    publish = publish or n.sns_publisher()
+    out = []
+    for c in due:
+        incident_id = ids.get(c.group_key)
+        escalated = c.group_key in already
+        subj, text = n.subject(c, incident_id, escalated), n.body(c, incident_id, escalated)
+        topics, used = routes[c.group_key]
+        for name in topics:
+            arn = arns.get(name)
+            entry: dict[str, Any] = {"group_key": c.group_key, "incident_id": incident_id, "topic": arn or name,
+                                     "severity": c.severity, "subject": subj, "rules": used, "escalated": escalated}
+            if arn is None:
+                entry.update(status="failed", error=f"SNS topic {name!r} does not exist")
+            else:
+                try:
+                    entry.update(status="sent", message_id=publish(arn, subj, text))
+                except Exception as exc:
+                    entry.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            if entry["status"] == "failed":
+                log.error("notification to %s failed: %s", name, entry["error"])
+            else:
+                log.info("notified %s: %s", arn, subj)
+            ledger.record_notification(group_key=c.group_key, incident_id=incident_id, severity=c.severity,
+                                       topic=entry["topic"], status=entry["status"], subject=subj,
+                                       message_id=entry.get("message_id"), error=entry.get("error"),
+                                       run_id=run_id)
+            out.append(entry)
+    return out

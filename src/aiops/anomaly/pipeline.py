@@ -1,0 +1,333 @@
+"""The anomaly_detection pipeline: plan -> score (one mapped task per batch of series) -> publish.
+
+Scoring a window [start, end) for a batch, day by day:
+
+1. the day's models: fitted on the ``history_days`` before 00:00 UTC of that day (by
+   ``anomaly_refit`` ahead of time, or here on demand) and persisted;
+2. the detector state at 00:00 UTC of that day: the checkpoint, or — on the very first run — built
+   by replaying ``anomaly_warmup_days`` of history;
+3. the day's points from the metrics store up to ``end`` are stepped through the detector; rows in
+   [start, end) are kept, and when the day is complete the next midnight's checkpoint is saved.
+
+Because every run re-scores from its day's checkpoint with the day's models, running an interval
+twice, or backfilling it later, reproduces the same scores and anomalies. Alerts are the onsets of
+anomaly episodes inside the window; ``publish`` sends them to EventBridge (source
+``matcarv.aiops``, detail-type ``AIOps Anomaly Detected``), whose ops-events rule delivers them to
+the SQS queue the incident intake watches — one path for every alert source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiops.core.settings import get_settings
+from aiops.metrics.pipeline import SERIES_KEY, _utc
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "anomaly_detection"
+ALERT_SOURCE = "matcarv.aiops"
+ALERT_DETAIL_TYPE = "AIOps Anomaly Detected"
+DAY = timedelta(days=1)
+
+
+def _midnight(value: datetime) -> datetime:
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def plan(asset_ranges: list[dict[str, Any]], conf: dict[str, Any] | None, interval_end: datetime) -> list[dict]:
+    """One mapped task per batch, all scoring the same window.
+
+    The window is conf ``start``/``end`` when given (a backfill), else the union of the triggering
+    metrics Asset events' ranges, capped to the last ``anomaly_max_score_days``.
+    """
+    s = get_settings()
+    conf = conf or {}
+    if conf.get("start") or conf.get("end"):
+        if not (conf.get("start") and conf.get("end")):
+            raise ValueError("conf needs both 'start' and 'end' (ISO 8601)")
+        start, end = _utc(conf["start"]), _utc(conf["end"])
+    elif asset_ranges:
+        start = min(_utc(r["start"]) for r in asset_ranges)
+        end = max(_utc(r["end"]) for r in asset_ranges)
+        start = max(start, end - timedelta(days=s.anomaly_max_score_days))
+    else:
+        end = _utc(interval_end)
+        start = end - timedelta(minutes=15)
+    if start >= end:
+        raise ValueError(f"empty scoring window [{start.isoformat()}, {end.isoformat()})")
+    emit = bool(conf.get("emit_alerts", True))
+    log.info("Scoring [%s, %s) in %d batches; alerts %s", start.isoformat(), end.isoformat(), s.anomaly_batches,
+             "on" if emit else "off")
+    return [{"batch": b, "batches": s.anomaly_batches, "start": start.isoformat(), "end": end.isoformat(),
+             "emit_alerts": emit} for b in range(s.anomaly_batches)]
+
+
+def _series_refs(batch: int, batches: int) -> dict[str, Any]:
+    from aiops.anomaly.store import stable_batch
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.metrics.collect import SeriesRef
+
+    raw = ArtifactStore().get_json(SERIES_KEY) or []
+    refs = (SeriesRef.from_dict(d) for d in raw)
+    return {r.series_id: r for r in refs if stable_batch(r.series_id, batches) == batch}
+
+
+def _enough(detector: Any, history: pd.Series) -> bool:
+    """Cold start: no model until the spec's minimum history exists (the detector then says so)."""
+    valid = history.dropna()
+    if len(valid) < detector.spec.refit.min_history_points:
+        return False
+    span_hours = (valid.index[-1] - valid.index[0]).total_seconds() / 3600
+    return span_hours >= detector.spec.refit.min_history_hours
+
+
+def _history(frame: pd.DataFrame, sid: str, start: datetime, end: datetime) -> pd.Series:
+    import pandas as pd
+
+    rows = frame[(frame["series_id"] == sid) & (frame["timestamp"] >= start) & (frame["timestamp"] < end)]
+    return pd.Series(rows["value"].to_numpy(), index=pd.DatetimeIndex(rows["timestamp"]), name=sid).sort_index()
+
+
+def score_batch(task: dict[str, Any]) -> dict[str, Any]:
+    """Score one batch of series over the task's window; persist scores, anomalies, models, state."""
+    import pandas as pd
+
+    from aiops.anomaly import SCORE_COLUMNS
+    from aiops.anomaly.detector import Detector, DetectorState, FittedModel
+    from aiops.anomaly.spec import load_specs
+    from aiops.anomaly.store import SCORE_STORE_COLUMNS, AnomalyStore
+    from aiops.metrics.store import MetricsStore
+
+    s = get_settings()
+    t0 = time.monotonic()
+    batch, batches = int(task["batch"]), int(task["batches"])
+    start, end = _utc(task["start"]), _utc(task["end"])
+    refs = _series_refs(batch, batches)
+    specs = load_specs(s.include_dir / "models")
+    detectors = {sid: Detector(specs.for_series(r.namespace, r.metric)) for sid, r in refs.items()}
+    store, metrics = AnomalyStore(), MetricsStore()
+    summary: dict[str, Any] = {"batch": batch, "series": len(refs), "points": 0, "anomalies": 0, "fits": 0,
+                               "warmed": 0, "alerts": []}
+    if not refs:
+        return summary
+    history_days = max(d.spec.refit.history_days for d in detectors.values())
+    first_day = _midnight(start)
+    data = metrics.read(first_day - timedelta(days=max(history_days, s.anomaly_warmup_days)), end,
+                        series_ids=list(refs), columns=["series_id", "timestamp", "value"])
+    scored_parts: list[pd.DataFrame] = []
+    day = first_day
+    while day < end:
+        d = day.date()
+        model_json = store.load_models(d, batch)
+        models: dict[str, FittedModel | None] = {}
+        fitted_now = 0
+        for sid, det in detectors.items():
+            if sid in model_json:
+                models[sid] = FittedModel.from_json(model_json[sid])
+                continue
+            history = _history(data, sid, day - timedelta(days=det.spec.refit.history_days), day)
+            model = det.fit(history, fitted_at=pd.Timestamp(day)) if _enough(det, history) else None
+            if model is not None:
+                model_json[sid] = model.to_json()
+                # score with exactly what a later run will load, so re-runs reproduce this one
+                model = FittedModel.from_json(model_json[sid])
+                fitted_now += 1
+            models[sid] = model
+        if fitted_now:
+            store.save_models(d, batch, model_json)
+            summary["fits"] += fitted_now
+        state_json = store.load_state(d, batch)
+        states: dict[str, DetectorState] = {}
+        warmed = False
+        for sid, det in detectors.items():
+            if sid in state_json:
+                states[sid] = DetectorState.from_json(state_json[sid])
+                continue
+            # First run for this series: replay recent history to build the state at midnight.
+            warm = _history(data, sid, day - timedelta(days=s.anomaly_warmup_days), day)
+            state = det.new_state()
+            if len(warm):
+                _, state = det.step(warm, models[sid], state)
+            state_json[sid] = state.to_json()
+            states[sid] = DetectorState.from_json(state_json[sid])  # what later runs will load
+            summary["warmed"] += 1
+            warmed = True
+        if warmed:
+            store.save_state(d, batch, state_json)
+        day_end = min(day + DAY, end)
+        next_states: dict[str, str] = {}
+        for sid, det in detectors.items():
+            points = _history(data, sid, day, day_end)
+            scored, state = det.step(points, models[sid], states[sid])
+            next_states[sid] = state.to_json()
+            if len(scored):
+                scored.insert(0, "series_id", sid)
+                scored_parts.append(scored)  # from midnight: onsets need the points before `start`
+        if day + DAY <= end:  # the day is complete: checkpoint the next midnight
+            store.save_state((day + DAY).date(), batch, next_states)
+        day += DAY
+
+    day_scores = (pd.concat(scored_parts, ignore_index=True) if scored_parts
+                  else pd.DataFrame(columns=["series_id", *SCORE_COLUMNS]))
+    day_scores = attach_cw_bands(day_scores, refs, start, end) if s.anomaly_import_cw_bands else day_scores
+    for column in ("cw_lower", "cw_upper"):
+        if column not in day_scores:
+            day_scores[column] = float("nan")
+    day_scores = day_scores[list(SCORE_STORE_COLUMNS)].astype(SCORE_STORE_COLUMNS)
+    alerts = episode_onsets(day_scores, refs, start, end) if task.get("emit_alerts", True) else []
+    scores = day_scores[(day_scores["timestamp"] >= start) & (day_scores["timestamp"] < end)]
+    store.upsert("scores", batch, scores, start, end)
+    anomalies = scores[scores["is_anomaly"]].copy()
+    for column in ("namespace", "metric", "resource_id", "service", "env", "team"):
+        anomalies[column] = [getattr(refs[sid], column, None) if column in {"namespace", "metric", "resource_id"}
+                             else refs[sid].tag(column) for sid in anomalies["series_id"]]
+    store.upsert("anomalies", batch, anomalies, start, end)
+    summary["points"] = len(scores)
+    summary["anomalies"] = len(anomalies)
+    summary["alerts"] = alerts
+    log.info("batch %d: %d series, %d points, %d anomalous, %d alert(s); %d fits, %d warm-ups; %.1fs", batch,
+             len(refs), len(scores), len(anomalies), len(summary["alerts"]), summary["fits"], summary["warmed"],
+             time.monotonic() - t0)
+    return summary
+
+
+def attach_cw_bands(scores: pd.DataFrame, refs: dict[str, Any], start: datetime, end: datetime) -> pd.DataFrame:
+    """Add CloudWatch's own band (cw_lower/cw_upper) for series that have a trained detector."""
+    import pandas as pd
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from aiops.anomaly.collect import fetch_bands, list_detectors
+
+    frames = []
+    for region in sorted({r.region for r in refs.values()}):
+        try:
+            detectors = list_detectors(region)
+        except (ClientError, BotoCoreError) as exc:  # not enabled / not permitted / not emulated
+            log.info("CloudWatch anomaly detectors unavailable in %s: %s", region, exc)
+            continue
+        wanted = [d for sid, d in detectors.items() if sid in refs]
+        for sid, band in fetch_bands(wanted, start, end, region=region).items():
+            frames.append(pd.DataFrame({"series_id": sid, "timestamp": pd.to_datetime(band.timestamps, utc=True),
+                                        "cw_lower": band.lower, "cw_upper": band.upper}))
+    if not frames:
+        return scores
+    bands = pd.concat(frames, ignore_index=True)
+    merged = scores.merge(bands, on=["series_id", "timestamp"], how="left")
+    outside = (merged["value"] > merged["cw_upper"]) | (merged["value"] < merged["cw_lower"])
+    merged.loc[outside & merged["is_anomaly"], "reason"] = merged["reason"] + "; also outside CloudWatch's band"
+    return merged
+
+
+def fingerprint(series_id: str, onset: datetime) -> str:
+    return hashlib.sha1(f"anomaly|{series_id}|{onset.isoformat()}".encode()).hexdigest()[:16]
+
+
+def episode_onsets(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
+                   end: datetime) -> list[dict[str, Any]]:
+    """One alert per anomaly episode that begins in [start, end), not one per anomalous point.
+
+    ``scores`` may begin before ``start`` (the run re-scores from midnight) so an episode that was
+    already going on when the window opened is recognised as such and not alerted again."""
+    alerts = []
+    for sid, rows in scores.sort_values("timestamp").groupby("series_id", sort=True):
+        flags = rows["is_anomaly"].to_numpy()
+        onsets = [i for i in range(len(flags)) if flags[i] and (i == 0 or not flags[i - 1])]
+        for i in onsets:
+            row = rows.iloc[i]
+            onset = row["timestamp"].to_pydatetime()
+            if not start <= onset < end:
+                continue
+            ref = refs[sid]
+            alerts.append({
+                "alert_type": "anomaly", "fingerprint": fingerprint(str(sid), onset), "series_id": sid,
+                "namespace": ref.namespace, "metric": ref.metric, "dimensions": dict(ref.dimensions),
+                "stat": ref.stat, "region": ref.region, "resource_id": ref.resource_id,
+                "service": ref.tag("service"), "env": ref.tag("env"), "team": ref.tag("team"),
+                "onset": onset.isoformat(), "value": float(row["value"]), "forecast": _num(row["forecast"]),
+                "lower": _num(row["lower"]), "upper": _num(row["upper"]),
+                "anomaly_score": float(row["anomaly_score"]), "reason": str(row["reason"]),
+            })
+    return alerts
+
+
+def _num(x: Any) -> float | None:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if value != value else value
+
+
+def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
+    """Send alert events to EventBridge (10 per PutEvents call), advance the watermark."""
+    from aiops.core import aws
+    from aiops.core.state import StateStore
+
+    alerts = [a for r in results for a in r.get("alerts", [])]
+    sent, failed = 0, 0
+    if alerts:
+        events = aws.client("events")
+        entries = [{"Source": ALERT_SOURCE, "DetailType": ALERT_DETAIL_TYPE, "Detail": json.dumps({**a, "run_id": run_id}),
+                    "Resources": [], "Time": _utc(a["onset"])} for a in alerts]
+        for i in range(0, len(entries), 10):
+            resp = events.put_events(Entries=entries[i:i + 10])
+            failed += int(resp.get("FailedEntryCount", 0))
+            sent += len(entries[i:i + 10]) - int(resp.get("FailedEntryCount", 0))
+    if failed:
+        raise RuntimeError(f"EventBridge rejected {failed} of {len(alerts)} alert events; the run will retry")
+    summary = {"series": sum(r["series"] for r in results), "points": sum(r["points"] for r in results),
+               "anomalies": sum(r["anomalies"] for r in results), "alerts_sent": sent,
+               "fits": sum(r["fits"] for r in results), "warmed": sum(r["warmed"] for r in results)}
+    if results and "end" in results[0]:
+        StateStore().set_watermark(WATERMARK, _utc(results[0]["end"]), run_id=run_id)
+    log.info("anomaly detection: %s", summary)
+    return summary
+
+
+def refit(task: dict[str, Any]) -> dict[str, Any]:
+    """Fit the models a day's scoring will use (data before its midnight) for one batch."""
+    import pandas as pd
+
+    from aiops.anomaly.detector import Detector
+    from aiops.anomaly.spec import load_specs
+    from aiops.anomaly.store import AnomalyStore
+    from aiops.metrics.store import MetricsStore
+
+    s = get_settings()
+    day = _midnight(_utc(task["day"]))
+    refs = _series_refs(int(task["batch"]), int(task["batches"]))
+    specs = load_specs(s.include_dir / "models")
+    store = AnomalyStore()
+    existing = store.load_models(day.date(), int(task["batch"]))
+    if existing and set(refs) <= set(existing) and not task.get("force"):
+        return {"batch": task["batch"], "fitted": 0, "kept": len(existing)}
+    data = MetricsStore().read(day - timedelta(days=30), day, series_ids=list(refs),
+                               columns=["series_id", "timestamp", "value"])
+    models: dict[str, str] = {}
+    t0 = time.monotonic()
+    for sid, ref in refs.items():
+        det = Detector(specs.for_series(ref.namespace, ref.metric))
+        history = _history(data, sid, day - timedelta(days=det.spec.refit.history_days), day)
+        if _enough(det, history):
+            models[sid] = det.fit(history, fitted_at=pd.Timestamp(day)).to_json()
+    store.save_models(day.date(), int(task["batch"]), models)
+    log.info("batch %s: fitted %d models for %s in %.1fs", task["batch"], len(models), day.date(),
+             time.monotonic() - t0)
+    return {"batch": task["batch"], "fitted": len(models), "kept": 0}
+
+
+def refit_plan(day: str, force: bool = False) -> list[dict[str, Any]]:
+    """One refit task per batch for the day containing ``day`` (ISO date or datetime)."""
+    s = get_settings()
+    midnight = _midnight(_utc(day))
+    return [{"batch": b, "batches": s.anomaly_batches, "day": midnight.isoformat(), "force": force}
+            for b in range(s.anomaly_batches)]

@@ -1,0 +1,208 @@
+"""The metrics_extract pipeline: plan -> discover -> extract (one mapped task per day) -> publish.
+
+Planning decides which time range a run pulls, so nothing waits two weeks for data and a backfill
+of N days is a handful of runs:
+
+* conf ``{"start": ISO, "end": ISO}`` or ``{"backfill_days": N}``: exactly that range;
+* empty store (no watermark): the last ``metrics_history_days`` before the interval end;
+* a gap since the watermark (scheduler was down): from the watermark, at most the history window;
+* otherwise the data interval, widened ``metrics_settle_minutes`` back because CloudWatch data
+  arrives late (the partition upsert makes the overlap harmless).
+
+The range is split at UTC midnights into chunks; each chunk is one mapped ``extract`` task that
+writes one day partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiops.core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "metrics_extract"
+SERIES_KEY = "metrics/series/latest/series.json"
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _floor(value: datetime, seconds: int) -> datetime:
+    return datetime.fromtimestamp(int(value.timestamp()) // seconds * seconds, UTC)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start: datetime
+    end: datetime
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> Chunk:
+        return cls(_utc(d["start"]), _utc(d["end"]))
+
+
+def plan_range(interval_start: datetime, interval_end: datetime, conf: dict[str, Any] | None,
+               watermark: datetime | None, settings: Settings | None = None) -> tuple[datetime, datetime, str]:
+    """(start, end, reason) of what this run extracts."""
+    s = settings or get_settings()
+    conf = conf or {}
+    period = s.metric_period_seconds
+    end = _floor(_utc(interval_end), period)
+    interval_start = _utc(interval_start)
+    if interval_start >= end:  # a manual trigger has a zero-length interval: take one period
+        interval_start = end - timedelta(seconds=period)
+    history = timedelta(days=s.metrics_history_days)
+    if conf.get("start") or conf.get("end"):
+        if not (conf.get("start") and conf.get("end")):
+            raise ValueError("conf needs both 'start' and 'end' (ISO 8601), or 'backfill_days'")
+        start, end = _floor(_utc(conf["start"]), period), _floor(_utc(conf["end"]), period)
+        reason = "explicit range from conf"
+    elif conf.get("backfill_days"):
+        days = float(conf["backfill_days"])
+        if not 0 < days <= 63:
+            raise ValueError("backfill_days must be in (0, 63]: CloudWatch keeps 5-minute data 63 days")
+        start, reason = end - timedelta(days=days), f"backfill of {days:g} days from conf"
+    elif watermark is None:
+        start, reason = end - history, f"empty store: first run pulls {s.metrics_history_days} days"
+    elif watermark < interval_start:
+        start = max(watermark, end - history)
+        reason = f"gap since watermark {watermark.isoformat()}"
+    else:
+        start = interval_start
+        reason = "data interval"
+    start = _floor(start - timedelta(minutes=s.metrics_settle_minutes) if reason == "data interval" else start,
+                   period)
+    if start >= end:
+        raise ValueError(f"empty extraction range [{start.isoformat()}, {end.isoformat()})")
+    return start, end, reason
+
+
+def split_days(start: datetime, end: datetime) -> list[Chunk]:
+    chunks, cursor = [], start
+    while cursor < end:
+        midnight = datetime(cursor.year, cursor.month, cursor.day, tzinfo=UTC) + timedelta(days=1)
+        chunks.append(Chunk(cursor, min(midnight, end)))
+        cursor = chunks[-1].end
+    return chunks
+
+
+def plan(interval_start: datetime, interval_end: datetime, conf: dict[str, Any] | None) -> list[dict[str, str]]:
+    from aiops.core.state import StateStore
+
+    watermark = StateStore().get_watermark(WATERMARK)
+    start, end, reason = plan_range(interval_start, interval_end, conf, watermark)
+    chunks = split_days(start, end)
+    log.info("Extracting [%s, %s): %s; %d chunk(s)", start.isoformat(), end.isoformat(), reason, len(chunks))
+    return [c.to_dict() for c in chunks]
+
+
+def discover() -> dict[str, Any]:
+    """Discover series and save the list to the artifact store; returns its key and counts."""
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.metrics.collect import CallStats, discover_series
+    from aiops.metrics.model import default_catalog
+
+    stats = CallStats()
+    refs = discover_series(default_catalog(), get_settings().regions, stats=stats)
+    store = ArtifactStore()
+    store.put_json(SERIES_KEY, [r.to_dict() for r in refs])
+    by_ns: dict[str, int] = {}
+    for r in refs:
+        by_ns[r.namespace] = by_ns.get(r.namespace, 0) + 1
+    log.info("Discovered %d series %s (%d ListMetrics, %d tagging calls)", len(refs), by_ns,
+             stats.list_metrics_calls, stats.tagging_calls)
+    return {"key": SERIES_KEY, "series": len(refs), "by_namespace": by_ns}
+
+
+def to_frame(data: dict[str, tuple[list[datetime], list[float]]], refs: dict[str, Any]) -> Any:
+    import pandas as pd
+
+    from aiops.metrics.model import STORE_COLUMNS
+    from aiops.metrics.store import empty_frame
+
+    parts = []
+    for sid, (ts, vals) in data.items():
+        if not ts:
+            continue
+        ref = refs[sid]
+        parts.append(pd.DataFrame({
+            "series_id": sid, "timestamp": pd.to_datetime(ts, utc=True), "value": vals,
+            "namespace": ref.namespace, "metric": ref.metric, "stat": ref.stat,
+            "dimensions": ",".join(f"{k}={v}" for k, v in ref.dimensions), "resource_id": ref.resource_id,
+            "service": ref.tag("service"), "env": ref.tag("env"), "team": ref.tag("team")}))
+    if not parts:
+        return empty_frame()
+    return pd.concat(parts, ignore_index=True).astype(STORE_COLUMNS)
+
+
+def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[str, Any]:
+    """Pull one chunk, validate it, upsert the good series, quarantine the bad ones."""
+    import time
+
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.metrics.collect import CallStats, SeriesRef, fetch_metric_data
+    from aiops.metrics.model import default_catalog
+    from aiops.metrics.quality import validate_metrics
+    from aiops.metrics.store import MetricsStore
+
+    s = get_settings()
+    window = Chunk.from_dict(chunk)
+    artifacts = ArtifactStore()
+    raw = artifacts.get_json(series_key)
+    if raw is None:
+        raise RuntimeError(f"series list {artifacts.uri(series_key)} is missing: run the discover task first")
+    refs = {r.series_id: r for r in (SeriesRef.from_dict(d) for d in raw)}
+    stats = CallStats()
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        log.info("  fetched %d/%d series", done, total)
+
+    data = fetch_metric_data(list(refs.values()), window.start, window.end, period=s.metric_period_seconds,
+                             batch_size=s.get_metric_data_batch, stats=stats, progress=progress)
+    frame = to_frame(data, refs)
+    good, bad, report = validate_metrics(
+        frame, default_catalog(), window_start=window.start, window_end=window.end,
+        freshness=timedelta(minutes=s.metrics_freshness_minutes), expected_series=list(refs))
+    store = MetricsStore(artifacts)
+    written = store.upsert(good, window.start, window.end)
+    quarantine_uri = store.quarantine(bad, report.to_dict(), window.start, window.end)
+    log.info("[%s, %s): %s; %d GetMetricData call(s); wrote %s in %.1fs", window.start.isoformat(),
+             window.end.isoformat(), report.summary(), stats.get_metric_data_calls, written,
+             time.monotonic() - t0)
+    return {**window.to_dict(), "rows": len(good), "series": int(good["series_id"].nunique()),
+            "quarantined": sorted(report.quarantined), "warnings": len(report.warnings),
+            "get_metric_data_calls": stats.get_metric_data_calls, "partitions": written,
+            "quarantine": quarantine_uri}
+
+
+def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
+    """Advance the watermark and summarise the run (the Asset event's extra)."""
+    from aiops.core.state import StateStore
+
+    results = sorted(results, key=lambda r: r["start"])
+    end = max(_utc(r["end"]) for r in results)
+    StateStore().set_watermark(WATERMARK, end, run_id=run_id)
+    summary = {
+        "start": results[0]["start"], "end": end.isoformat(),
+        "partitions": sorted({p for r in results for p in r["partitions"]}),
+        "rows": sum(r["rows"] for r in results),
+        "series": max((r["series"] for r in results), default=0),
+        "quarantined": sorted({s for r in results for s in r["quarantined"]}),
+        "get_metric_data_calls": sum(r["get_metric_data_calls"] for r in results),
+    }
+    log.info("Published %s rows over %d partition(s); %d series quarantined", f"{summary['rows']:,}",
+             len(summary["partitions"]), len(summary["quarantined"]))
+    return summary

@@ -1,0 +1,186 @@
+"""What the ``ops_*`` DAGs' tasks do, testable without Airflow: plan (collect + policies + guards,
+stored and audited) and execute (the enforced changes, once each, recorded and audited).
+
+Plans are keyed by the run's time ``at`` (its data interval end), never by the wall clock, so a
+re-run of an interval plans the same changes and finds them done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aiops.ops.plan import Change, Handler, execute, finish_plan, store_plan, store_result
+from aiops.ops.policy import load_policies
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    "ops_snapshots": "EBS snapshot lifecycle",
+    "ops_log_retention": "CloudWatch Logs retention",
+    "ops_scheduling": "Off-hours scheduling and ASG capacity",
+    "ops_patching": "Patching (AWS-RunPatchBaseline)",
+}
+
+
+def _handlers(workflow: str) -> Mapping[str, Handler]:
+    from aiops.ops import log_retention, scheduling, snapshots
+
+    return {"ops_snapshots": snapshots.HANDLERS, "ops_log_retention": log_retention.HANDLERS,
+            "ops_scheduling": scheduling.HANDLERS}[workflow]
+
+
+def as_utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(value.timestamp(), UTC)  # plain datetime: pendulum drops zones in arithmetic
+
+
+def _force_dry_run(changes: list[Change]) -> list[Change]:
+    return [replace(c, mode="dry-run") for c in changes]
+
+
+def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None = None,
+              conf: Mapping[str, Any] | None = None, run_id: str | None = None,
+              store: bool = True) -> dict[str, Any]:
+    """Collect, plan, guard, render; store ``ops/<workflow>/dt=<day>/plan.json``; audit the plan.
+
+    ``conf``: ``dry_run`` (true: every change dry-run, whatever the policies say); for patching
+    ``operation`` (``auto`` | ``scan``) and ``scan`` (false: no scan this run); for scheduling
+    ``reconcile`` (true: bring every scheduled instance to its schedule's state now).
+    """
+    from aiops.core.settings import get_settings
+    from aiops.core.state import StateStore
+
+    conf = dict(conf or {})
+    settings = get_settings()
+    at = as_utc(at)
+    day = at.date().isoformat()
+    extra: dict[str, Any] = {}
+    findings: list[dict[str, Any]] = []
+    if workflow == "ops_snapshots":
+        from aiops.ops import snapshots
+
+        policies = load_policies("snapshots")
+        changes, skipped = snapshots.plan_snapshots(policies.policies, snapshots.collect(), at)
+        errors, interval = policies.error_lines(), day
+    elif workflow == "ops_log_retention":
+        from aiops.ops import log_retention
+
+        policies = load_policies("log_retention")
+        changes, skipped, findings = log_retention.plan_retention(
+            policies.policies, log_retention.collect(), default_days=settings.ops_log_retention_default_days,
+            default_mode=settings.ops_log_retention_default_mode)
+        errors, interval = policies.error_lines(), day
+    elif workflow == "ops_scheduling":
+        from aiops.ops import scheduling
+
+        schedules, asg_schedules = load_policies("schedules"), load_policies("asg_schedules")
+        begin = as_utc(start) if start is not None else at
+        instances, groups = scheduling.collect(sorted({s.asg for s in asg_schedules.policies}))
+        changes, skipped, findings = scheduling.plan_schedules(schedules.policies, asg_schedules.policies,
+                                                               instances, groups, begin, at,
+                                                               reconcile=bool(conf.get("reconcile")))
+        errors = schedules.error_lines() + asg_schedules.error_lines()
+        interval = at.strftime("%Y-%m-%dT%H:%M")
+        extra["window"] = {"start": begin.isoformat(), "end": at.isoformat()}
+    elif workflow == "ops_patching":
+        from aiops.ops import patching
+
+        policies = load_policies("patching")
+        changes, skipped, extra = patching.plan_patching(
+            policies.policies, patching.collect(policies.policies), at,
+            default_batch_size=settings.ops_patch_batch_size, operation=str(conf.get("operation") or "auto"),
+            scan=bool(conf.get("scan", True)))
+        errors, interval = policies.error_lines(), at.strftime("%Y-%m-%dT%H:%M")
+    else:
+        raise ValueError(f"unknown workflow {workflow!r}")
+    if conf.get("dry_run"):
+        changes = _force_dry_run(changes)
+        for install in extra.get("install", []):
+            install["mode"] = "dry-run"
+        if "needs_approval" in extra:
+            extra["needs_approval"] = False
+    plan = finish_plan(workflow, interval, at, changes, skipped, findings=findings, errors=errors,
+                       extra={**extra, "day": day, "forced_dry_run": bool(conf.get("dry_run"))},
+                       title=TITLES[workflow])
+    if not store:  # a look from the command line: no artifact, no audit entry
+        return plan
+    plan["artifact"] = store_plan(plan, day)
+    StateStore().audit(actor=workflow, action="ops.plan", subject=f"{workflow}/{interval}",
+                       detail={"counts": plan["counts"], "refused": plan["refused"], "errors": plan["errors"],
+                               "artifact": plan["artifact"]}, run_id=run_id)
+    log.info("%s", plan["markdown"])
+    return plan
+
+
+def run_changes(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
+    """Execute the plan's enforced changes; store ``result.json``. Raises when a change failed
+    (after recording: a retry makes only what is not done yet)."""
+    workflow = plan["workflow"]
+    outcome = execute(plan, _handlers(workflow), run_id=run_id)
+    summary = {k: len(v) for k, v in outcome.items() if isinstance(v, list)}
+    result = {"workflow": workflow, "interval": plan["interval"], "summary": summary, **outcome}
+    result["artifact"] = store_result(workflow, plan["day"], plan["interval"], result)
+    log.info("%s %s: %s", workflow, plan["interval"], summary)
+    if outcome["failed"]:
+        raise RuntimeError(f"{len(outcome['failed'])} change(s) failed: "
+                           + "; ".join(f"{c['action']} {c['resource_id']}: {c['error']}" for c in outcome["failed"]))
+    return result
+
+
+def change_dicts(changes: list[Change]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in changes]
+
+
+def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approval: Mapping[str, Any] | None,
+                    run_id: str | None) -> dict[str, Any]:
+    """Install batch by batch (see :func:`aiops.ops.patching.run_install`); raises when a batch
+    failed or left an instance unhealthy (the remaining batches were not started)."""
+    from aiops.core.settings import get_settings
+    from aiops.ops import patching
+
+    approved = bool(approval) and (approval or {}).get("chosen_options", [None])[0] == "Approve"
+    report = patching.run_install(dict(plan), requires_approval=requires_approval, approved=approved, run_id=run_id,
+                                  command_wait_seconds=get_settings().ops_command_wait_seconds)
+    name = "install-approved" if requires_approval else "install"
+    store_result(plan["workflow"], plan["day"], plan["interval"] + f"-{name}", report)
+    if report.get("failed"):
+        raise RuntimeError("patching stopped: " + "; ".join(
+            f"{p['policy']}: {p['status']}" for p in report["policies"] if p.get("status", "").startswith("stopped")))
+    return report
+
+
+def compliance_report(plan: Mapping[str, Any] | None, scan_command_id: str | None,
+                      installs: list[Mapping[str, Any] | None], *, run_id: str | None) -> dict[str, Any]:
+    """Patch compliance of every instance the run scanned or patched; stored next to the plan."""
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.state import StateStore
+    from aiops.ops import patching
+
+    if not plan:
+        return {"rows": [], "markdown": "no plan"}
+    commands: list[tuple[str, str]] = [(scan_command_id, "Scan")] if scan_command_id else []
+    instance_ids = list(plan["scan"]["instance_ids"])
+    for report in installs:
+        for policy in (report or {}).get("policies", []):
+            for batch in policy.get("batches", []):
+                instance_ids += [i for i in batch["instances"] if i not in instance_ids]
+                if batch.get("command_id"):
+                    commands.append((batch["command_id"], "Install"))
+    rows = patching.patch_compliance(instance_ids, commands) if instance_ids else []
+    markdown = patching.render_compliance(rows)
+    store = ArtifactStore()
+    suffix = "" if plan["interval"] == plan["day"] else "-" + plan["interval"].replace(":", "")
+    key = store.put_json(store.key("ops", plan["workflow"], plan["day"], f"compliance{suffix}.json"),
+                         {"interval": plan["interval"], "rows": rows})
+    non_compliant = [r["instance_id"] for r in rows if r.get("compliant") is False]
+    StateStore().audit(actor=plan["workflow"], action="ops.patch_compliance", subject=f"ops_patching/{plan['interval']}",
+                       detail={"instances": len(rows), "non_compliant": non_compliant, "artifact": key}, run_id=run_id)
+    log.info("%s", markdown)
+    return {"rows": rows, "markdown": markdown, "artifact": key, "non_compliant": non_compliant}
