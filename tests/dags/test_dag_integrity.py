@@ -12,7 +12,7 @@ import pytest
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 HEAVY = ("pandas", "numpy", "prophet", "great_expectations", "matplotlib", "pyarrow", "scipy", "moto")
-PARSE_BUDGET_S = 2.0  # per file, beyond importing Airflow itself
+# Parse time is measured by benchmarks/dag_parse.py (a timed unit test only measures the machine's load).
 
 PROBE = r"""
 import json, sys, time, importlib.util
@@ -44,12 +44,11 @@ def test_every_dag_file_imports_without_errors(dagbag):
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.stem for p in DAG_FILES])
-def test_dag_file_parses_fast_without_heavy_imports(path):
+def test_dag_file_parses_without_heavy_imports(path):
     out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True)
     probe = json.loads(out.stdout.strip().splitlines()[-1])
     heavy = sorted({m.split(".")[0] for m in probe["modules"]} & set(HEAVY))
     assert heavy == [], f"{path.name} imports {heavy} at parse time; import them inside tasks"
-    assert probe["elapsed"] < PARSE_BUDGET_S, f"{path.name} took {probe['elapsed']:.2f}s to parse"
 
 
 def _dags(dagbag):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.alerting.model import Alert
+from aiops.core.alerts import Alert
 
 pytestmark = [pytest.mark.emulator]
 

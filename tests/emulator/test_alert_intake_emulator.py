@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from aiops.alerting.model import Alert
 from aiops.alerting.normalise import normalise_batch, normalise_message
+from aiops.core.alerts import Alert
 from aiops_sandbox import events as ev
 
 pytestmark = [pytest.mark.emulator]

@@ -123,7 +123,7 @@ def test_recommendations_file_has_the_documented_schema(result):
 
 
 def test_new_target_kinds_are_described_for_the_guards(result):
-    from aiops.metrics.targets import describe_targets
+    from aiops.remediation.targets import describe_targets
 
     truth, _summary, _by_id = result
     eips = describe_targets("ec2:elastic-ip", [truth["waste"]["unassociated_eips"][0], "eipalloc-0000000000000000f"])

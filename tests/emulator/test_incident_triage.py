@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.alerting.model import Alert
+from aiops.core.alerts import Alert
 from aiops.incidents import triage
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]

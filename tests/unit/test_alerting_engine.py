@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from aiops.alerting.engine import Engine, MemoryLedger
-from aiops.alerting.model import Alert
 from aiops.alerting.normalise import normalise_message
 from aiops.alerting.pipeline import bodies_from_asset_events, process
 from aiops.alerting.rules import AlertingRules, load_rules
+from aiops.core.alerts import Alert
 from aiops_sandbox import events as ev
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aiops.alerting.model import Alert
 from aiops.alerting.normalise import NORMALISERS, DeadLetter, normalise_batch, normalise_message, parse_time
+from aiops.core.alerts import Alert
 from aiops_sandbox import events as ev
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.alerting.model import Alert, IncidentCandidate
+from aiops.core.alerts import Alert, IncidentCandidate
 from aiops.incidents import pipeline as response
 from aiops.incidents import store as inc
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.alerting.model import Alert, IncidentCandidate
+from aiops.core.alerts import Alert, IncidentCandidate
 from aiops.core.state import StateStore
 from aiops.incidents import store as inc
 

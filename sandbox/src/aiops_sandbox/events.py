@@ -258,7 +258,7 @@ def anomaly_detail(*, series_id: str, resource_id: str, service: str, env: str, 
                    value: float, forecast: float, lower: float, upper: float, score: float = 0.97,
                    reason: str = "above band", region: str = REGION) -> dict[str, Any]:
     """A detail dict shaped like ``aiops.anomaly.pipeline.detect``'s alerts."""
-    from aiops.alerting.model import fingerprint
+    from aiops.core.alerts import fingerprint
 
     namespace, metric, dims, stat = series_id.split("|")
     dimensions = dict(d.split("=", 1) for d in dims.split(",") if d)

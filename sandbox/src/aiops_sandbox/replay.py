@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiops.alerting.engine import MemoryLedger
-from aiops.alerting.model import SEVERITY_ORDER, Alert, IncidentCandidate
 from aiops.alerting.rules import AlertingRules, load_rules
+from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
 from aiops_sandbox import events as ev
 
 STAGES = ("raw_events", "dead_letters", "alerts", "redeliveries", "duplicates", "resolved", "suppressed",

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from aiops.alerting.model import SEVERITY_ORDER, Alert, IncidentCandidate
 from aiops.alerting.normalise import category
 from aiops.alerting.rules import AlertingRules, at_least
+from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
 
 
 @dataclass

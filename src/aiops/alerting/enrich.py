@@ -23,7 +23,7 @@ import time as _time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiops.alerting.model import Alert
+from aiops.core.alerts import Alert
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from aiops.alerting.engine import LedgerRow
-from aiops.alerting.model import SEVERITY_ORDER
 from aiops.alerting.normalise import DeadLetter
+from aiops.core.alerts import SEVERITY_ORDER
 from aiops.core.state import StateStore, alert_dead_letters, alert_ledger, alert_notifications
 
 

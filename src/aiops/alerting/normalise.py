@@ -1,4 +1,4 @@
-"""Normalise EventBridge events (SQS message bodies) to :class:`~aiops.alerting.model.Alert`.
+"""Normalise EventBridge events (SQS message bodies) to :class:`~aiops.core.alerts.Alert`.
 
 One normaliser per event family, registered by ``(source, detail-type)`` in :data:`NORMALISERS`
 (a new family is one decorated function). :func:`normalise_message` never raises: malformed JSON,
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from aiops.alerting.model import Alert, Severity, fingerprint
+from aiops.core.alerts import Alert, Severity, fingerprint
 
 Normaliser = Callable[[dict[str, Any]], Alert]
 NORMALISERS: dict[tuple[str, str], Normaliser] = {}

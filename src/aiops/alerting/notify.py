@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiops.alerting.model import SEVERITY_ORDER, IncidentCandidate
+from aiops.core.alerts import SEVERITY_ORDER, IncidentCandidate
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from datetime import timedelta
 from typing import Any
 
 from aiops.alerting.engine import Engine, Ledger, counts
-from aiops.alerting.model import SEVERITY_ORDER, Alert, IncidentCandidate
 from aiops.alerting.normalise import normalise_batch
 from aiops.alerting.rules import AlertingRules, load_rules
+from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aiops.alerting.model import SEVERITY_ORDER, Alert, Severity
+from aiops.core.alerts import SEVERITY_ORDER, Alert, Severity
 from aiops.core.errors import ConfigError
 
 Strs = str | list[str]

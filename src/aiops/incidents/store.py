@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from aiops.alerting.model import SEVERITY_ORDER, IncidentCandidate
+from aiops.core.alerts import SEVERITY_ORDER, IncidentCandidate
 from aiops.core.errors import AiopsError
 from aiops.core.state import StateStore, incident_timeline, incidents
 

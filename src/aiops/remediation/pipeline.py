@@ -40,9 +40,9 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str) -> dict[str, An
     """The dry-run plan for a remediate request; raises GuardViolation / KeyError with clear text."""
     import aiops.slo.policy  # noqa: F401  (registers the error-budget policy)
     from aiops.core.state import StateStore
-    from aiops.metrics.targets import describe_targets
     from aiops.remediation.catalog import load_catalog
     from aiops.remediation.guards import check_targets, validate_parameters
+    from aiops.remediation.targets import describe_targets
 
     if not conf.get("runbook"):
         raise ValueError("conf must name a 'runbook' (one of the catalog ids) and its 'parameters'")
@@ -166,8 +166,8 @@ def verify_remediation(plan: dict[str, Any], execution: dict[str, Any]) -> dict[
 
     ``target_state: [stopped]`` re-describes every target and compares its state; a runbook without
     a resource-level check is verified by its own SSM assertions (the execution succeeded)."""
-    from aiops.metrics.targets import describe_targets
     from aiops.remediation.catalog import load_catalog
+    from aiops.remediation.targets import describe_targets
 
     runbook = load_catalog().get(plan["runbook"])
     check = runbook.metadata.verify
