@@ -36,9 +36,12 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/metrics_extract_bench.py
 
-lock: $(STAMP)
-	@{ head -2 requirements.txt; $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip|matcarv-aiops)=='; } > requirements.txt.new
-	mv requirements.txt.new requirements.txt
+lock: $(STAMP)  ## regenerate requirements.txt (runtime) and requirements-dev.txt (dev) with uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--quiet -o requirements.txt
+	$(BIN)/uv pip compile requirements-dev.in -c requirements.txt --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --quiet \
+		--no-emit-package matcarv-aiops --no-emit-package matcarv-aiops-sandbox -o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .airflow .aiops .pytest_cache .ruff_cache

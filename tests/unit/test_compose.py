@@ -84,7 +84,7 @@ def test_required_service_exists(services, name):
 
 
 def test_common_anchor_builds_the_project_image(compose):
-    assert compose["x-airflow-common"]["build"] == "."
+    assert compose["x-airflow-common"]["build"] == {"context": ".", "target": "aiops"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in COMMON_SERVICES])
@@ -94,7 +94,7 @@ def test_airflow_service_uses_the_celery_executor(services, name):
 
 @pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in COMMON_SERVICES])
 def test_airflow_service_runs_the_built_image(services, name):
-    assert services[name]["build"] == "."
+    assert services[name]["build"] == {"context": ".", "target": "aiops"}
 
 
 def test_broker_is_redis(common_env):
