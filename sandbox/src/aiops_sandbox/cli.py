@@ -14,22 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiops.cli import _anchor, _print  # the product CLI's output and time parsing
 from aiops.core.settings import get_settings
-
-
-def _print(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _anchor(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
