@@ -30,6 +30,7 @@ def tagged(event: dict, service: str | None = "checkout", env: str | None = "pro
     alert.service = alert.service or service
     alert.env = alert.env or env
     alert.team = alert.team or team
+    alert.received_at = alert.time + timedelta(minutes=2)  # delivered live (the freshness horizon has its own tests)
     return alert
 
 
@@ -218,8 +219,14 @@ class FakeIncidents:
         return self.by_key[candidate.group_key], True
 
 
-def run(bodies, ledger, incidents, sent):
-    return process(bodies, run_id="r", rules=rules(), ledger=ledger, hand_over=incidents,
+def delivered_live(alerts: list[Alert]) -> None:
+    """These tests use fixed past times: deliver each alert two minutes after its data (not history)."""
+    for a in alerts:
+        a.received_at = a.time + timedelta(minutes=2)
+
+
+def run(bodies, ledger, incidents, sent, enricher=delivered_live):
+    return process(bodies, run_id="r", rules=rules(), ledger=ledger, hand_over=incidents, enricher=enricher,
                    publish=lambda arn, s, m: sent.append((arn, s, m)) or f"msg-{len(sent)}", enrich=False, notify=True,
                    topic_arns={n: f"arn:aws:sns:us-east-1:123456789012:{n}" for n in
                                ("aiops-alerts-storefront", "aiops-alerts-payments", "aiops-alerts-platform")})
@@ -261,7 +268,7 @@ def test_escalation_notifies_again():
 
 def test_missing_topic_is_reported_not_raised():
     ledger, incidents, _sent = MemoryLedger(), FakeIncidents(), []
-    out = process([json.dumps(anomaly("i-1", T0))], run_id="r", rules=rules(), ledger=ledger,
+    out = process([json.dumps(anomaly("i-1", T0))], run_id="r", rules=rules(), ledger=ledger, enricher=delivered_live,
                   hand_over=incidents, publish=lambda *a: "m", enrich=False, notify=True, topic_arns={})
     assert out["created"] == ["INC-1"]
     [note] = out["notifications"]
@@ -306,3 +313,46 @@ def test_cloudtrail_windows_are_merged_per_cluster_of_alert_times():
     windows = _merged_windows([T0 + timedelta(minutes=30), T0, T0 + timedelta(days=3)], h)
     assert [(a - T0, b - T0) for a, b in windows] == [
         (-h, timedelta(minutes=30, seconds=1)), (timedelta(days=3) - h, timedelta(days=3, seconds=1))]
+
+
+# --- the freshness horizon (issue 19): history is analysed quietly --------------------------------
+def test_history_anomaly_and_slo_alerts_are_recorded_stale_and_open_nothing():
+    """Anomaly onsets and SLO burns scored from old data (first start, catch-up, backfill) are recorded
+    as 'stale': no incident, no SNS page — even when they arrive at the intake."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = now - timedelta(hours=18)
+    events = [anomaly("i-1", old),
+              ev.slo_burn_rate(ev.slo_detail(slo_id="checkout-availability", service="checkout", env="prod",
+                                             team="storefront", severity="page", evaluated_at=old))]
+    ledger, incidents, sent = MemoryLedger(), FakeIncidents(), []
+    out = run([json.dumps(e) for e in events], ledger, incidents, sent, enricher=None)
+    assert out["decisions"] == {"stale": 2}
+    assert out["created"] == [] and out["incident_ids"] == []
+    assert sent == [] and incidents.calls == 0
+    rows = list(ledger.rows.values())
+    assert {r.decision for r in rows} == {"stale"}  # recorded, with the reason
+    assert all("freshness horizon 60 min" in r.reason and "1080 min old" in r.reason for r in rows)
+
+
+def test_live_anomaly_still_opens_and_pages():
+    now = datetime.now(UTC).replace(microsecond=0)
+    ledger, incidents, sent = MemoryLedger(), FakeIncidents(), []
+    out = run([json.dumps(anomaly("i-1", now - timedelta(minutes=20)))], ledger, incidents, sent, enricher=None)
+    assert out["decisions"] == {"accepted": 1}
+    assert out["created"] == ["INC-1"] and len(sent) == 1
+
+
+def test_observed_at_is_the_data_time_and_the_horizon_is_a_setting():
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = anomaly("i-1", now - timedelta(minutes=5))
+    event["detail"]["observed_at"] = (now - timedelta(hours=3)).isoformat()  # a late extract of old data
+    [alert] = normalise_message(event)
+    assert isinstance(alert, Alert)
+    engine = Engine(rules(), MemoryLedger())
+    assert engine.stale(alert) is not None
+    assert Engine(rules(), MemoryLedger(), freshness_horizon=timedelta(hours=4)).stale(alert) is None
+    # sources outside the list (live AWS events) are never judged by data age
+    assert Engine(rules(), MemoryLedger(), freshness_sources=[]).stale(alert) is None
+    alarm_alert = tagged(alarm("cpu", now - timedelta(hours=5)))
+    alarm_alert.received_at = now
+    assert engine.stale(alarm_alert) is None

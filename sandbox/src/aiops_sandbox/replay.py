@@ -350,7 +350,11 @@ def replay(manifest: dict[str, Any], days: float = 7, *, rules: AlertingRules | 
         sent[arn.rsplit(":", 1)[-1]] += 1
         return f"m-{sum(sent.values())}"
 
+    delivered: list[datetime] = []  # delivery time of the batch being processed
+
     def enricher(alerts: list[Alert]) -> None:
+        for a in alerts:  # received when the replayed stream delivers it, not when the replay runs
+            a.received_at = delivered[-1] if delivered else a.time
         enrich_tags(alerts, index=index, asg_tags=asg_tags)
 
     topics = {f"aiops-alerts-{t}": f"arn:aws:sns:us-east-1:{manifest['account_id']}:aiops-alerts-{t}"
@@ -364,6 +368,7 @@ def replay(manifest: dict[str, Any], days: float = 7, *, rules: AlertingRules | 
     def flush() -> None:
         if not batch:
             return
+        delivered[:] = [batch_end] if batch_end is not None else []
         out = process(list(batch), run_id="replay", rules=rules, ledger=ledger, hand_over=hand_over, publish=publish,
                       enricher=enricher, notify=True, topic_arns=topics)
         funnel["raw_events"] += out["raw_events"]

@@ -6,6 +6,10 @@ Per alert, in event-time order::
 
     seen event id?          -> redelivery   (its stored decision stands; an accepted one is re-handed over)
     state == resolved       -> resolved     (kept for flapping detection; opens nothing)
+    data older than the
+      freshness horizon     -> stale        (sources computed from stored data — anomaly, SLO burn —
+                                             scored during a first start, catch-up or backfill: recorded,
+                                             opens nothing, pages nobody, triggers no action)
     same fingerprint firing
       within dedup window   -> duplicate
     >= N state changes of
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aiops.alerting.normalise import category
@@ -127,10 +131,42 @@ def _stamp(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def data_time(alert: Alert) -> datetime:
+    """When the data behind ``alert`` was observed: the event's ``observed_at`` label, else its time."""
+    observed = alert.labels.get("observed_at")
+    if isinstance(observed, str) and observed:
+        try:
+            parsed = datetime.fromisoformat(observed.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return alert.time
+
+
 class Engine:
-    def __init__(self, rules: AlertingRules, ledger: Ledger) -> None:
+    def __init__(self, rules: AlertingRules, ledger: Ledger, *, freshness_horizon: timedelta | None = None,
+                 freshness_sources: list[str] | None = None) -> None:
         self.rules = rules
         self.ledger = ledger
+        if freshness_horizon is None or freshness_sources is None:
+            from aiops.core.settings import get_settings
+
+            s = get_settings()
+            freshness_horizon = freshness_horizon or timedelta(minutes=s.freshness_horizon_minutes)
+            freshness_sources = s.freshness_sources if freshness_sources is None else freshness_sources
+        self.freshness_horizon = freshness_horizon
+        self.freshness_sources = frozenset(freshness_sources)
+
+    def stale(self, alert: Alert) -> str | None:
+        """Why ``alert`` is history (its data is older than the freshness horizon), or None."""
+        if alert.source not in self.freshness_sources:
+            return None
+        observed = data_time(alert)
+        age = (alert.received_at or datetime.now(UTC)) - observed
+        if age <= self.freshness_horizon:
+            return None
+        return (f"history: data from {_stamp(observed)} is {age.total_seconds() / 60:.0f} min old "
+                f"(freshness horizon {self.freshness_horizon.total_seconds() / 60:g} min): recorded, no incident")
 
     def decide(self, alerts: list[Alert]) -> tuple[list[Decided], list[LedgerRow]]:
         """Decisions for ``alerts`` and the ledger rows to save (new event ids only)."""
@@ -190,6 +226,9 @@ class Engine:
         history = [r for r in by_fp.get(alert.fingerprint, []) if r.time <= alert.time]
         if alert.state == "resolved":
             return "resolved", "condition cleared", None
+        why_stale = self.stale(alert)
+        if why_stale:
+            return "stale", why_stale, None
         latest = max(history, key=lambda r: r.time, default=None)
         window = timedelta(minutes=self.rules.grouping.dedup_window(alert.source)) if \
             alert.source in self.rules.grouping.dedup_window_by_source else dedup_w

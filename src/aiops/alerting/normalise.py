@@ -289,7 +289,8 @@ def aiops_anomaly(event: dict[str, Any]) -> Alert:
                  severity=sev, fingerprint=fingerprint("aiops_anomaly", d["series_id"]),
                  labels={k: d.get(k) for k in ("namespace", "metric", "dimensions", "stat", "value", "forecast",
                                                 "lower", "upper", "anomaly_score", "reason", "run_id")}
-                 | {"anomaly_fingerprint": d.get("fingerprint")})
+                 | {"anomaly_fingerprint": d.get("fingerprint"), "observed_at": d.get("observed_at") or d["onset"],
+                    "data_age_seconds": d.get("data_age_seconds")})
 
 
 @normaliser("matcarv.aiops", "AIOps SLO Burn Rate")
@@ -307,7 +308,9 @@ def aiops_slo(event: dict[str, Any]) -> Alert:
                  severity=sev, fingerprint=fingerprint("aiops_slo", d["slo_id"], d["severity"]),
                  labels={"slo_id": d["slo_id"], "slo_severity": d["severity"], "objective": d.get("objective"),
                          "sli": d.get("sli"), "budget_remaining": budget, "burn_rates": d.get("burn_rates"),
-                         "slo_fingerprint": d.get("fingerprint")})
+                         "slo_fingerprint": d.get("fingerprint"),
+                         "observed_at": d.get("observed_at") or d.get("evaluated_at") or event["time"],
+                         "data_age_seconds": d.get("data_age_seconds")})
 
 
 _SEVERITIES: dict[str, Severity] = {"info": "info", "informational": "info", "low": "low", "medium": "medium",

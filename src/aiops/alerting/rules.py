@@ -284,4 +284,4 @@ def at_least(severity: str, floor: str) -> bool:
     return SEVERITY_ORDER[severity] >= SEVERITY_ORDER[floor]
 
 
-Decision = Literal["accepted", "redelivery", "duplicate", "suppressed", "resolved", "informational"]
+Decision = Literal["accepted", "redelivery", "duplicate", "suppressed", "resolved", "informational", "stale"]

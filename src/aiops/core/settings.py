@@ -71,6 +71,21 @@ class Settings(BaseSettings):
         True, description="Attach CloudWatch Anomaly Detection bands where the account has detectors."
     )
 
+    # First start, catch-up and backfill (issue 19): history is analysed quietly
+    freshness_horizon_minutes: float = Field(
+        60, gt=0, description="Data older than this (vs the wall clock) is history: analyses record its "
+        "anomalies and scores but raise no alert; the intake records such alerts as 'stale' (no incident, "
+        "no page, no action). Covers the 15-minute extraction, its 10-minute settle time and a retry."
+    )
+    freshness_sources: list[str] = Field(
+        ["aiops_anomaly", "aiops_slo"], description="Alert sources computed from stored data: the intake "
+        "applies the freshness horizon to these (their data time is the event's observed_at / onset)."
+    )
+    report_resend: bool = Field(
+        False, description="A rerun of a report day re-renders and stores it but does not email it again "
+        "unless this (or the run's conf 'resend') is true."
+    )
+
     # Remediation guards
     remediation_max_targets: int = Field(
         5, ge=1, description="Blast radius: at most this many resources per runbook execution."
