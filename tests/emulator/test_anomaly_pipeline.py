@@ -68,8 +68,14 @@ def test_surge_is_found_and_alerted_once(seeded, store_with_history, surge_windo
     assert abs(datetime.fromisoformat(surge_alerts[0]["onset"]) - onset) <= timedelta(minutes=15)
     assert surge_alerts[0]["service"] == "checkout"
 
-    summary = anomaly.publish(results, run_id="test")
-    assert summary["alerts_sent"] == len(alerts)
+    # Scored today, the surge (days ago) is history: recorded, not alerted (the freshness horizon).
+    quiet = anomaly.publish(results, run_id="test-history")
+    assert (quiet["alerts_sent"], quiet["alerts_history"]) == (0, len(alerts))
+    # Scored live (minutes after the onset), it is alerted, carrying its data time and age.
+    live_at = datetime.fromisoformat(surge_alerts[0]["onset"]) + timedelta(minutes=20)
+    summary = anomaly.publish(results, run_id="test", now=live_at)
+    assert summary["alerts_sent"] >= 1
+    assert summary["alerts_sent"] + summary["alerts_history"] == len(alerts)
     sqs = boto3.client("sqs", endpoint_url=sandbox.endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     bodies = []
@@ -78,7 +84,9 @@ def test_surge_is_found_and_alerted_once(seeded, store_with_history, surge_windo
                                   MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         bodies += [json.loads(m["Body"]) for m in got]
     ours = [b for b in bodies if b.get("detail-type") == anomaly.ALERT_DETAIL_TYPE]
-    assert any(b["detail"]["fingerprint"] == surge_alerts[0]["fingerprint"] for b in ours)
+    [sent] = [b for b in ours if b["detail"]["fingerprint"] == surge_alerts[0]["fingerprint"]]
+    assert sent["detail"]["observed_at"] == surge_alerts[0]["onset"]
+    assert sent["detail"]["data_age_seconds"] == 1200.0
 
 
 def test_rerun_and_backfill_reproduce_the_same_partition(store_with_history):

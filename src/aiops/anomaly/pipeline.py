@@ -267,12 +267,35 @@ def _num(x: Any) -> float | None:
     return None if value != value else value
 
 
-def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
-    """Send alert events to EventBridge (10 per PutEvents call), advance the watermark."""
+def split_fresh(alerts: list[dict[str, Any]], now: datetime | None = None,
+                horizon: timedelta | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(fresh, history): an onset older than the freshness horizon (vs the wall clock) is history —
+    scored and stored, never alerted. Fresh alerts carry ``observed_at`` and ``data_age_seconds``."""
+    now = now or datetime.now(UTC)
+    horizon = horizon or timedelta(minutes=get_settings().freshness_horizon_minutes)
+    fresh, history = [], []
+    for a in alerts:
+        observed = _utc(a.get("observed_at") or a["onset"])
+        age = (now - observed).total_seconds()
+        stamped = {**a, "observed_at": observed.isoformat(), "data_age_seconds": round(age, 1)}
+        (history if age > horizon.total_seconds() else fresh).append(stamped)
+    return fresh, history
+
+
+def publish(results: list[dict[str, Any]], run_id: str | None = None,
+            now: datetime | None = None) -> dict[str, Any]:
+    """Send the fresh alert events to EventBridge (10 per PutEvents call), advance the watermark.
+
+    Onsets older than the freshness horizon (a first start, a catch-up, a backfill, a late extract)
+    were scored and stored by ``score_batch`` but are not sent: history is analysed quietly."""
     from aiops.core import aws
     from aiops.core.state import StateStore
 
-    alerts = [a for r in results for a in r.get("alerts", [])]
+    alerts, history = split_fresh([a for r in results for a in r.get("alerts", [])], now=now)
+    if history:
+        oldest = min(a["observed_at"] for a in history)
+        log.warning("not alerting on %d anomaly onset(s) older than the freshness horizon (%g min; oldest %s): "
+                    "history is recorded, not paged", len(history), get_settings().freshness_horizon_minutes, oldest)
     sent, failed = 0, 0
     if alerts:
         events = aws.client("events")
@@ -286,6 +309,7 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[st
         raise RuntimeError(f"EventBridge rejected {failed} of {len(alerts)} alert events; the run will retry")
     summary = {"series": sum(r["series"] for r in results), "points": sum(r["points"] for r in results),
                "anomalies": sum(r["anomalies"] for r in results), "alerts_sent": sent,
+               "alerts_history": len(history),
                "fits": sum(r["fits"] for r in results), "warmed": sum(r["warmed"] for r in results)}
     if results and "end" in results[0]:
         StateStore().set_watermark(WATERMARK, _utc(results[0]["end"]), run_id=run_id)
