@@ -6,6 +6,10 @@ Daily at 00:05 UTC: for every batch of series, fit the Prophet-based models that
 `include/models/*.yaml`) and persist them (Prophet JSON) to `anomaly/models/dt=<day>/`. Scoring runs
 reuse them all day instead of fitting. Trigger with conf `{"day": "2026-11-20", "force": true}` to
 refit a past day.
+
+**Waits for its data**: skipped (reason in the log) until the metrics store is complete up to the
+day's midnight and holds the models' minimum history (`min_history_hours`); a fresh start's first
+scoring fits on demand instead, so no model is ever fitted on a partial extract.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from aiops.airflow import default_args
 def anomaly_refit():
     @task
     def plan(data_interval_end=None, params=None, dag_run=None) -> list[dict]:
-        from aiops.anomaly.pipeline import refit_plan
+        from aiops.airflow import data_ready
+        from aiops.anomaly.pipeline import refit_plan, refit_ready
 
         day = (params or {}).get("day") or (data_interval_end or dag_run.run_after).isoformat()
+        data_ready(refit_ready, day)  # the history before the day's midnight must be in the store
         return refit_plan(day, force=bool((params or {}).get("force")))
 
     @task(max_active_tis_per_dagrun=2)

@@ -93,20 +93,22 @@ def compliance_sweep():
         return gather_external()
 
     @task
-    def build_summary(evaluated: dict, external_data: dict) -> dict:
+    def build_summary(evaluated: dict, external_data: dict, run_id=None) -> dict:
         from aiops.compliance.pipeline import build_summary as build
 
-        return build(evaluated, external_data)
+        return build(evaluated, external_data, run_id=run_id)
 
     @task
-    def send_summary(stored: dict, params=None) -> dict:
+    def send_summary(stored: dict, params=None, dag_run=None) -> dict:
         from airflow.exceptions import AirflowSkipException
 
         from aiops.compliance.pipeline import send_summary as send
 
         if not (params or {}).get("send_email", True):
             raise AirflowSkipException("send_email is off")
-        return send(stored)
+        from aiops.airflow import resend_requested
+
+        return send(stored, resend=resend_requested(params, dag_run))
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def offer_fixes(evaluated: dict) -> dict | bool:

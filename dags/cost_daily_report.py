@@ -14,7 +14,9 @@ and `email.eml` — the message sent through SES to `AIOPS_COST_REPORT_RECIPIENT
 
 **Backfill** a range of days: `airflow backfill create --dag-id cost_daily_report --from-date
 2026-10-01 --to-date 2026-10-31` (one run per day). A manual run reports the day before it, or the
-`day` you give in the trigger form. Re-running a day rewrites its partition (and sends it again).
+`day` you give in the trigger form. Each run keeps its own copy
+(`cost/reports/dt=<day>/runs/<run id>/`); the day's top-level files are the latest run's. A day is
+emailed once: re-running it re-renders and stores, and sends again only with `resend: true`.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from aiops.airflow import default_args
     params={
         "day": Param(None, type=["null", "string"], format="date",
                      description="Report this day (YYYY-MM-DD) instead of the run's logical date."),
+        "resend": Param(False, type="boolean", description="Email the day again even if it was already sent."),
     },
 )
 def cost_daily_report():
     @task
-    def build(params=None, data_interval_start=None, dag_run=None) -> dict:
+    def build(params=None, data_interval_start=None, dag_run=None, run_id=None) -> dict:
         from datetime import timedelta
 
         from aiops.cost.report import build_report
@@ -50,13 +53,16 @@ def cost_daily_report():
         # a manual run without a logical date has no data interval: the day before it was triggered
         start = data_interval_start or dag_run.run_after - timedelta(days=1)
         day = (params or {}).get("day") or start.date().isoformat()
-        return build_report(day)
+        from aiops.airflow import data_ready
+
+        return data_ready(build_report, day, run_id=run_id)  # no cost for the day yet: skipped, with the reason
 
     @task
-    def send(report: dict) -> dict:
+    def send(report: dict, params=None, dag_run=None) -> dict:
+        from aiops.airflow import resend_requested
         from aiops.cost.report import send_report
 
-        return send_report(report)
+        return send_report(report, resend=resend_requested(params, dag_run))
 
     send(build())
 

@@ -1,7 +1,9 @@
 """
 ### cost_rightsizing — right-sizing and waste, approved by FinOps
 
-Daily at 06:30 UTC (after `metrics_extract` has filled the day):
+Daily at 06:30 UTC (after `metrics_extract` has filled the day). **Waits for its data**: the run is
+skipped (reason in the log) unless the metrics store holds `AIOPS_COST_LOOKBACK_DAYS` of metrics up
+to an hour before the run — on a fresh start, until the first extraction has pulled the history.
 
 1. **recommend** — inventory through EC2/RDS/ELB describe calls and `AIOPS_COST_LOOKBACK_DAYS` (14)
    of metrics from the metrics store, then the rules (Compute Optimizer's method for
@@ -51,9 +53,15 @@ def cost_rightsizing():
 
     @task
     def recommend(data_interval_end=None, dag_run=None) -> dict:
+        from aiops.airflow import data_ready
+        from aiops.core.readiness import require_metrics
         from aiops.cost.rightsizing import recommend as run
 
-        return run(data_interval_end or dag_run.run_after)  # manual runs may have no data interval
+        at = data_interval_end or dag_run.run_after  # manual runs may have no data interval
+        # never recommend from partial data: the whole lookback must be in the metrics store, up to ~now
+        data_ready(require_metrics, "cost_rightsizing", days=settings.cost_lookback_days,
+                   until=at - timedelta(hours=1))
+        return run(at)
 
     @task.short_circuit
     def anything_to_review(summary: dict) -> bool:

@@ -9,14 +9,20 @@ SLI against its objective and of the budget burn-down.
 Stored at `s3://<artifact bucket>/slo/reports/dt=<Monday>/report.html` (self-contained; plus
 `report.txt` and `email.eml`, the message sent) and emailed with SES (HTML + text, plots inline)
 from `AIOPS_EMAIL_SENDER` to `AIOPS_SLO_REPORT_RECIPIENTS`. The sender must be a verified SES
-identity. Re-running a week rewrites its report (and sends it again).
+identity. Each run keeps its own copy (`.../dt=<Monday>/runs/<run id>/`), the day's top-level
+files are the latest run's, and `sent.json` records what was emailed: a week is emailed once (a
+rerun re-renders; trigger with conf `{"resend": true}` to send again).
+
+**Waits for its data**: skipped (reason in the log) unless SLOs are defined and `slo_tracking`'s
+history covers the whole week (within an hour at either end) — on a fresh install, backfill
+`slo_tracking` over the week first. Never a report from partial data.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from aiops.airflow import default_args
 
@@ -30,10 +36,11 @@ from aiops.airflow import default_args
     default_args=default_args(),
     tags=["aiops", "slo", "report"],
     doc_md=__doc__,
+    params={"resend": Param(False, type="boolean", description="Email the week again even if it was sent.")},
 )
 def slo_weekly_report():
     @task
-    def build(data_interval_start=None, data_interval_end=None, dag_run=None) -> dict:
+    def build(data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
         from datetime import timedelta
 
         from aiops.slo.pipeline import build_report
@@ -42,13 +49,16 @@ def slo_weekly_report():
         start = data_interval_start
         if start is None or start >= data_interval_end:  # a manual run: the week before it
             start = data_interval_end - timedelta(days=7)
-        return build_report(start, data_interval_end)
+        from aiops.airflow import data_ready
+
+        return data_ready(build_report, start, data_interval_end, run_id=run_id, require_complete=True)
 
     @task
-    def send(report: dict) -> dict:
+    def send(report: dict, params=None, dag_run=None) -> dict:
+        from aiops.airflow import resend_requested
         from aiops.slo.pipeline import send_report
 
-        return send_report(report)
+        return send_report(report, resend=resend_requested(params, dag_run))
 
     send(build())
 

@@ -112,12 +112,21 @@ def test_backfill_writes_the_past_day_partition_and_rewrites_it(cost_env):
     from aiops.cost.report import build_report
 
     past = date(2026, 10, 2)
-    first = build_report(past)
-    again = build_report(past)
+    first = build_report(past, run_id="backfill__2026-10-02T06:00:00+00:00")
+    again = build_report(past, run_id="manual__2026-12-02T10:00:00+00:00")
     store = ArtifactStore()
     keys = store.list_keys("cost/reports/dt=2026-10-02/")
-    assert sorted(k.rsplit("/", 1)[1] for k in keys) == ["cost.csv", "email.eml", "report.html", "report.txt",
-                                                         "summary.json"]
+    latest = [k for k in keys if "/runs/" not in k]
+    assert sorted(k.rsplit("/", 1)[1] for k in latest) == ["cost.csv", "email.eml", "latest.json", "report.html",
+                                                           "report.txt", "summary.json"]
+    # each run keeps its own report; the day's pointer names the newest
+    runs = {k.split("/runs/")[1].split("/")[0] for k in keys if "/runs/" in k}
+    assert runs == {"backfill__2026-10-02T06_00_00_00_00", "manual__2026-12-02T10_00_00_00_00"}
+    assert store.get_json("cost/reports/dt=2026-10-02/latest.json")["run"] == again["run"]
+    # deterministic rendering: the same day rendered twice gives the same bytes (charts and message)
+    assert first["email_sha256"] == again["email_sha256"]
+    assert store.get_bytes(first["key"]) == store.get_bytes(again["key"])
+    assert store.get_bytes(first["email_key"]) == store.get_bytes("cost/reports/dt=2026-10-02/email.eml")
     assert first["total_usd"] == again["total_usd"] == pytest.approx(_ce_total(past), abs=0.01)
     assert first["forecast"]["month"] == "2026-10"
 
@@ -137,6 +146,36 @@ def test_report_is_emailed_through_ses(cost_env, spike_report):
     assert "finops@matcarv.example" in message.destinations[0]
     assert message.raw_data.count("Content-ID: <cost-") == 3
     assert "Cost report" in report["subject"]
+
+
+def test_a_report_day_is_emailed_once_and_every_send_is_recorded(cost_env):
+    """A rerun re-renders and stores its own copy, but does not email the day again unless asked;
+    sent.json keeps what was sent (the exact message key), so nothing emailed is lost."""
+    from moto.ses.models import ses_backends
+
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.reporting import sent_records
+    from aiops.cost.report import build_report, send_report
+
+    backend = ses_backends[cost_env.manifest["account_id"]]["us-east-1"]
+    day = date(2026, 10, 5)
+    before = len(backend.sent_messages)
+    first = build_report(day, run_id="scheduled__2026-10-05")
+    assert send_report(first)["skipped"] is False
+    rerun = build_report(day, run_id="manual__rerun")
+    again = send_report(rerun)
+    assert again["skipped"] is True
+    assert "already sent" in again["reason"]
+    assert len(backend.sent_messages) == before + 1
+    forced = send_report(rerun, resend=True)
+    assert forced["skipped"] is False
+    assert len(backend.sent_messages) == before + 2
+    records = sent_records(rerun)
+    assert [r["run"] for r in records] == [first["run"], rerun["run"]]
+    assert [r["resend"] for r in records] == [False, True]
+    store = ArtifactStore()
+    for r in records:  # the exact messages sent are still there
+        assert store.get_bytes(r["email_key"]) is not None
 
 
 def test_cli_prints_the_report_for_a_day(cost_env, capsys):

@@ -84,6 +84,20 @@ def test_scheduled_catch_up_records_but_does_not_send_old_onsets(slo_store, surg
     assert history["alert"].dropna().tolist() == ["page"]
 
 
+def test_scheduled_run_sends_an_onset_within_the_freshness_horizon(slo_store, surge):
+    """The same onset, evaluated by a live run minutes after it (not a catch-up), is sent, stamped
+    with its data time and age; evaluated today (history) it is not."""
+    onset, _ = surge
+    task = {"start": (onset - timedelta(hours=1)).isoformat(), "end": (onset + timedelta(minutes=30)).isoformat(),
+            "mode": "scheduled", "emit_alerts": True}
+    live = pipeline.record(task, now=onset + timedelta(minutes=35))
+    [page] = [a for a in live["alerts"] if a["slo_id"] == "checkout-availability"]
+    assert page["severity"] == "page"
+    assert page["observed_at"] == page["evaluated_at"]
+    assert 0 < page["data_age_seconds"] <= 35 * 60
+    assert pipeline.record(task)["alerts"] == []  # the wall clock: days later, history
+
+
 def test_catalog_slow_burn_tickets_and_does_not_page(last_day, seeded):
     assert seeded.manifest["slo"]["ticket"] == ["catalog"]
     availability = last_day[last_day["slo_id"] == "catalog-availability"]

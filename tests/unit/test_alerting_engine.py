@@ -327,8 +327,10 @@ def test_history_anomaly_and_slo_alerts_are_recorded_stale_and_open_nothing():
     ledger, incidents, sent = MemoryLedger(), FakeIncidents(), []
     out = run([json.dumps(e) for e in events], ledger, incidents, sent, enricher=None)
     assert out["decisions"] == {"stale": 2}
-    assert out["created"] == [] and out["incident_ids"] == []
-    assert sent == [] and incidents.calls == 0
+    assert out["created"] == []
+    assert out["incident_ids"] == []
+    assert sent == []
+    assert incidents.calls == 0
     rows = list(ledger.rows.values())
     assert {r.decision for r in rows} == {"stale"}  # recorded, with the reason
     assert all("freshness horizon 60 min" in r.reason and "1080 min old" in r.reason for r in rows)
@@ -339,7 +341,8 @@ def test_live_anomaly_still_opens_and_pages():
     ledger, incidents, sent = MemoryLedger(), FakeIncidents(), []
     out = run([json.dumps(anomaly("i-1", now - timedelta(minutes=20)))], ledger, incidents, sent, enricher=None)
     assert out["decisions"] == {"accepted": 1}
-    assert out["created"] == ["INC-1"] and len(sent) == 1
+    assert out["created"] == ["INC-1"]
+    assert len(sent) == 1
 
 
 def test_observed_at_is_the_data_time_and_the_horizon_is_a_setting():

@@ -18,3 +18,23 @@ def default_args(owner: str = "aiops-platform", **overrides: Any) -> dict[str, A
     }
     args.update(overrides)
     return args
+
+
+def data_ready(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a readiness check (``aiops.core.readiness``); when the data is not there yet, skip the task
+    (``AirflowSkipException`` with the reason, the first line of its log) instead of reporting on it."""
+    from airflow.exceptions import AirflowSkipException
+
+    from aiops.core.readiness import DataNotReady
+
+    try:
+        return check(*args, **kwargs)
+    except DataNotReady as exc:
+        raise AirflowSkipException(str(exc)) from exc
+
+
+def resend_requested(params: dict[str, Any] | None, dag_run: Any = None) -> bool | None:
+    """A report DAG run's ``resend`` (Param or trigger conf); None: the setting decides."""
+    conf = getattr(dag_run, "conf", None) or {}
+    value = (params or {}).get("resend", conf.get("resend"))
+    return None if value is None else bool(value)

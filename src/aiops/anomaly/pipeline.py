@@ -349,6 +349,17 @@ def refit(task: dict[str, Any]) -> dict[str, Any]:
     return {"batch": task["batch"], "fitted": len(models), "kept": 0}
 
 
+def refit_ready(day: str) -> None:
+    """Raise ``DataNotReady`` unless the metrics store is complete up to the day's midnight and holds the
+    specs' minimum history (a model fitted on a half-extracted history would be wrong all day)."""
+    from aiops.anomaly.spec import load_specs
+    from aiops.core.readiness import require_metrics
+
+    specs = load_specs(get_settings().include_dir / "models")
+    hours = max([s.refit.min_history_hours for s in specs.specs.values()] or [specs.default.refit.min_history_hours])
+    require_metrics("anomaly_refit", days=hours / 24, until=_midnight(_utc(day)))
+
+
 def refit_plan(day: str, force: bool = False) -> list[dict[str, Any]]:
     """One refit task per batch for the day containing ``day`` (ISO date or datetime)."""
     s = get_settings()

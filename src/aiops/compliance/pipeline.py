@@ -130,7 +130,8 @@ def gather_external(regions: list[str] | None = None) -> dict[str, Any]:
     return out
 
 
-def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | None = None,
+                  run_id: str | None = None) -> dict[str, Any]:
     from aiops.compliance import summary
     from aiops.core import aws
     from aiops.core.reporting import store_report
@@ -152,11 +153,11 @@ def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | Non
     images = {"trend": png} if png else {}
     stored = store_report(DOMAIN, "reports", as_of, subject=summary.title(m), text=summary.render_text(m),
                           render_html=lambda src: summary.render_html(m, {"trend": src.get("trend")}),
-                          images=images, recipients=s.compliance_report_recipients)
+                          images=images, recipients=s.compliance_report_recipients, run_id=run_id)
     return {**stored, "score": m["score"], "diff": m["diff"]}
 
 
-def send_summary(stored: dict[str, Any]) -> dict[str, Any]:
+def send_summary(stored: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
     from aiops.core.reporting import send_stored_report
 
-    return send_stored_report(stored)
+    return send_stored_report(stored, resend=resend)

@@ -117,8 +117,9 @@ def _open_recommendations(day: date) -> dict[str, Any]:
                     for r in recs[:5]]}
 
 
-def build_report(day: date | str) -> dict[str, Any]:
-    """Query, analyse, render and store the report for ``day``; returns the stored keys and a summary."""
+def build_report(day: date | str, run_id: str | None = None) -> dict[str, Any]:
+    """Query, analyse, render and store the report for ``day`` (the run's own copy and the day's
+    latest pointer, :func:`aiops.core.reporting.store_report`); returns the stored keys and a summary."""
     import pandas as pd
 
     from aiops.core.reporting import store_report
@@ -134,7 +135,9 @@ def build_report(day: date | str) -> dict[str, Any]:
     log.info("Cost Explorer: %s rows", {k: len(v) for k, v in frames.items()})
     total = frames["service"].groupby("day", as_index=False)["cost"].sum()
     if total.empty or pd.Timestamp(day) not in set(total["day"]):
-        raise ValueError(f"Cost Explorer has no cost for {day}: nothing to report (is the day complete?)")
+        from aiops.core.readiness import DataNotReady
+
+        raise DataNotReady(f"cost report {day}", f"Cost Explorer has no cost for {day} yet (is the day complete?)")
     tables = {name: breakdown(frame, day) for name, frame in frames.items()}
     overall = breakdown(total.assign(key="total"), day)[0]
     forecast = spend.month_end_forecast(total, day)
@@ -159,6 +162,7 @@ def build_report(day: date | str) -> dict[str, Any]:
     stored = store_report(
         "cost", "reports", day, subject=subject, text=text,
         render_html=lambda src: render_html(summary, src), images=images, recipients=s.cost_report_recipients,
+        run_id=run_id,
         extra={"cost.csv": (csv_bytes, "text/csv; charset=utf-8"),
                "summary.json": (json.dumps(summary, default=str, indent=1).encode(), "application/json")})
     return {**stored, "day": day.isoformat(), "total_usd": overall["day_usd"], "anomalies": anomalies,
@@ -259,7 +263,8 @@ def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
     return str(env.from_string(TEMPLATE).render(s=summary, img=img))
 
 
-def send_report(report: dict[str, Any]) -> dict[str, Any]:
+def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
+    """Email the stored report once per day (a rerun re-renders; ``resend`` sends again)."""
     from aiops.core.reporting import send_stored_report
 
-    return send_stored_report(report)
+    return send_stored_report(report, resend=resend)

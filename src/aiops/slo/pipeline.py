@@ -31,7 +31,7 @@ import json
 import logging
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.core.settings import get_settings
@@ -174,8 +174,13 @@ def _num(x: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def record(task: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-    """The evaluate task: evaluate the planned range, upsert the history, return alerts and series."""
+def record(task: dict[str, Any], run_id: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The evaluate task: evaluate the planned range, upsert the history, return alerts and series.
+
+    A scheduled run sends only onsets within the freshness horizon of the wall clock
+    (``AIOPS_FRESHNESS_HORIZON_MINUTES``): on a first start or a catch-up the older ones are recorded
+    in the history, not sent. A backfill sends only when asked (conf ``emit_alerts``), and the
+    intake records what is older than the horizon as history ('stale': no incident, no page)."""
     slos = load()
     start, end = _utc(task["start"]), _utc(task["end"])
     summary: dict[str, Any] = {"start": task["start"], "end": task["end"], "rows": 0, "alerts": [],
@@ -189,13 +194,18 @@ def record(task: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     summary["series"] = series
     if task.get("emit_alerts"):
         onsets = history[history["alert"].notna()]
-        if task.get("mode") == "scheduled":  # after downtime: do not page for what started hours ago
-            stale = onsets[onsets["evaluated_at"] <= end - MAX_ALERT_AGE]
+        clock = _utc(now) if now is not None else datetime.now(UTC)
+        if task.get("mode") == "scheduled":  # first start / after downtime: do not page for what started long ago
+            horizon = timedelta(minutes=get_settings().freshness_horizon_minutes)
+            cutoff = min(end - MAX_ALERT_AGE, clock - horizon)
+            stale = onsets[onsets["evaluated_at"] <= cutoff]
             if len(stale):
-                log.warning("not sending %d alert(s) that started over %s before %s (catch-up): %s", len(stale),
-                            MAX_ALERT_AGE, end.isoformat(), stale[["slo_id", "alert", "evaluated_at"]].to_dict("records"))
-            onsets = onsets[onsets["evaluated_at"] > end - MAX_ALERT_AGE]
-        summary["alerts"] = [alert_detail(row, slos.slos[row["slo_id"]], run_id) for row in onsets.to_dict("records")]
+                log.warning("not sending %d alert(s) that started before %s (older than the freshness horizon: "
+                            "catch-up or first start): %s", len(stale), cutoff.isoformat(),
+                            stale[["slo_id", "alert", "evaluated_at"]].to_dict("records"))
+            onsets = onsets[onsets["evaluated_at"] > cutoff]
+        summary["alerts"] = [alert_detail(row, slos.slos[row["slo_id"]], run_id, now=clock)
+                             for row in onsets.to_dict("records")]
     latest = history.sort_values("evaluated_at").groupby("slo_id").tail(1)
     summary["latest"] = {r["slo_id"]: {"evaluated_at": r["evaluated_at"].isoformat(), "sli": _num(r["sli"]),
                                        "budget_remaining": _num(r["budget_remaining"]), "severity": r["severity"]}
@@ -205,7 +215,8 @@ def record(task: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     return summary
 
 
-def alert_detail(row: dict[str, Any], spec: SloSpec, run_id: str | None = None) -> dict[str, Any]:
+def alert_detail(row: dict[str, Any], spec: SloSpec, run_id: str | None = None,
+                 now: datetime | None = None) -> dict[str, Any]:
     """The EventBridge detail of an alert that starts at ``row`` (see the module docstring)."""
     from aiops.slo.rules import duration_label
 
@@ -222,7 +233,10 @@ def alert_detail(row: dict[str, Any], spec: SloSpec, run_id: str | None = None) 
             "sli": _num(row["sli"]), "budget_remaining": _num(row["budget_remaining"]),
             "coverage": _num(row["coverage"]), "burn_rates": burns, "windows": windows,
             "fingerprint": row["fingerprint"], "evaluated_at": row["evaluated_at"].isoformat(),
-            "description": spec.description, "run_id": run_id}
+            "description": spec.description, "run_id": run_id,
+            "observed_at": row["evaluated_at"].isoformat(),
+            "data_age_seconds": round(((_utc(now) if now else datetime.now(UTC))
+                                       - row["evaluated_at"].to_pydatetime()).total_seconds(), 1)}
 
 
 # --- history (state store) -----------------------------------------------------------------------
@@ -596,15 +610,25 @@ def render_report_text(summary: list[dict[str, Any]], start: datetime, end: date
     return "\n".join(lines) + "\n"
 
 
-def build_report(start: datetime | str, end: datetime | str) -> dict[str, Any]:
+def build_report(start: datetime | str, end: datetime | str, run_id: str | None = None,
+                 require_complete: bool = False) -> dict[str, Any]:
     """Render the week's report from the SLO history, store it at ``slo/reports/dt=<end date>/``
     (``report.html`` self-contained, ``report.txt``, ``email.eml`` — the message to send, with
-    the plots as inline CID parts because mail clients block data: URIs)."""
+    the plots as inline CID parts because mail clients block data: URIs).
+
+    ``require_complete`` (the scheduled DAG): raise ``DataNotReady`` unless SLOs are defined and
+    their history covers the week — never "0 of 0 SLOs within budget" from a fresh install."""
     from aiops.core.reporting import store_report
 
     s = get_settings()
     start, end = _utc(start), _utc(end)
     history = read_history(start, end)
+    if require_complete:
+        from aiops.core.readiness import DataNotReady, require_slo_history
+
+        if not load().slos:
+            raise DataNotReady("slo_weekly_report", "no SLOs are defined (include/slos/*.yaml)")
+        require_slo_history("slo_weekly_report", start, end, history)
     summary = report_summary(history)
     pngs = {row["slo_id"]: plot_slo(history[history["slo_id"] == row["slo_id"]], row["objective"])
             for row in summary}
@@ -614,13 +638,14 @@ def build_report(start: datetime | str, end: datetime | str) -> dict[str, Any]:
         subject=f"SLO report, week ending {end:%Y-%m-%d}: {healthy} of {len(summary)} SLOs within budget",
         text=render_report_text(summary, start, end),
         render_html=lambda src: render_report_html(summary, start, end, src),
-        images=pngs, recipients=s.slo_report_recipients)
+        images=pngs, recipients=s.slo_report_recipients, run_id=run_id)
     log.info("SLO report for %d SLO(s) built", len(summary))
     return {**stored, "slos": len(summary), "healthy": healthy}
 
 
-def send_report(report: dict[str, Any]) -> dict[str, Any]:
-    """Send the stored message with SES SendRawEmail (HTML + text, inline plots)."""
+def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
+    """Send the stored message with SES SendRawEmail (HTML + text, inline plots), once per report
+    week (a rerun re-renders; ``resend`` sends again)."""
     from aiops.core.reporting import send_stored_report
 
-    return send_stored_report(report)
+    return send_stored_report(report, resend=resend)
