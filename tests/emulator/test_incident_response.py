@@ -229,11 +229,17 @@ def test_postmortem_has_times_actions_and_plot(cpu_pinned):
     assert "MTTR" in md
     assert "time to detect" in md
     assert f"{incident['resolved_at']:%Y-%m-%d %H:%M:%S}" in md
-    assert "`reboot-ec2-instance`" in md
+    assert "reboot-ec2-instance" in md
     assert "pre-approved runbook" in md
     assert "succeeded" in md
     assert "triaged -> remediating" in md
     assert '<img alt="metric with forecast band and incident window" src="data:image/png;base64,' in html
+    # one model: the HTML has the Evidence section too, and the triage count matches the timeline's
+    assert "<h2>Evidence</h2>" in html
+    [triaged] = [e for e in store.timeline(incident_id) if e["to_state"] == "triaged"]
+    count = int(triaged["reason"].split("evidence: ", 1)[1].split(" ", 1)[0])
+    assert f"at triage: {count} point(s) outside the band" in md
+    assert f"at triage: {count} point(s) outside the band" in html
 
 
 def test_rds_storm_waits_for_approval_and_escalates_on_reject(account, dags):

@@ -189,6 +189,7 @@ def write_postmortem(result: dict[str, Any], *, run_id: str) -> dict[str, Any] |
         from aiops.incidents.triage import SNAPSHOT_BEFORE, metric_snapshot
 
         incident = incidents.get(incident_id)
+        evidence["metric_at_triage"] = evidence.get("metric")  # what the timeline's 'triaged' entry quotes
         try:
             evidence["metric"] = metric_snapshot(primary, incident["first_seen"] - SNAPSHOT_BEFORE,
                                                  datetime.now(UTC) + timedelta(minutes=5),

@@ -92,75 +92,61 @@ def actions_taken(incident: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-MARKDOWN = """# Post-mortem {{ i.incident_id }}: {{ i.title }}
+# One model (:func:`model`), two renderings: every section, line and number of the Markdown is in the
+# HTML and vice versa (the HTML adds only the plot). Nothing is computed in the templates.
+MARKDOWN = """# {{ m.title }}
 
-**Service** {{ i.service or "n/a" }} ({{ i.env or "n/a" }}), team {{ i.team or "n/a" }} · **severity** {{ i.severity }} · **state** {{ i.state }}
+{% for label, value in m.header %}**{{ label }}** {{ value }}{% if not loop.last %} · {% endif %}{% endfor %}
 
 ## Summary
-{{ summary }}
+{{ m.summary }}
 
 ## Key times (UTC)
 | moment | time |
 |---|---|
-| first event | {{ t(i.first_seen) }} |
-| detected (incident opened) | {{ t(i.detected_at) }} |
-| triaged | {{ t(i.triaged_at) }} |
-| remediation started | {{ t(i.remediation_started_at) }} |
-| resolved | {{ t(i.resolved_at) }} |
-
+{% for label, value in m.key_times -%}
+| {{ label }} | {{ value }} |
+{% endfor %}
 | measure | value |
 |---|---|
-| time to detect | {{ dur(d.time_to_detect) }} |
-| time to respond (detected -> remediation started) | {{ dur(d.time_to_respond) }} |
-| time to recover (remediation -> resolved) | {{ dur(d.time_to_recover) }} |
-| **MTTR** (first event -> resolved) | **{{ dur(d.mttr) }}** |
-
-## Actions taken
-{% for a in actions -%}
-- `{{ a.runbook }}` {{ a.parameters }} — {{ a.status }}; policy {{ a.approval or "?" }}; approvers: {{ approvers(a) }}; SSM execution `{{ a.execution_id or "none" }}`; remediate run `{{ a.run_id }}`{% if a.verification %}; verification: {{ a.verification.get("checked", "") }} ok={{ a.verification.get("ok") }}{% endif %}
-{% else -%}
-- none recorded
+{% for label, value in m.measures -%}
+| {{ label }} | {{ value }} |
 {% endfor %}
-{%- if verification %}- metric back in band: {{ verification.reason }}
-{% endif %}
+## Actions taken
+{% for line in m.actions -%}
+- {{ line }}
+{% endfor %}
 ## Timeline
 | time (UTC) | what | who | run |
 |---|---|---|---|
-{% for e in timeline -%}
-| {{ t(e.at) }} | {{ what(e) }} | {{ e.actor }} | {{ e.run_id or "" }} |
+{% for row in m.timeline -%}
+| {{ row | join(" | ") }} |
 {% endfor %}
 ## Evidence
-- metric: `{{ ev.metric.series_id if ev.metric and ev.metric.series_id else "n/a" }}`, {{ ev.metric.outside_band if ev.metric and ev.metric.outside_band is defined else 0 }} point(s) outside the band ({{ ev.metric.band_source if ev.metric and ev.metric.band_source else "n/a" }})
-- logs: {{ ev.logs.errors if ev.logs and ev.logs.errors is defined else "n/a" }} error line(s){% if ev.logs and ev.logs.top_messages %}; top: {% for m in ev.logs.top_messages[:3] %}"{{ m.message }}" x{{ m.count }}{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}
-- recent changes (CloudTrail): {{ ev.changes.total if ev.changes and ev.changes.total is defined else "n/a" }}
-- related alerts: {{ (ev.related_alerts.alerts | length) if ev.related_alerts else 0 }}
-- evidence file: `{{ i.links.get("evidence", "n/a") }}`
-
+{% for label, value in m.evidence -%}
+- {{ label }}: {{ value }}
+{% endfor %}
 ## Follow-ups
-{% for f in followups -%}
+{% for f in m.followups -%}
 - [ ] {{ f }}
 {% endfor %}"""
 
-HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Post-mortem {{ i.incident_id }}</title>
+HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ m.title }}</title>
 <style>body{font-family:sans-serif;max-width:960px;margin:auto}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}</style></head><body>
-<h1>Post-mortem {{ i.incident_id }}: {{ i.title }}</h1>
-<p><b>Service</b> {{ i.service or "n/a" }} ({{ i.env or "n/a" }}) · <b>severity</b> {{ i.severity }} · <b>state</b> {{ i.state }}</p>
-<h2>Summary</h2><p>{{ summary }}</p>
+<h1>{{ m.title }}</h1>
+<p>{% for label, value in m.header %}<b>{{ label }}</b> {{ value }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
+<h2>Summary</h2><p>{{ m.summary }}</p>
 {% if plot %}<h2>Metric and forecast band</h2><img alt="metric with forecast band and incident window" src="{{ plot }}">{% endif %}
-<h2>Key times (UTC)</h2><table>
-<tr><th>first event</th><td>{{ t(i.first_seen) }}</td></tr><tr><th>detected</th><td>{{ t(i.detected_at) }}</td></tr>
-<tr><th>triaged</th><td>{{ t(i.triaged_at) }}</td></tr><tr><th>remediation started</th><td>{{ t(i.remediation_started_at) }}</td></tr>
-<tr><th>resolved</th><td>{{ t(i.resolved_at) }}</td></tr>
-<tr><th>time to detect</th><td>{{ dur(d.time_to_detect) }}</td></tr><tr><th>time to respond</th><td>{{ dur(d.time_to_respond) }}</td></tr>
-<tr><th>time to recover</th><td>{{ dur(d.time_to_recover) }}</td></tr><tr><th>MTTR</th><td><b>{{ dur(d.mttr) }}</b></td></tr></table>
-<h2>Actions taken</h2><ul>{% for a in actions %}<li><code>{{ a.runbook }}</code> {{ a.parameters }}: {{ a.status }};
-policy {{ a.approval or "?" }}; approvers: {{ approvers(a) }}; SSM execution <code>{{ a.execution_id or "none" }}</code>;
-remediate run <code>{{ a.run_id }}</code></li>{% else %}<li>none recorded</li>{% endfor %}
-{% if verification %}<li>metric back in band: {{ verification.reason }}</li>{% endif %}</ul>
+<h2>Key times (UTC)</h2><table><tr><th>moment</th><th>time</th></tr>
+{% for label, value in m.key_times %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
+<table><tr><th>measure</th><th>value</th></tr>
+{% for label, value in m.measures %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
+<h2>Actions taken</h2><ul>{% for line in m.actions %}<li>{{ line }}</li>{% endfor %}</ul>
 <h2>Timeline</h2><table><tr><th>time (UTC)</th><th>what</th><th>who</th><th>run</th></tr>
-{% for e in timeline %}<tr><td>{{ t(e.at) }}</td><td>{{ what(e) }}</td><td>{{ e.actor }}</td><td>{{ e.run_id or "" }}</td></tr>{% endfor %}</table>
-<h2>Follow-ups</h2><ul>{% for f in followups %}<li>{{ f }}</li>{% endfor %}</ul></body></html>"""
+{% for row in m.timeline %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>
+<h2>Evidence</h2><ul>{% for label, value in m.evidence %}<li>{{ label }}: {{ value }}</li>{% endfor %}</ul>
+<h2>Follow-ups</h2><ul>{% for f in m.followups %}<li>{{ f }}</li>{% endfor %}</ul></body></html>"""
 
 
 def _what(entry: dict[str, Any]) -> str:
@@ -192,26 +178,96 @@ def followups(incident: dict[str, Any], evidence: dict[str, Any], actions: list[
     return out
 
 
-def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dict[str, Any] | None,
-           plot_src: str | None) -> tuple[str, str]:
-    """(markdown, html) of the post-mortem; ``plot_src`` is the plot's image URL (data: URI)."""
-    import jinja2
+def _t(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else "—"
 
-    from aiops.core.reporting import html_env
 
-    actions = actions_taken(incident)
+def _outside(metric: dict[str, Any] | None) -> str:
+    if not metric or metric.get("error"):
+        return f"n/a ({metric['error']})" if metric and metric.get("error") else "n/a"
+    return (f"{metric.get('outside_band', 0)} point(s) outside the band ({metric.get('band_source') or 'n/a'}, "
+            f"{metric.get('start', '?')} to {metric.get('end', '?')})")
+
+
+def evidence_lines(incident: dict[str, Any], evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Evidence section. The triage-time count is the one the timeline's 'triaged' entry quotes;
+    the post-mortem's re-read through the recovery is shown next to it, labelled, not in its place."""
+    ev = evidence or {}
+    metric = ev.get("metric") or {}
+    at_triage = ev.get("metric_at_triage") or metric
+    lines = [("metric", f"{metric.get('series_id') or at_triage.get('series_id') or 'n/a'}"),
+             ("at triage", _outside(at_triage))]
+    if ev.get("metric_at_triage") is not None:
+        lines.append(("through the recovery", _outside(metric)))
+    logs = ev.get("logs") or {}
+    top = "; top: " + ", ".join(f'"{m["message"]}" x{m["count"]}' for m in logs.get("top_messages", [])[:3]) \
+        if logs.get("top_messages") else ""
+    lines.append(("logs", f"{logs['errors']} error line(s){top}" if "errors" in logs
+                  else f"n/a{' (' + logs['error'] + ')' if logs.get('error') else ''}"))
+    changes = ev.get("changes") or {}
+    lines.append(("recent changes (CloudTrail)", str(changes["total"]) if "total" in changes else "n/a"))
+    lines.append(("related alerts", str(len((ev.get("related_alerts") or {}).get("alerts") or []))))
+    lines.append(("evidence file", str((incident.get("links") or {}).get("evidence", "n/a"))))
+    return lines
+
+
+def _action_line(a: dict[str, Any]) -> str:
+    line = (f"{a['runbook']} {a['parameters']} — {a['status']}; policy {a.get('approval') or '?'}; approvers: "
+            f"{_approvers(a)}; SSM execution {a.get('execution_id') or 'none'}; remediate run {a.get('run_id')}")
+    if a.get("verification"):
+        line += f"; verification: {a['verification'].get('checked', '')} ok={a['verification'].get('ok')}"
+    return line
+
+
+def model(incident: dict[str, Any], evidence: dict[str, Any] | None, verification: dict[str, Any] | None,
+          actions: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything the post-mortem says, as plain values: both renderings show exactly this."""
     d = durations(incident)
     ev = evidence or {}
     summary = (f"{incident['title']}. {len(incident.get('alerts') or [])} alert(s) from "
                f"{incident['first_seen']:%Y-%m-%d %H:%M} UTC; "
                + (f"remediated with {', '.join(a['runbook'] for a in actions)}; " if actions else "")
                + f"resolved after {_dur(d['mttr'])}.")
-    ctx = {"i": incident, "d": d, "actions": actions, "timeline": incidents.timeline(incident["incident_id"]),
-           "ev": ev, "verification": verification, "summary": summary, "followups": followups(incident, ev, actions),
-           "t": lambda x: f"{x:%Y-%m-%d %H:%M:%S}" if x else "—", "dur": _dur, "what": _what, "approvers": _approvers}
-    md_env = jinja2.Environment(autoescape=False, undefined=jinja2.ChainableUndefined, trim_blocks=False)  # Markdown, not HTML
-    markdown = md_env.from_string(MARKDOWN).render(**ctx)
-    html = html_env().from_string(HTML).render(plot=plot_src, **ctx)
+    action_lines = [_action_line(a) for a in actions] or ["none recorded"]
+    if verification:
+        action_lines.append(f"metric back in band: {verification.get('reason', '')}")
+    return {
+        "title": f"Post-mortem {incident['incident_id']}: {incident['title']}",
+        "header": [("Service", f"{incident.get('service') or 'n/a'} ({incident.get('env') or 'n/a'}), "
+                               f"team {incident.get('team') or 'n/a'}"),
+                   ("severity", incident["severity"]), ("state", incident["state"])],
+        "summary": summary,
+        "key_times": [("first event", _t(incident.get("first_seen"))),
+                      ("detected (incident opened)", _t(incident.get("detected_at"))),
+                      ("triaged", _t(incident.get("triaged_at"))),
+                      ("remediation started", _t(incident.get("remediation_started_at"))),
+                      ("resolved", _t(incident.get("resolved_at")))],
+        "measures": [("time to detect", _dur(d["time_to_detect"])),
+                     ("time to respond (detected -> remediation started)", _dur(d["time_to_respond"])),
+                     ("time to recover (remediation -> resolved)", _dur(d["time_to_recover"])),
+                     ("MTTR (first event -> resolved)", _dur(d["mttr"]))],
+        "actions": action_lines,
+        "timeline": [[_t(e["at"]), _what(e), e["actor"], e.get("run_id") or ""] for e in timeline],
+        "evidence": evidence_lines(incident, ev),
+        "followups": followups(incident, ev, actions),
+    }
+
+
+def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dict[str, Any] | None,
+           plot_src: str | None, *, actions: list[dict[str, Any]] | None = None,
+           timeline: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+    """(markdown, html) of the post-mortem from one :func:`model`; ``plot_src`` is the plot's image
+    URL (data: URI). ``actions``/``timeline`` default to the state store's."""
+    import jinja2
+
+    from aiops.core.reporting import html_env
+
+    actions = actions_taken(incident) if actions is None else actions
+    timeline = incidents.timeline(incident["incident_id"]) if timeline is None else timeline
+    m = model(incident, evidence, verification, actions, timeline)
+    md_env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)  # Markdown, not HTML
+    markdown = md_env.from_string(MARKDOWN).render(m=m)
+    html = html_env().from_string(HTML).render(m=m, plot=plot_src)
     return markdown, html
 
 

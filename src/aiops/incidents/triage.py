@@ -131,18 +131,23 @@ def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, p
     except Exception as exc:  # the anomaly store may not exist yet
         log.info("no detector band for %s: %s", signal["series_id"], exc)
         detector = {}
-    if detector and sum(ts in detector for ts, _ in window) >= len(window) // 2:
-        bands = [detector.get(ts) for ts, _ in window]
-        band_source = "anomaly_detector"
-    else:
-        bands = seasonal_band(history, [ts for ts, _ in window], period=period)
-        if not any(bands) and incident_start is not None:
-            # too little history for a seasonal band: the pre-incident baseline instead
-            from aiops.incidents.runbook_rules import baseline_band
+    fallback = seasonal_band(history, [ts for ts, _ in window], period=period)
+    if not any(fallback) and incident_start is not None:
+        # too little history for a seasonal band: the pre-incident baseline instead
+        from aiops.incidents.runbook_rules import baseline_band
 
-            flat = baseline_band(history, incident_start)
-            bands = [flat] * len(window)
-            band_source = "pre_incident_baseline"
+        flat = baseline_band(history, incident_start)
+        fallback = [flat] * len(window)
+        band_source = "pre_incident_baseline"
+    bands: list[tuple[float, float, float] | None] = list(fallback)
+    if detector and sum(ts in detector for ts, _ in window) >= len(window) // 2:
+        # The detector scores what metrics_extract has stored, 15-25 minutes behind CloudWatch: the
+        # newest points — the incident itself, during a live triage — have no detector band yet. They
+        # are judged against the fallback band, never left unjudged (an RDS storm at 495 connections vs
+        # ~130 was once reported as "0 points outside band" that way).
+        newest = sum(1 for ts, _ in window if ts not in detector)
+        bands = [detector.get(ts) or fb for (ts, _), fb in zip(window, fallback, strict=True)]
+        band_source = "anomaly_detector" + (f" (+{band_source} for {newest} newest point(s))" if newest else "")
     points = []
     for (ts, value), band in zip(window, bands, strict=True):
         point: dict[str, Any] = {"t": ts.isoformat(), "value": value}

@@ -197,7 +197,7 @@ def record(task: dict[str, Any], run_id: str | None = None, now: datetime | None
         clock = _utc(now) if now is not None else datetime.now(UTC)
         if task.get("mode") == "scheduled":  # first start / after downtime: do not page for what started long ago
             horizon = timedelta(minutes=get_settings().freshness_horizon_minutes)
-            cutoff = min(end - MAX_ALERT_AGE, clock - horizon)
+            cutoff = max(end - MAX_ALERT_AGE, clock - horizon)
             stale = onsets[onsets["evaluated_at"] <= cutoff]
             if len(stale):
                 log.warning("not sending %d alert(s) that started before %s (older than the freshness horizon: "
