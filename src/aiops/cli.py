@@ -17,8 +17,9 @@
     aiops cost recommend [--at T]                 right-sizing recommendations now (what FinOps reviews)
     aiops cost decisions                          FinOps decisions and realised savings
     aiops ops policies                            validate and list the routine-operations policies
-    aiops ops plan WORKFLOW [--at T]              what ops_snapshots / ops_log_retention / ops_scheduling /
-                                                  ops_patching would do at T (a dry run: changes nothing)
+    aiops ops plan WORKFLOW [--at T] [--dry-run]  what ops_snapshots / ops_log_retention / ops_scheduling /
+                                                  ops_patching would do at T, each policy in its own mode
+                                                  (a preview: changes and stores nothing)
     aiops config                                  effective settings
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
@@ -35,7 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiops.core.settings import get_settings
+# Keep module-level imports to the standard library: ``aiops --help`` and read-only commands must
+# answer in well under a second; each command imports what it needs (Airflow only where it must).
 
 
 def _print(msg: str) -> None:
@@ -80,12 +82,18 @@ def cmd_ops_plan(args: argparse.Namespace) -> int:
 
     at = as_utc(args.at) if args.at else datetime.now(UTC)
     start = as_utc(args.start) if args.start else at - timedelta(minutes=15)
-    plan = make_plan(args.workflow, at, start=start, conf={"dry_run": True}, store=False)
+    # What the scheduled run would plan: each policy's own mode (an `enforce` policy's changes are
+    # changes to make). Nothing is executed or stored either way; --dry-run shows every change dry-run.
+    plan = make_plan(args.workflow, at, start=start, conf={"dry_run": bool(args.dry_run)}, store=False)
     _print(plan["markdown"])
+    _print("\n(a preview: nothing was changed or stored"
+           + ("; every change shown dry-run as asked)" if args.dry_run else "; modes are the policies' own)"))
     return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from aiops.core.settings import get_settings
+
     settings = get_settings()
     for name, info in type(settings).model_fields.items():
         _print(f"AIOPS_{name.upper():<28} = {getattr(settings, name)!s:<40} # {info.description or ''}")
@@ -336,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     oplan.add_argument("workflow", choices=["ops_snapshots", "ops_log_retention", "ops_scheduling", "ops_patching"])
     oplan.add_argument("--at", help="the run's time, ISO 8601 (default: now)")
     oplan.add_argument("--start", help="ops_scheduling: interval start (default: --at minus 15 minutes)")
+    oplan.add_argument("--dry-run", action="store_true",
+                       help="show every change as dry-run (as a run triggered with conf dry_run=true would)")
     oplan.set_defaults(func=cmd_ops_plan)
     _register_extensions(sub, alerting)
     return parser
@@ -344,17 +354,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    from aiops.core.settings import PROJECT_ROOT
+    project_root = Path(__file__).resolve().parents[2]  # = aiops.core.settings.PROJECT_ROOT, without importing it
 
     # Share the platform's Airflow home (config, connections) instead of creating ~/airflow.
-    if (PROJECT_ROOT / ".airflow").is_dir():
-        os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow"))
+    if (project_root / ".airflow").is_dir():
+        os.environ.setdefault("AIRFLOW_HOME", str(project_root / ".airflow"))
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    if not args.verbose:  # Airflow (imported lazily, by commands that need it) logs at WARNING, on stderr
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "urllib3", "werkzeug", "great_expectations", "cmdstanpy"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ("botocore", "urllib3", "werkzeug", "great_expectations", "cmdstanpy", "airflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose and noisy == "airflow" else logging.WARNING)
     result: Any = args.func(args)
     return int(result or 0)
 

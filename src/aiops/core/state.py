@@ -343,11 +343,18 @@ def state_db_url(conn_id: str | None = None) -> str:
     """SQLAlchemy URL of the state store: the Airflow connection, else the default SQLite file."""
     settings = get_settings()
     conn_id = conn_id or settings.state_conn_id
-    try:
-        from airflow.sdk import BaseHook
+    from aiops.core.connections import quick_connection
 
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:  # connection not defined: the embedded default
+    decided, quick = quick_connection(conn_id)  # the plain cases without importing Airflow (fast CLI)
+    conn: Any = quick
+    if not decided:
+        try:
+            from airflow.sdk import BaseHook
+
+            conn = BaseHook.get_connection(conn_id)
+        except Exception:  # connection not defined: the embedded default
+            conn = None
+    if conn is None:
         path = settings.home / "state.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
