@@ -14,6 +14,11 @@ routes them to the SQS queue the incident intake watches. Updates the `aiops_ano
 How good it is: `benchmarks/nab/` (NAB standard score on AWS CloudWatch series, README).
 
 **Backfill** a range: trigger with conf `{"start": "...", "end": "...", "emit_alerts": false}`.
+
+**History is quiet** (docs/first-start.md): only onsets younger than `AIOPS_FRESHNESS_HORIZON_MINUTES`
+(60) are sent; older ones — the first run after install, a catch-up, a backfill, a late extract —
+are scored and stored but not alerted (`alerts_history` in the summary). Each alert event carries
+`observed_at` and `data_age_seconds`, and the intake records stale ones without opening anything.
 """
 
 from __future__ import annotations

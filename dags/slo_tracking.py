@@ -16,7 +16,10 @@ A scheduled run evaluates the points since the last one up to the *settled* metr
 `metrics_extract` watermark minus its settle time), so alerts lag the data by 10-25 minutes.
 **Backfill** a range in one run (every 5-minute point; the same rows a live run writes):
 conf `{"start": "2026-11-13T00:00Z", "end": "2026-11-20T00:00Z"}`, add `"emit_alerts": true` to
-also send the alerts that started in it.
+also send the alerts that started in it (the intake records those older than the freshness horizon
+as history: no incident, no page). A scheduled run sends only onsets younger than
+`AIOPS_FRESHNESS_HORIZON_MINUTES` (60); on a first start or a catch-up older ones are recorded in the
+history, not sent (docs/first-start.md).
 """
 
 from __future__ import annotations

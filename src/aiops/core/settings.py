@@ -78,8 +78,9 @@ class Settings(BaseSettings):
         "no page, no action). Covers the 15-minute extraction, its 10-minute settle time and a retry."
     )
     freshness_sources: list[str] = Field(
-        ["aiops_anomaly", "aiops_slo"], description="Alert sources computed from stored data: the intake "
-        "applies the freshness horizon to these (their data time is the event's observed_at / onset)."
+        ["aiops_anomaly", "aiops_slo", "security_event"], description="Alert sources computed from stored "
+        "data (anomaly scores, SLO history, CloudTrail files): the intake applies the freshness horizon to "
+        "these (their data time is the event's observed_at / onset / event_time)."
     )
     report_resend: bool = Field(
         False, description="A rerun of a report day re-renders and stores it but does not email it again "
