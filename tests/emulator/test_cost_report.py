@@ -125,7 +125,7 @@ def test_backfill_writes_the_past_day_partition_and_rewrites_it(cost_env):
     assert store.get_json("cost/reports/dt=2026-10-02/latest.json")["run"] == again["run"]
     # deterministic rendering: the same day rendered twice gives the same bytes (charts and message)
     assert first["email_sha256"] == again["email_sha256"]
-    assert store.get_bytes(first["key"]) == store.get_bytes(again["key"])
+    assert store.get_bytes(first["run_key"]) == store.get_bytes(again["run_key"])
     assert store.get_bytes(first["email_key"]) == store.get_bytes("cost/reports/dt=2026-10-02/email.eml")
     assert first["total_usd"] == again["total_usd"] == pytest.approx(_ce_total(past), abs=0.01)
     assert first["forecast"]["month"] == "2026-10"

@@ -119,8 +119,9 @@ def store_report(domain: str, dataset: str, dt: date | datetime | str, *, subjec
     """Write ``report.html`` (self-contained), ``report.txt``, ``email.eml`` and any ``extra``
     files (name -> (bytes, content type)) to the run's own prefix
     ``<domain>/<dataset>/dt=<dt>/runs/<run key>/``, then move the day's "latest" pointer: the same
-    files at ``<domain>/<dataset>/dt=<dt>/`` and ``latest.json``. Returns the keys (of the run's
-    copy), subject and recipients — the input of :func:`send_stored_report`."""
+    files at ``<domain>/<dataset>/dt=<dt>/`` and ``latest.json``. Returns the keys (``key``,
+    ``text_key``, ``prefix``: the day's latest; ``run_key``, ``run_prefix``, ``email_key``: this
+    run's copy), subject and recipients — the input of :func:`send_stored_report`."""
     from aiops.core.artifacts import ArtifactStore
 
     html = render_html({name: data_uri(png) for name, png in images.items()})
@@ -147,8 +148,10 @@ def store_report(domain: str, dataset: str, dt: date | datetime | str, *, subjec
                                                 "email_sha256": digest,
                                                 "stored_at": datetime.now(UTC).isoformat(timespec="seconds")})
     log.info("%s report stored at %s (run copy %s)", domain, store.uri(day_prefix + "report.html"), store.uri(prefix))
-    return {"key": prefix + "report.html", "text_key": prefix + "report.txt", "email_key": prefix + "email.eml",
-            "prefix": prefix, "day_prefix": day_prefix, "latest_key": day_prefix + "report.html",
+    # key/text_key/prefix: the day's latest files (what links point at); run_*: this run's own copy;
+    # email_key: this run's message — what send_stored_report sends and records.
+    return {"key": day_prefix + "report.html", "text_key": day_prefix + "report.txt", "prefix": day_prefix,
+            "run_key": prefix + "report.html", "run_prefix": prefix, "email_key": prefix + "email.eml",
             "sent_key": day_prefix + SENT, "run": key, "email_sha256": digest, "subject": subject,
             "recipients": list(recipients)}
 

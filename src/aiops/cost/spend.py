@@ -95,6 +95,14 @@ def _prophet(interval_width: float, samples: int) -> Any:
                    yearly_seasonality=False, weekly_seasonality=True, changepoint_prior_scale=0.05)
 
 
+def _seed(day: date, salt: str = "") -> int:
+    """A seed from the report day (and a salt): Prophet's uncertainty samples are drawn from numpy's
+    global generator, so seeding it before each predict makes a re-run byte-identical."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{day.isoformat()}|{salt}".encode()).digest()[:4], "big")
+
+
 def without_spikes(history: pd.DataFrame, k: float = 5.0) -> pd.DataFrame:
     """``history`` (``ds, y``) with one-off spikes blanked (y = NaN, which Prophet skips): days more
     than ``k`` robust deviations from the centred 7-day median. A spike still counts in the
@@ -121,9 +129,10 @@ def month_end_forecast(total: pd.DataFrame, day: date, *, interval_width: float 
     model = _prophet(interval_width, samples)
     model.fit(without_spikes(history)[["ds", "y"]])
     future = pd.DataFrame({"ds": pd.concat([history["ds"], pd.Series(remaining)], ignore_index=True)})
+    np.random.seed(_seed(day))  # the band's uncertainty samples: same report (same chart bytes) on a re-run
     band = model.predict(future)[["ds", "yhat", "yhat_lower", "yhat_upper"]]
     if len(remaining):
-        np.random.seed(int(pd.Timestamp(day).strftime("%Y%m%d")))  # same report on a re-run
+        np.random.seed(_seed(day))  # same report on a re-run
         paths = model.predictive_samples(pd.DataFrame({"ds": remaining}))["yhat"]  # (days, samples)
         totals = mtd + paths.sum(axis=0)
         lo_q, hi_q = (1 - interval_width) / 2, 1 - (1 - interval_width) / 2
@@ -139,6 +148,7 @@ def month_end_forecast(total: pd.DataFrame, day: date, *, interval_width: float 
 def spend_anomalies(by_service: pd.DataFrame, day: date, *, min_usd: float, interval_width: float = 0.99,
                     min_history: int = 14) -> list[dict[str, Any]]:
     """Services whose cost on ``day`` is outside the band a Prophet model of the days before predicts."""
+    import numpy as np
     import pandas as pd
 
     target = pd.Timestamp(day)
@@ -154,6 +164,7 @@ def spend_anomalies(by_service: pd.DataFrame, day: date, *, min_usd: float, inte
             continue  # cheap pre-check: too close to its recent days to be min_usd off any band
         model = _prophet(interval_width, 300)
         model.fit(history[["ds", "y"]])
+        np.random.seed(_seed(day, str(service)))  # the band's samples: a re-run finds the same anomalies
         pred = model.predict(pd.DataFrame({"ds": [target]})).iloc[0]
         lower, upper, expected = float(pred["yhat_lower"]), float(pred["yhat_upper"]), float(pred["yhat"])
         outside = actual > upper or actual < lower
