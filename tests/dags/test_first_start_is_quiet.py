@@ -106,7 +106,7 @@ def test_first_start_is_quiet_and_a_live_incident_still_pages(first_start):
     manifest = emulator.manifest
     queue = manifest["resources"]["queues"]["ops_events"]
     web1 = manifest["resources"]["instances"]["checkout-prod-web-1"]
-    dags = DagBag(dag_folder="dags", include_examples=False)
+    dags = DagBag(dag_folder="dags")
     _drain(emulator, queue)
 
     # 1. Nothing extracted yet: analyses that read history wait, saying why.
