@@ -54,8 +54,8 @@ def cost_rightsizing():
     @task
     def recommend(data_interval_end=None, dag_run=None) -> dict:
         from aiops.airflow import data_ready
-        from aiops.core.readiness import require_metrics
         from aiops.cost.rightsizing import recommend as run
+        from aiops.metrics.readiness import require_metrics
 
         at = data_interval_end or dag_run.run_after  # manual runs may have no data interval
         # never recommend from partial data: the whole lookback must be in the metrics store, up to ~now

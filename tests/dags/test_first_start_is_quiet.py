@@ -99,8 +99,9 @@ def test_first_start_is_quiet_and_a_live_incident_still_pages(first_start):
 
     from aiops.alerting.ledger import SqlLedger
     from aiops.alerting.pipeline import process
-    from aiops.core.readiness import DataNotReady, require_metrics
+    from aiops.core.readiness import DataNotReady
     from aiops.incidents import store as incidents
+    from aiops.metrics.readiness import require_metrics
 
     emulator, _anchor = first_start
     manifest = emulator.manifest

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from aiops.core import readiness
-from aiops.core.readiness import Coverage, DataNotReady, require_metrics, require_slo_history
+from aiops.core.readiness import Coverage, DataNotReady, require_slo_history
+from aiops.metrics import readiness
+from aiops.metrics.readiness import require_metrics
 
 NOW = datetime(2026, 12, 2, 6, 30, tzinfo=UTC)
 

@@ -353,7 +353,7 @@ def refit_ready(day: str) -> None:
     """Raise ``DataNotReady`` unless the metrics store is complete up to the day's midnight and holds the
     specs' minimum history (a model fitted on a half-extracted history would be wrong all day)."""
     from aiops.anomaly.spec import load_specs
-    from aiops.core.readiness import require_metrics
+    from aiops.metrics.readiness import require_metrics
 
     specs = load_specs(get_settings().include_dir / "models")
     hours = max([s.refit.min_history_hours for s in specs.specs.values()] or [specs.default.refit.min_history_hours])

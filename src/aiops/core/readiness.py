@@ -7,9 +7,9 @@ raises :class:`DataNotReady` with the reason, and the DAG turns it into ``Airflo
 (the run is *skipped*, the reason is the first line of its log). Never a report or a
 recommendation from partial data.
 
-The metrics store's coverage is measured from what it holds: the ``metrics_extract`` watermark (the
-end of the last completed extraction: the store is complete up to it) and the oldest point in the
-oldest day partition.
+The metrics store's coverage (``aiops.metrics.readiness``) is measured from what it holds: the
+``metrics_extract`` watermark (the end of the last completed extraction: the store is complete up to
+it) and the oldest point in the oldest day partition.
 """
 
 from __future__ import annotations
@@ -56,28 +56,11 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def metrics_coverage() -> Coverage:
-    """What the metrics store holds: oldest point and the extraction watermark."""
-    from aiops.core.state import StateStore
-    from aiops.metrics.pipeline import WATERMARK
-    from aiops.metrics.store import MetricsStore
-
-    until = StateStore().get_watermark(WATERMARK)
-    store = MetricsStore()
-    since = None
-    for day in store.days()[:2]:  # the oldest partition may be empty after a quarantine: try the next
-        frame = store.read_day(datetime.fromisoformat(day).date())
-        if len(frame):
-            since = _utc(frame["timestamp"].min().to_pydatetime())
-            break
-    return Coverage(since=since, until=_utc(until) if until is not None else None)
-
-
-def require_metrics(what: str, *, days: float, until: datetime | None = None,
-                    coverage: Coverage | None = None) -> Coverage:
-    """Raise :class:`DataNotReady` unless the metrics store holds ``days`` of history, complete up to
-    ``until`` when given (e.g. the midnight a model is fitted for)."""
-    cov = coverage or metrics_coverage()
+def check_metrics(what: str, coverage: Coverage, *, days: float, until: datetime | None = None) -> Coverage:
+    """Raise :class:`DataNotReady` unless ``coverage`` holds ``days`` of history, complete up to
+    ``until`` when given (e.g. the midnight a model is fitted for). The metrics store's own coverage:
+    ``aiops.metrics.readiness.require_metrics``."""
+    cov = coverage
     if cov.until is None or cov.since is None:
         raise DataNotReady(what, cov.describe())
     if until is not None and cov.until < _utc(until):
