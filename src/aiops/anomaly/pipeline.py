@@ -273,7 +273,8 @@ def split_fresh(alerts: list[dict[str, Any]], now: datetime | None = None,
     scored and stored, never alerted. Fresh alerts carry ``observed_at`` and ``data_age_seconds``."""
     now = now or datetime.now(UTC)
     horizon = horizon or timedelta(minutes=get_settings().freshness_horizon_minutes)
-    fresh, history = [], []
+    fresh: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     for a in alerts:
         observed = _utc(a.get("observed_at") or a["onset"])
         age = (now - observed).total_seconds()
