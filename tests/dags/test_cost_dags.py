@@ -28,7 +28,7 @@ def cost_stores(seeded, airflow_db, tmp_path_factory):
     mp.setenv("AIOPS_HOME", str(tmp_path_factory.mktemp("cost-dags")))
     mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,alice.sre:op,bob.finops:op")
     get_settings.cache_clear()
-    fill_metrics_store(seeded, end=ANCHOR + timedelta(days=1), days=15)
+    fill_metrics_store(seeded, end=ANCHOR + timedelta(days=2), days=16)  # covers every run below (right-sizing waits for its data)
     yield seeded
     mp.undo()
     get_settings.cache_clear()
