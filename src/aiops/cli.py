@@ -13,7 +13,8 @@
     aiops compliance checks                       the compliance check registry (id, severity, CIS, runbook)
     aiops compliance sweep [--no-securityhub]     run a compliance sweep now and print its summary
     aiops security scan --start T --end T [--alert]  CloudTrail detections over a time range
-    aiops cost report [--day D] [--send]          the daily cost report for a day (default yesterday)
+    aiops cost report [--day D] [--send|--resend] the daily cost report for a day (default yesterday);
+                                                  a day is emailed once unless --resend
     aiops cost recommend [--at T]                 right-sizing recommendations now (what FinOps reviews)
     aiops cost decisions                          FinOps decisions and realised savings
     aiops ops policies                            validate and list the routine-operations policies
@@ -243,8 +244,10 @@ def cmd_cost_report(args: argparse.Namespace) -> int:
     report = build_report(day)
     _print((ArtifactStore().get_bytes(report["text_key"]) or b"").decode())
     _print(f"report: {ArtifactStore().uri(report['key'])}\ncsv:    {ArtifactStore().uri(report['csv_key'])}")
-    if args.send:
-        _print(f"sent to {', '.join(send_report(report)['recipients'])}")
+    if args.send or args.resend:
+        sent = send_report(report, resend=True if args.resend else None)
+        _print(f"not sent again: {sent['reason']} (--resend to send anyway)" if sent.get("skipped")
+               else f"sent to {', '.join(sent['recipients'])}")
     return 0
 
 
@@ -330,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="cost_command", required=True)
     creport = cost.add_parser("report", help="build (and optionally email) the daily cost report for a day")
     creport.add_argument("--day", help="YYYY-MM-DD (default: yesterday, UTC)")
-    creport.add_argument("--send", action="store_true", help="also email it to the FinOps list (SES)")
+    creport.add_argument("--send", action="store_true",
+                         help="also email it to the FinOps list (SES), unless that day was already emailed")
+    creport.add_argument("--resend", action="store_true", help="email it even if that day was already emailed")
     creport.set_defaults(func=cmd_cost_report)
     crec = cost.add_parser("recommend", help="right-sizing recommendations as of now (or --at)")
     crec.add_argument("--at", help="evaluation time, ISO 8601 (default: now)")

@@ -4,7 +4,8 @@ still alerts.
 A fresh simulated account whose metric history ends two hours ago (the checkout 5xx surge 8 hours
 ago, the payments network dropout two days ago). Then, as a first start does:
 
-1. before the first extraction the analyses that need history wait (skipped, with the reason);
+1. before the first extraction the analyses that need history wait (skipped, with the reason):
+   right-sizing is not ready, ``anomaly_refit`` and ``slo_weekly_report`` runs are skipped;
 2. ``metrics_extract`` pulls the history (``dag.test``);
 3. ``anomaly_detection`` catches up over the last day (``dag.test``, conf window, alerts on): it finds
    and stores the anomalies but sends no alert — all of it is older than the freshness horizon;
@@ -116,6 +117,9 @@ def test_first_start_is_quiet_and_a_live_incident_still_pages(first_start):
     refit = dags.get_dag("anomaly_refit").test(logical_date=datetime.now(UTC))
     states = {ti.task_id: ti.state for ti in refit.get_task_instances()}
     assert states["plan"] == "skipped", states
+    weekly = dags.get_dag("slo_weekly_report").test(logical_date=datetime.now(UTC))
+    states = {ti.task_id: ti.state for ti in weekly.get_task_instances()}
+    assert states == {"build": "skipped", "send": "skipped"}, states  # no "0 of 0 SLOs" email
 
     # 2. The first extraction pulls the history.
     t1 = _floor5(datetime.now(UTC))
