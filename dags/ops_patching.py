@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.amazon.aws.operators.ssm import SsmRunCommandOperator
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from aiops.airflow import default_args
+from aiops.airflow.aws_retry import SsmRunCommand
 from aiops.core.settings import get_settings
 from aiops.ops.approval import PatchInstallApprovalOperator
 
@@ -67,7 +67,7 @@ def ops_patching():
     def scan_due(the_plan: dict) -> bool:
         return bool(the_plan["scan"]["instance_ids"]) and not the_plan["refused"]
 
-    scan = SsmRunCommandOperator(
+    scan = SsmRunCommand(
         task_id="scan",
         document_name="AWS-RunPatchBaseline",
         run_command_kwargs="{{ ti.xcom_pull(task_ids='plan')['scan_command'] }}",

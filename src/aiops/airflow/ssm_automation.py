@@ -24,6 +24,8 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from aiops.airflow.aws_retry import AwsRetryPolicy
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -81,12 +83,20 @@ class SsmAutomationTrigger(BaseTrigger):
             "waiter_max_attempts": self.waiter_max_attempts, "aws_conn_id": self.aws_conn_id,
             "region_name": self.region_name, "verify": self.verify, "botocore_config": self.botocore_config})
 
-    def hook(self) -> SsmHook:
+    def hook(self, config: dict[str, Any] | None = None) -> SsmHook:
         return SsmHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-                       config=self.botocore_config)
+                       config=config if config is not None else self.botocore_config)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async with await self.hook().get_async_conn() as client:
+        from asgiref.sync import sync_to_async
+
+        from aiops.core import aws
+
+        # the platform retry policy (standard mode, more attempts, throttle codes) under the connection's
+        # config_kwargs and the operator's botocore_config, resolved here in the triggerer
+        config = await sync_to_async(aws.botocore_config)(self.aws_conn_id, self.botocore_config)
+        async with await self.hook(config).get_async_conn() as client:
+            aws.install_retry_hooks(client, config)
             for attempt in range(1, self.waiter_max_attempts + 1):
                 resp = await client.get_automation_execution(AutomationExecutionId=self.execution_id)
                 execution = resp["AutomationExecution"]
@@ -102,7 +112,7 @@ class SsmAutomationTrigger(BaseTrigger):
                             "steps": [], "failed_step": None})
 
 
-class SsmAutomationOperator(AwsBaseOperator[SsmHook]):
+class SsmAutomationOperator(AwsRetryPolicy, AwsBaseOperator[SsmHook]):
     """Start an SSM Automation execution of ``document_name`` and wait for it.
 
     :param document_name: the Automation document (e.g. ``MatCarv-stop-idle-instance``).

@@ -9,6 +9,8 @@ One finding per (check, resource), with a stable ``Id`` so every sweep updates t
   PASSED results that never failed are not imported (nothing to keep in step);
 - a (check, resource) of the previous sweep with no result now (resource deleted, check disabled) ->
   ARCHIVED with ``Compliance.Status`` NOT_AVAILABLE.
+- a result carried forward unevaluated (its collector failed this sweep: partial sweep) -> nothing is
+  imported: Security Hub keeps the finding as the last evaluation left it (never archived as resolved).
 
 Security Hub ignores ``Workflow`` and ``Note`` in ``BatchImportFindings`` once a finding exists, so
 an exception added or removed later is applied with ``BatchUpdateFindings``
@@ -105,7 +107,7 @@ def plan_findings(current: list[Result], previous: list[Result] | None, *, accou
     for key in sorted(now):
         r = now[key]
         meta = registry.get(r.check_id)
-        if meta is None:
+        if meta is None or r.not_evaluated:
             continue
         if r.status == "FAILED":
             out.append(to_finding(r, meta.meta, account_id=account_id, region=region, partition=partition,
@@ -153,7 +155,7 @@ def workflow_updates(current: list[Result], previous: list[Result] | None, *, ac
     out = []
     for r in sorted(current, key=lambda x: x.key):
         old = before.get(r.key)
-        if r.status != "FAILED" or old is None or old.status != "FAILED" or bool(old.suppressed) == bool(r.suppressed):
+        if r.not_evaluated or r.status != "FAILED" or old is None or old.status != "FAILED" or bool(old.suppressed) == bool(r.suppressed):
             continue
         ident = {"Id": finding_id(r, region, account_id, partition),
                  "ProductArn": product_arn(partition, region, account_id)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,9 @@ def diff(previous: list[Result] | None, current: list[Result]) -> SweepDiff:
     - regressed: FAILED now, PASSED or SUPPRESSED in the previous sweep
     - still_failing: FAILED in both
     - resolved: FAILED before, now PASSED, SUPPRESSED (accepted) or gone (resource deleted)
+
+    A result carried forward unevaluated (``not_evaluated``: its collector failed this sweep) is
+    never new, regressed or resolved: it stays what it last was (a carried failure is still failing).
     """
     before = {r.key: r for r in previous or []}
     now = {r.key: r for r in current}
@@ -47,6 +50,10 @@ def diff(previous: list[Result] | None, current: list[Result]) -> SweepDiff:
         if r.effective != "FAILED":
             continue
         old = before.get(key)
+        if r.not_evaluated:
+            if old is not None and old.effective == "FAILED":
+                out.still_failing.append(r)
+            continue
         if old is None:
             out.new.append(r)
         elif old.effective == "FAILED":
@@ -57,11 +64,34 @@ def diff(previous: list[Result] | None, current: list[Result]) -> SweepDiff:
         if old.effective != "FAILED":
             continue
         cur = now.get(key)
+        if cur is not None and cur.not_evaluated:
+            continue
         if cur is None:
             out.resolved.append({"result": old, "now": "GONE"})
         elif cur.effective != "FAILED":
             out.resolved.append({"result": old, "now": cur.effective})
     return out
+
+
+def carry_forward(results: list[Result], previous: list[Result] | None,
+                  not_evaluated: dict[str, str]) -> list[Result]:
+    """``results`` plus, for every check this sweep could not evaluate (``not_evaluated``: check id ->
+    why), the previous sweep's results of that check marked ``not_evaluated`` with the reason.
+
+    Without this a failed collector reads as "every failure of its checks is gone": the diff calls
+    them resolved and Security Hub archives them, and they come back as "new" next time."""
+    if not not_evaluated or not previous:
+        return list(results)
+    have = {r.key for r in results}
+    carried = [replace(r, not_evaluated=not_evaluated[r.check_id]) for r in previous
+               if r.check_id in not_evaluated and r.key not in have]
+    return list(results) + carried
+
+
+def partial(results: list[Result], errors: dict[str, str]) -> bool:
+    """A sweep is partial when some check could not be evaluated (a collector or the check failed)."""
+    known = checks()
+    return any(k in known for k in errors) or any(r.not_evaluated for r in results)
 
 
 def score(results: list[Result]) -> float | None:
@@ -78,7 +108,9 @@ def score(results: list[Result]) -> float | None:
 
 def counts(results: list[Result]) -> dict[str, int]:
     c = Counter(r.effective for r in results)
-    return {k: c.get(k, 0) for k in ("PASSED", "FAILED", "SUPPRESSED")}
+    out = {k: c.get(k, 0) for k in ("PASSED", "FAILED", "SUPPRESSED")}
+    out["NOT_EVALUATED"] = sum(1 for r in results if r.not_evaluated)  # carried forward, included above
+    return out
 
 
 def _json(value: Any) -> Any:

@@ -76,6 +76,9 @@ class Result:
     resource_name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     suppressed: str | None = None  # accepted-risk reason; the result still says what AWS says
+    # Set when this sweep could not evaluate the check (its collector failed): the result is the
+    # last evaluated one carried forward, and this says why it was not re-evaluated.
+    not_evaluated: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

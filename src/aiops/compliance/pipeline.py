@@ -66,22 +66,31 @@ def evaluate_sweep(collected: dict[str, Any], *, run_id: str | None = None,
     results = apply_exceptions(results, exceptions, as_of)
     prev_id = history.previous_sweep(state, as_of, inv.account_id)
     previous = history.sweep_results(state, prev_id) if prev_id else None
+    # checks that could not run this time keep their last results, marked not evaluated (partial sweep)
+    not_evaluated = {cid: why for cid, why in errors.items() if cid in registry.checks()}
+    results = history.carry_forward(results, previous, not_evaluated)
+    partial = history.partial(results, errors)
+    if partial:
+        log.warning("Partial sweep %s: %d check(s) not evaluated (%s); their %d previous result(s) carried "
+                    "forward, nothing of theirs is resolved or archived", sweep_id, len(not_evaluated),
+                    ", ".join(sorted(not_evaluated)), sum(1 for r in results if r.not_evaluated))
     d = history.diff(previous, results)
     history.record_sweep(state, sweep_id=sweep_id, as_of=as_of, account_id=inv.account_id, regions=inv.regions,
                          results=results, errors=errors, sweep_diff=d, run_id=run_id)
     attention = {r.key for r in d.new + d.regressed}
-    fixes = remediation_requests(results, inv, only=None if remediate_all_fixable else attention)
+    fixes = remediation_requests([r for r in results if not r.not_evaluated], inv,
+                                 only=None if remediate_all_fixable else attention)
     key = ArtifactStore.key(DOMAIN, "results", as_of, f"{sweep_id}.json")
     store.put_json(key, {"sweep_id": sweep_id, "previous_sweep_id": prev_id, "account_id": inv.account_id,
                          "partition": inv.partition, "as_of": as_of.isoformat(),
                          "results": [r.to_dict() for r in results], "errors": errors, "diff": d.counts(),
-                         "fixes": fixes})
+                         "partial": partial, "fixes": fixes})
     c = history.counts(results)
     log.info("Sweep %s: %d results (%s), diff vs %s: %s, %d check(s) not evaluated, %d fix request(s) offered",
              sweep_id, len(results), c, prev_id or "nothing", d.counts(), len(errors), len(fixes))
     return {"sweep_id": sweep_id, "as_of": as_of.isoformat(), "results_key": key, "previous_sweep_id": prev_id,
             "counts": c, "diff": d.counts(), "score": history.score(results), "errors": errors,
-            "fixes": fixes}
+            "partial": partial, "fixes": fixes}
 
 
 def _load(evaluated: dict[str, Any]) -> tuple[dict[str, Any], list[Result]]:
@@ -148,7 +157,7 @@ def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | Non
     report_key = store.key(DOMAIN, "reports", as_of, "report.html")
     m = summary.summary_model(results=results, sweep_diff=d, trend=trend, errors=doc["errors"], as_of=as_of,
                               account_id=doc["account_id"], region=region, external=external_data,
-                              report_link=store.uri(report_key))
+                              report_link=store.uri(report_key), partial=doc.get("partial"))
     png = summary.trend_png(m["trend"])
     images = {"trend": png} if png else {}
     stored = store_report(DOMAIN, "reports", as_of, subject=summary.title(m), text=summary.render_text(m),

@@ -43,8 +43,12 @@ def securityhub_link(region: str, check_id: str | None = None) -> str:
 def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[dict[str, Any]],
                   errors: dict[str, str], as_of: datetime, account_id: str, region: str,
                   external: dict[str, Any] | None = None, report_link: str | None = None,
-                  top_n: int = 10) -> dict[str, Any]:
-    """Everything the templates show (pure)."""
+                  top_n: int = 10, partial: bool | None = None) -> dict[str, Any]:
+    """Everything the templates show (pure). ``partial`` (default: derived from ``errors`` and the
+    results): some checks were not evaluated; their last results are carried forward and listed."""
+    from aiops.compliance.history import partial as is_partial
+
+    partial = is_partial(results, errors) if partial is None else partial
     failed = [r for r in results if r.effective == "FAILED"]
     by_section: Counter[str] = Counter()
     by_severity: Counter[str] = Counter()
@@ -75,7 +79,9 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
         "fixable": _sorted([_row(r) for r in failed if checks()[r.check_id].meta.runbook]),
         "suppressed": _sorted([_row(r) for r in results if r.effective == "SUPPRESSED"]),
         "external": {"config": (external or {}).get("config"), "securityhub": (external or {}).get("securityhub")},
-        "errors": sorted(errors.items()),
+        "errors": sorted(errors.items()), "partial": bool(partial),
+        "not_evaluated": _sorted([{**_row(r), "why": r.not_evaluated} for r in results
+                                  if r.not_evaluated and r.effective == "FAILED"]),
         "links": {"security_hub": securityhub_link(region), "report": report_link or ""},
     }
 
@@ -91,6 +97,8 @@ font-size:13px;text-align:left;vertical-align:top}th{background:#f0f4f8}.CRITICA
 </style></head><body>
 <h1>{{ title }}</h1>
 <p class="muted">Account {{ m.account_id }} · sweep of {{ m.as_of }}</p>
+{% if m.partial %}<p><b>Partial sweep:</b> {{ m.errors|length }} check(s) could not be evaluated (see "Not evaluated");
+their last results are carried forward ({{ m.not_evaluated|length }} still failing) and none is called resolved.</p>{% endif %}
 <p><span class="big">{{ m.score_text }}</span> of checks passing everywhere
 {% if m.score_change is not none %}({{ "%+.1f"|format(m.score_change * 100) }} points since the previous sweep){% endif %}
 · {{ m.counts.FAILED }} failing · {{ m.counts.PASSED }} passing · {{ m.counts.SUPPRESSED }} accepted risk</p>
@@ -142,7 +150,11 @@ every change is approved in <code>remediate</code>.</p>
 {% for i in m.external.securityhub["items"] %}<tr><td>{{ i.product }}</td><td>{{ i.severity }}</td><td>{{ i.title }}</td>
 <td>{{ i.resource }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
 
-{% if m.errors %}<h2>Not evaluated</h2><ul>{% for cid, why in m.errors %}<li>{{ cid }}: {{ why }}</li>{% endfor %}</ul>{% endif %}
+{% if m.errors %}<h2>Not evaluated</h2><ul>{% for cid, why in m.errors %}<li>{{ cid }}: {{ why }}</li>{% endfor %}</ul>
+{% if m.not_evaluated %}<p>Failing at their last evaluation (carried forward):</p>
+<table><tr><th>Severity</th><th>Check</th><th>Resource</th><th>Why not evaluated</th></tr>
+{% for r in m.not_evaluated %}<tr><td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.check_id }}</td>
+<td>{{ r.resource }}</td><td>{{ r.why }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
 <p class="muted"><a href="{{ m.links.security_hub }}">Findings in Security Hub</a>
 {% if m.links.report %} · <a href="{{ m.links.report }}">This report</a>{% endif %}</p>
 </body></html>
@@ -156,7 +168,8 @@ def render_html(m: dict[str, Any], images: Mapping[str, str | None] | None = Non
 
 
 def title(m: dict[str, Any]) -> str:
-    return (f"Compliance summary {m['as_of'][:10]}: {m['score_text']} compliant, "
+    return (f"{'[PARTIAL] ' if m.get('partial') else ''}Compliance summary {m['as_of'][:10]}: "
+            f"{m['score_text']} compliant, "
             f"{m['diff']['new'] + m['diff']['regressed']} new failure(s), {m['diff']['resolved']} resolved")
 
 
@@ -188,7 +201,11 @@ def render_text(m: dict[str, Any]) -> str:
         if ext:
             lines += ["", {"config": "AWS CONFIG", "securityhub": "OTHER SECURITY HUB FINDINGS"}[name], f"  {ext['note']}"]
     if m["errors"]:
-        lines += ["", "NOT EVALUATED"] + [f"  {cid}: {why}" for cid, why in m["errors"]]
+        lines += ["", "NOT EVALUATED" + (" (partial sweep: last results carried forward, none resolved)"
+                                         if m.get("partial") else "")]
+        lines += [f"  {cid}: {why}" for cid, why in m["errors"]]
+        lines += [f"  still failing at last evaluation: [{r['severity']}] {r['check_id']} {r['resource']}"
+                  for r in m.get("not_evaluated", [])]
     lines += ["", f"Security Hub: {m['links']['security_hub']}"]
     if m["links"]["report"]:
         lines.append(f"Report: {m['links']['report']}")

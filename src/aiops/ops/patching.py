@@ -198,15 +198,13 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
     """Install the plan's ``requires_approval`` (or not) policies batch by batch; stop a policy at
     its first failed or unhealthy batch (and every batch after it, of any policy). Idempotent: a batch whose instances are recorded done is not
     sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
-    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
-    from aiops.core.settings import get_settings
+    from aiops.core import aws
     from aiops.core.state import StateStore
     from aiops.ops import records
     from aiops.ops.plan import Change, change_key
 
     store = StateStore()
-    ssm = SsmHook(aws_conn_id=get_settings().aws_conn_id).conn
+    ssm = aws.client("ssm")
     started = time.monotonic()
     report: dict[str, Any] = {"policies": [], "failed": False}
     if plan.get("refused"):
