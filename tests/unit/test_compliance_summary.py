@@ -64,7 +64,9 @@ def test_html_escapes_every_aws_string(model):
 
 def test_text_has_the_same_story(model):
     text = summary.render_text(model)
-    assert text.splitlines()[0].startswith("Compliance summary 2026-11-20: 40.0% compliant, 2 new failure(s), 1 resolved")
+    # kms_key_rotation could not be evaluated: a partial sweep, said first
+    assert text.splitlines()[0].startswith(
+        "[PARTIAL] Compliance summary 2026-11-20: 40.0% compliant, 2 new failure(s), 1 resolved")
     assert text.index("NEW AND REGRESSED") < text.index("RESOLVED") < text.index("FAILURES BY CIS SECTION")
     assert f"s3_bucket_not_public {XSS} -> block-public-s3-bucket" in text  # plain text: shown as is
 
@@ -123,3 +125,16 @@ def test_a_bad_exception_entry_is_left_out_and_the_others_apply(tmp_path):
     assert len(errors) == 2
     assert "exceptions.1.reason" in errors[0]
     assert "exceptions.2.check" in errors[1]
+
+
+def test_partial_sweep_lists_carried_failures_and_resolves_nothing():
+    previous = [r("s3_tls_only", "b1"), r("s3_tls_only", "b2", "PASSED")]
+    carried = [Result(**{**x.to_dict(), "not_evaluated": "buckets: AccessDenied"}) for x in previous]
+    d = diff(previous, carried)
+    assert d.counts() == {"new": 0, "regressed": 0, "resolved": 0, "still_failing": 1}
+    m = summary.summary_model(results=carried, sweep_diff=d, trend=[], errors={"s3_tls_only": "buckets: AccessDenied"},
+                              as_of=AS_OF, account_id="123456789012", region="us-east-1")
+    assert m["partial"] is True
+    assert [x["resource"] for x in m["not_evaluated"]] == ["b1"]
+    assert m["counts"]["NOT_EVALUATED"] == 2
+    assert "Partial sweep" in summary.render_html(m)

@@ -124,6 +124,8 @@ def test_deferral_round_trip(ssm, monkeypatch):
     responses = [execution("InProgress"), execution("Success", outputs={"stop.CurrentState": ["stopped"]})]
 
     class FakeAsyncClient:
+        meta = SimpleNamespace(events=SimpleNamespace(register=lambda *a, **k: None))  # retry hooks go here
+
         async def get_automation_execution(self, AutomationExecutionId):
             assert AutomationExecutionId == EXEC_ID
             return responses.pop(0)

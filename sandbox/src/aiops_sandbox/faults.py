@@ -34,7 +34,7 @@ class Fault:
     status: int = 400
     times: int | None = 1
     operation: str | None = None  # e.g. GetMetricData; None: every operation of the service
-    message: str = "Rate exceeded (injected by the fault proxy)"
+    message: str = "injected by the fault proxy"
     hits: int = 0
 
     def take(self, service: str, operation: str | None) -> bool:
