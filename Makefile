@@ -31,6 +31,7 @@ mypy: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: lint
+	$(BIN)/python -m aiops.cli config validate
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)

@@ -22,6 +22,8 @@
                                                   ops_patching would do at T, each policy in its own mode
                                                   (a preview: changes and stores nothing)
     aiops config                                  effective settings
+    aiops config validate                         check every file under include/ (file, line, field)
+    aiops config schema [--out schemas]           write JSON Schemas of include/ files for editors
     aiops state migrate                           create / upgrade the state store schema
     aiops metrics partitions                      day partitions in the metrics store
     aiops anomaly score --input IN.csv --output OUT.csv   score one series offline
@@ -98,6 +100,30 @@ def cmd_config(args: argparse.Namespace) -> int:
     settings = get_settings()
     for name, info in type(settings).model_fields.items():
         _print(f"AIOPS_{name.upper():<28} = {getattr(settings, name)!s:<40} # {info.description or ''}")
+    return 0
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aiops.core.config import validate_include
+
+    root = Path(args.include_dir) if args.include_dir else get_settings().include_dir
+    checked, problems = validate_include(root)
+    for line in problems:
+        _print(line)
+    _print(f"{len(checked)} file(s) under {root} checked: "
+           + ("all valid" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aiops.core.config import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        _print(str(path))
     return 0
 
 
@@ -290,7 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
 
-    sub.add_parser("config", help="print effective settings").set_defaults(func=cmd_config)
+    config = sub.add_parser("config", help="print effective settings; validate include/; JSON Schemas")
+    config.set_defaults(func=cmd_config)
+    config_sub = config.add_subparsers(dest="config_command")
+    validate = config_sub.add_parser("validate", help="check every YAML file under include/ (file, line, field)")
+    validate.add_argument("--include-dir", help="default: the include_dir setting")
+    validate.set_defaults(func=cmd_config_validate)
+    schema = config_sub.add_parser("schema", help="write the JSON Schemas of include/ files")
+    schema.add_argument("--out", default="schemas", help="directory (default: schemas/)")
+    schema.set_defaults(func=cmd_config_schema)
     state = sub.add_parser("state", help="the state store").add_subparsers(dest="state_command", required=True)
     state.add_parser("migrate", help="create or upgrade the schema").set_defaults(func=cmd_state_migrate)
     metrics = sub.add_parser("metrics", help="the metrics store").add_subparsers(dest="metrics_command",

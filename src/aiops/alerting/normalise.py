@@ -313,6 +313,20 @@ def aiops_slo(event: dict[str, Any]) -> Alert:
                          "data_age_seconds": d.get("data_age_seconds")})
 
 
+@normaliser("matcarv.aiops", "AIOps Config Error")
+def aiops_config_error(event: dict[str, Any]) -> Alert:
+    """A broken file under include/ (see :func:`aiops.core.config.config_error_event`)."""
+    d = event["detail"]
+    _require(d, "file", "problems")
+    problems = [str(p) for p in d["problems"]]
+    return Alert(**_base(event), source="aiops_config", resource=f"config:{d['file']}", resource_type="aiops:config",
+                 service="aiops", title=f"Config error in {d['file']} ({d.get('action', 'not applied')})"[:200],
+                 summary="; ".join(problems)[:2000], severity="high",
+                 fingerprint=fingerprint("aiops_config", d["file"]),
+                 labels={"file": d["file"], "component": d.get("component"), "action": d.get("action"),
+                         "problems": problems})
+
+
 _SEVERITIES: dict[str, Severity] = {"info": "info", "informational": "info", "low": "low", "medium": "medium",
                                      "high": "high", "critical": "critical"}
 

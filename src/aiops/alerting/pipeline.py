@@ -10,21 +10,69 @@ sends no second notification.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiops.alerting.engine import Engine, Ledger, counts
 from aiops.alerting.normalise import normalise_batch
-from aiops.alerting.rules import AlertingRules, load_rules
+from aiops.alerting.rules import FILES, AlertingRules, load_rules
 from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
 
 log = logging.getLogger(__name__)
 
 HandOver = Callable[[IncidentCandidate], tuple[str, bool]]
 ACTOR = "alert_intake"
+
+
+LAST_GOOD_KEY = "config/last_good/alerting.json"
+
+
+def rules_in_force(directory: Any = None, store: Any = None) -> tuple[AlertingRules, list[dict[str, Any]]]:
+    """The alerting rules this run applies, and alert events about broken files.
+
+    A file that loads is in force and becomes the file's "last good" version (kept in the artifact
+    store, so every worker sees it). A broken file never falls back to defaults: its last good
+    version stays in force and an ``AIOps Config Error`` event says so (one per broken content); a
+    broken file with no last good version fails the run (:class:`ConfigError`), after the event is
+    logged — the messages stay queued and are retried, then dead-lettered, never mis-routed."""
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.config import config_error_event
+    from aiops.core.errors import ConfigError
+
+    rules = load_rules(directory)
+    store = store or ArtifactStore()
+    saved: dict[str, Any] = store.get_json(LAST_GOOD_KEY) or {}
+    current = dict(saved)
+    for name in rules.files:
+        current[name] = getattr(rules, name).model_dump(mode="json")
+    if current != saved:
+        store.put_json(LAST_GOOD_KEY, current)
+    events: list[dict[str, Any]] = []
+    broken: dict[Path, list[str]] = {}
+    for err in rules.errors:
+        broken.setdefault(Path(err.path), []).extend(str(err).splitlines())
+    restored: dict[str, Any] = {}
+    for path, problems in broken.items():
+        name = path.stem
+        model = FILES.get(name)
+        if model is None or name not in saved:
+            event = config_error_event(path, problems, component="alert_intake", action="run failed")
+            log.error("alerting config event %s: %s", event["id"], json.dumps(event["detail"]))
+            raise ConfigError(path, "", "broken and no last good version to keep in force (the run fails rather "
+                                        "than fall back to defaults): " + "; ".join(problems))
+        restored[name] = model.model_validate(saved[name])
+        events.append(config_error_event(path, problems, component="alert_intake",
+                                         action="last good version in force"))
+        log.error("%s is broken; its last good version stays in force: %s", path, "; ".join(problems))
+    if restored:
+        loaded = {n: getattr(rules, n) for n in rules.files}
+        rules = AlertingRules(**{**loaded, **restored}, errors=rules.errors, files=rules.files)
+    return rules, events
 
 
 def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
@@ -61,9 +109,12 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
 
     settings = get_settings()
     started = time.monotonic()
-    rules = rules or load_rules()
+    config_events: list[dict[str, Any]] = []
+    if rules is None:
+        rules, config_events = rules_in_force()
     for err in rules.errors:
-        log.error("alerting config error (that file's defaults are used): %s", err)
+        log.error("alerting config error: %s", err)
+    bodies = [*bodies, *({"Body": json.dumps(e), "MessageId": e["id"]} for e in config_events)]
     if ledger is None:
         from aiops.alerting.ledger import SqlLedger
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiops.core.errors import ConfigError
 
@@ -223,10 +222,9 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, "", f"cannot read: {exc}") from exc
+    from aiops.core.config import read_yaml
+
+    raw, _ = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(path, "", "expected a mapping of fields")
     return raw
@@ -239,12 +237,9 @@ def load_spec(path: Path, base: dict[str, Any] | None = None) -> ModelSpec:
     if base:
         inherited = {k: v for k, v in base.items() if k not in ("family", "description", "match")}
         raw = _deep_merge(inherited, raw)
-    try:
-        spec = ModelSpec.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        raise ConfigError(path, loc, err["msg"]) from exc
+    from aiops.core.config import read_yaml, validate_data
+
+    spec = validate_data(path, ModelSpec, raw, read_yaml(path)[1])  # every error, with file/line/field
     if spec.family != Path(path).stem:
         raise ConfigError(
             path, "family", f"must equal the file name {Path(path).stem!r}, got {spec.family!r}"

@@ -53,15 +53,9 @@ def load_exceptions(path: Path | None = None, known_checks: Iterable[str] | None
     path = path or default_path()
     if not path.exists():
         return []
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, "", f"not valid YAML ({exc})") from exc
-    try:
-        doc = ExceptionsFile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(path, ".".join(str(p) for p in err["loc"]), err["msg"]) from exc
+    from aiops.core.config import load_yaml_model
+
+    doc = load_yaml_model(path, ExceptionsFile)
     if known_checks is not None:
         known = set(known_checks)
         for i, e in enumerate(doc.exceptions):

@@ -6,10 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.core.errors import ConfigError
 from aiops.core.settings import get_settings
 
 
@@ -88,15 +86,9 @@ def is_graviton(instance_type: str) -> bool:
 
 def load_prices(path: Path | None = None) -> PriceTable:
     path = path or get_settings().include_dir / "pricing" / "aws_us_east_1.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, "", f"cannot read the price table: {exc}") from None
-    try:
-        return PriceTable.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(path, ".".join(str(p) for p in err["loc"]), err["msg"]) from None
+    from aiops.core.config import load_yaml_model
+
+    return load_yaml_model(path, PriceTable)
 
 
 @lru_cache(maxsize=1)

@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.core.errors import ConfigError
 from aiops.core.settings import get_settings
@@ -62,18 +61,11 @@ def default_path() -> Path:
 
 def load_rules(path: Path | None = None) -> MatchConfig:
     path = path or default_path()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(path, "", "file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, "", f"not valid YAML: {exc}") from exc
-    try:
-        config = MatchConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(path, field, err["msg"]) from exc
+    from aiops.core.config import load_yaml_model
+
+    if not path.exists():
+        raise ConfigError(path, "", "file not found")
+    config = load_yaml_model(path, MatchConfig)
     seen: set[str] = set()
     for i, rule in enumerate(config.rules):
         if rule.id in seen:

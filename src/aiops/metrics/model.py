@@ -10,10 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.core.errors import ConfigError
 from aiops.core.settings import get_settings
 
 STORE_COLUMNS = {
@@ -80,16 +78,9 @@ class MetricCatalog(BaseModel):
 def load_catalog(path: Path | None = None) -> MetricCatalog:
     """Load and validate ``include/metrics/catalog.yaml``; errors name the file and the field."""
     path = path or get_settings().include_dir / "metrics" / "catalog.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, "", f"cannot read: {exc}") from exc
-    try:
-        return MetricCatalog.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(path, field, err["msg"]) from exc
+    from aiops.core.config import load_yaml_model
+
+    return load_yaml_model(path, MetricCatalog)
 
 
 @lru_cache(maxsize=4)

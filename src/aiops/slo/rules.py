@@ -39,7 +39,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -297,10 +296,9 @@ def _error_location(exc: ValidationError, prefix: str) -> tuple[str, str]:
 
 def load_file(path: Path) -> list[SloSpec]:
     """One YAML file: a single SLO mapping, or several under ``slos:``. Errors name file and field."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, "", f"cannot read: {exc}") from exc
+    from aiops.core.config import ConfigErrors, issues_of, read_yaml
+
+    raw, lines = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(path, "", "expected a mapping (one SLO) or 'slos:' with a list of SLOs")
     if "slos" in raw:
@@ -310,11 +308,15 @@ def load_file(path: Path) -> list[SloSpec]:
     else:
         items = [("", raw)]
     specs = []
+    issues = []
     for prefix, item in items:
         try:
             specs.append(SloSpec.model_validate(item))
         except ValidationError as exc:
-            raise ConfigError(path, *_error_location(exc, prefix)) from exc
+            loc = tuple(int(p) if p.isdigit() else p for p in prefix.split(".")) if prefix else ()
+            issues += issues_of(Path(path), exc, raw, lines, prefix=loc)
+    if issues:  # every problem of every SLO in the file, with line and field
+        raise ConfigErrors(path, issues)
     return specs
 
 
