@@ -17,7 +17,11 @@ run a few seconds after messages arrive. Nothing polls on a schedule.
   4. *hand over* each incident candidate to the incident store (`open_or_update`, idempotent);
   5. *notify*: one SNS message per new or escalated incident to the topics of `routing.yaml`.
 * **announce_incidents** — an `aiops_incidents` Asset event (`incident_ids`, `created`) that starts
-  `incident_response`; skipped when the batch opened or changed no incident.
+  `incident_response`; skipped when the batch opened or changed no incident. Derived from state: an
+  incident of a re-delivered event that no run announced (the first run died) is announced now.
+* **ack_messages** — deletes the batch's SQS messages, only now that the run recorded and announced
+  them. A failed run deletes nothing: the messages come back (re-deliveries are recognised) and after
+  the queue's `maxReceiveCount` SQS moves them to the dead-letter queue `aiops-ops-events-dlq`.
 
 **Manual run / replay**: trigger with conf `{"events": [<EventBridge event>, ...]}` (objects or JSON
 strings; e.g. from `tests/fixtures/events/`). A replayed event id is recognised as a re-delivery.
@@ -63,16 +67,26 @@ def alert_intake():
         return process(bodies, run_id=run_id)
 
     @task(outlets=[INCIDENTS])
-    def announce_incidents(summary: dict, outlet_events=None) -> list[str]:
+    def announce_incidents(summary: dict, outlet_events=None, run_id=None) -> list[str]:
         from airflow.exceptions import AirflowSkipException
+
+        from aiops.alerting.pipeline import mark_announced
 
         if not summary["announce"]:
             raise AirflowSkipException("no incident opened or changed by this batch")
+        mark_announced(summary["announce"], run_id)
         outlet_events[INCIDENTS].extra = {"incident_ids": summary["announce"],
                                           "created": [i for i in summary["created"] if i in summary["announce"]]}
         return summary["announce"]
 
-    announce_incidents(process_events())
+    @task(trigger_rule="none_failed")
+    def ack_messages(summary: dict) -> dict:
+        from aiops.alerting.pipeline import ack_messages as ack
+
+        return ack(summary.get("receipts") or [])
+
+    summary = process_events()
+    announce_incidents(summary) >> ack_messages(summary)
 
 
 alert_intake()

@@ -32,17 +32,35 @@ INCIDENTS = Asset(
 scheduled on it. Event ``extra``: ``{"incident_ids": [...], "created": [...]}``."""
 
 
+#: One firing of the ops-events watcher: up to 10 messages per ReceiveMessage, this many receives.
+OPS_EVENTS_RECEIVES_PER_FIRING = 10
+#: Received messages stay invisible this long; the run deletes them when done (alert_intake's last
+#: task). Longer than a run takes, queueing included; a message not deleted by then comes back and is
+#: recognised as a re-delivery. The queue's redrive policy dead-letters it after maxReceiveCount.
+OPS_EVENTS_VISIBILITY_TIMEOUT = 600
+
+
 def ops_events_asset() -> Asset:
     """The SQS queue of operational events (EventBridge rule ``aiops-ops-events``), watched by an
     ``AssetWatcher``: each batch of messages becomes an asset event that starts ``alert_intake``; the
-    message bodies are in ``extra["payload"]["message_batch"][i]["Body"]``. The queue URL is the
-    ``alerting_queue_url`` setting (default: the sandbox queue)."""
+    messages (``Body``, ``ReceiptHandle``) are in ``extra["payload"]["message_batch"]``. The queue URL
+    is the ``alerting_queue_url`` setting (default: the sandbox queue).
+
+    Messages are not deleted on reception: ``alert_intake`` deletes them after it recorded them, so a
+    failed run leaves them for a re-delivery and, in the end, the dead-letter queue. The trigger is
+    serialised at parse time, so it carries the default retry policy (not the connection's
+    ``config_kwargs``, which would need a connection lookup while parsing)."""
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
     from airflow.sdk import AssetWatcher
 
+    from aiops.core.aws import DEFAULT_RETRIES
+
     settings = get_settings()
     trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=settings.ops_queue_url, aws_conn_id=settings.aws_conn_id,
-                                  waiter_delay=settings.alerting_waiter_delay_seconds)
+                                  waiter_delay=settings.alerting_waiter_delay_seconds, max_messages=10,
+                                  num_batches=OPS_EVENTS_RECEIVES_PER_FIRING, delete_message_on_reception=False,
+                                  visibility_timeout=OPS_EVENTS_VISIBILITY_TIMEOUT,
+                                  botocore_config={"retries": dict(DEFAULT_RETRIES)})
     return Asset(name="aiops_ops_events", group="aiops",
                  watchers=[AssetWatcher(name="aiops_ops_events_sqs", trigger=trigger)])
 

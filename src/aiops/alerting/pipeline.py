@@ -1,5 +1,14 @@
 """What the ``alert_intake`` DAG does, testable without Airflow.
 
+Queue semantics (at least once): the ``AssetWatcher`` receives up to 10 messages per call and
+several calls per firing, and does NOT delete them (``delete_message_on_reception=False``); they
+stay invisible for the watcher's visibility timeout. The run deletes them (:func:`ack_messages`, its
+last task) only after it recorded them (ledger, incidents) and announced what needs announcing. A run
+that fails leaves them on the queue: they come back, and after the queue's ``maxReceiveCount`` SQS
+moves them to the dead-letter queue (redrive policy). Announcements are derived from state
+(:func:`pending_announcements`): a redelivered event whose incident was never announced — the run
+that opened it died before announcing — is announced by the run that sees it again.
+
 :func:`process` takes raw SQS message bodies (EventBridge events) and runs the whole chain:
 normalise (bad ones to the dead-letter table) -> enrich -> engine (severity rules, dedup,
 suppression, grouping) -> hand-over (``aiops.incidents.store.open_or_update`` per candidate) ->
@@ -76,15 +85,93 @@ def rules_in_force(directory: Any = None, store: Any = None) -> tuple[AlertingRu
 
 
 def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
-    """SQS messages from the AssetWatcher's asset events (``extra.payload.message_batch[].Body``)."""
+    """SQS messages from the AssetWatcher's asset events (``extra.payload.message_batch[].Body``),
+    with the ``ReceiptHandle`` that :func:`ack_messages` deletes them by."""
     out: list[dict[str, Any]] = []
     for ev in events:
         extra = getattr(ev, "extra", None) or (ev.get("extra") if isinstance(ev, dict) else None) or {}
         payload = extra.get("payload") or {}
         for msg in payload.get("message_batch") or []:
             if isinstance(msg, dict) and "Body" in msg:
-                out.append({"Body": msg["Body"], "MessageId": msg.get("MessageId")})
+                out.append({"Body": msg["Body"], "MessageId": msg.get("MessageId"),
+                            "ReceiptHandle": msg.get("ReceiptHandle")})
     return out
+
+
+def receipts(bodies: list[Any]) -> list[dict[str, str]]:
+    """``{"Id", "ReceiptHandle"}`` of the queue messages among ``bodies`` (conf events have none)."""
+    out, seen = [], set()
+    for b in bodies:
+        handle = b.get("ReceiptHandle") if isinstance(b, dict) else None
+        if handle and handle not in seen:
+            seen.add(handle)
+            out.append({"Id": str(len(out)), "ReceiptHandle": handle})
+    return out
+
+
+def ack_messages(receipt_list: list[dict[str, str]], queue_url: str | None = None) -> dict[str, Any]:
+    """Delete processed messages (DeleteMessageBatch, 10 per call). A handle SQS refuses (the message
+    became visible again and was received by another run) is reported, not fatal: that run sees a
+    re-delivery and deletes it."""
+    from aiops.core import aws
+    from aiops.core.settings import get_settings
+
+    if not receipt_list:
+        return {"deleted": 0, "failed": []}
+    url = queue_url or get_settings().ops_queue_url
+    sqs = aws.client("sqs")
+    deleted, failed = 0, []
+    for i in range(0, len(receipt_list), 10):
+        chunk = [{"Id": str(j), "ReceiptHandle": r["ReceiptHandle"]} for j, r in enumerate(receipt_list[i:i + 10])]
+        resp = sqs.delete_message_batch(QueueUrl=url, Entries=chunk)
+        deleted += len(resp.get("Successful", []))
+        failed += [{"code": f.get("Code"), "message": f.get("Message")} for f in resp.get("Failed", [])]
+    if failed:
+        log.warning("%d message(s) not deleted (they will be re-delivered and recognised): %s", len(failed),
+                    failed[:3])
+    log.info("acknowledged %d message(s) on %s", deleted, url)
+    return {"deleted": deleted, "failed": failed}
+
+
+ANNOUNCED = "incident.announced"
+
+
+def announced_incidents(incident_ids: list[str]) -> dict[str, set[str]]:
+    """incident id -> run ids that announced it (audit log of the state store)."""
+    from sqlalchemy import select
+
+    from aiops.core.state import StateStore, audit_log
+
+    if not incident_ids:
+        return {}
+    store = StateStore()
+    store.migrate()
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(audit_log.c.subject, audit_log.c.run_id).where(
+            audit_log.c.action == ANNOUNCED, audit_log.c.subject.in_(incident_ids)))
+        out: dict[str, set[str]] = {}
+        for subject, run in rows:
+            out.setdefault(subject, set()).add(run or "")
+        return out
+
+
+def mark_announced(incident_ids: list[str], run_id: str | None) -> None:
+    from aiops.core.state import StateStore
+
+    store = StateStore()
+    store.migrate()
+    for incident_id in incident_ids:
+        store.audit(actor=ACTOR, action=ANNOUNCED, subject=incident_id, run_id=run_id,
+                    detail={"asset": "aiops_incidents"})
+
+
+def pending_announcements(*, fresh: set[str], redelivered: set[str], run_id: str | None,
+                          announced: Callable[[list[str]], dict[str, set[str]]] = announced_incidents) -> list[str]:
+    """Incidents this run announces: those it changed (``fresh``), and those of re-delivered events
+    that no run announced yet, or only this run (a retry of its own announce step)."""
+    known = announced(sorted(redelivered - fresh))
+    again = {i for i in redelivered - fresh if not known.get(i) or known[i] == {run_id or ""}}
+    return sorted(fresh | again)
 
 
 def default_hand_over(run_id: str | None) -> HandOver:
@@ -99,7 +186,8 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
             ledger: Ledger | None = None, hand_over: HandOver | None = None,
             publish: Callable[[str, str, str], str] | None = None, enrich: bool = True,
             enricher: Callable[[list[Alert]], None] | None = None,
-            notify: bool | None = None, topic_arns: dict[str, str] | None = None) -> dict[str, Any]:
+            notify: bool | None = None, topic_arns: dict[str, str] | None = None,
+            announced: Callable[[list[str]], dict[str, set[str]]] | None = None) -> dict[str, Any]:
     """Run the chain over one batch; returns a JSON-able summary (counts, incident ids, notifications).
 
     Injection points for tests and replays: ``ledger`` (default: the state store), ``hand_over``
@@ -161,9 +249,13 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
             created.append(incident_id)
     lap("hand_over")
     # Announce (INCIDENTS asset event) what this run changed: groups with newly accepted alerts, or
-    # re-deliveries first decided by this same run (a retried task whose first try failed midway).
+    # re-deliveries first decided by this same run (a retried task whose first try failed midway);
+    # and incidents of re-delivered events that were never announced (the first run died before).
     fresh = {d.group_key for d in decided if d.group_key and (
         d.decision == "accepted" or (d.decision == "redelivery" and run_id is not None and d.first_run_id == run_id))}
+    redelivered = {ids[d.group_key] for d in decided if d.decision == "redelivery" and d.group_key in ids}
+    announce = pending_announcements(fresh={ids[g] for g in fresh if g in ids}, redelivered=redelivered,
+                                     run_id=run_id, announced=announced or announced_incidents)
     notifications: list[dict[str, Any]] = []
     do_notify = settings.alerting_notify if notify is None else notify
     if do_notify:
@@ -173,11 +265,11 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         "raw_events": len(bodies), "dead_letters": len(dead), "alerts": len(alerts),
         "decisions": counts(decided), "candidates": len(candidates),
         "incident_ids": sorted(set(ids.values())), "created": created,
-        "announce": sorted({ids[g] for g in fresh if g in ids}),
+        "announce": announce, "receipts": receipts(bodies),
         "notifications": notifications, "config_errors": [str(e) for e in rules.errors],
         "seconds": round(time.monotonic() - started, 3), "timings": timings,
     }
-    log.info("alert intake: %s", {k: v for k, v in summary.items() if k != "notifications"})
+    log.info("alert intake: %s", {k: v for k, v in summary.items() if k not in ("notifications", "receipts")})
     return summary
 
 
