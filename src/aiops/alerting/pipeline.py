@@ -93,8 +93,10 @@ def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
         payload = extra.get("payload") or {}
         for msg in payload.get("message_batch") or []:
             if isinstance(msg, dict) and "Body" in msg:
-                out.append({"Body": msg["Body"], "MessageId": msg.get("MessageId"),
-                            "ReceiptHandle": msg.get("ReceiptHandle")})
+                body = {"Body": msg["Body"], "MessageId": msg.get("MessageId")}
+                if msg.get("ReceiptHandle"):
+                    body["ReceiptHandle"] = msg["ReceiptHandle"]
+                out.append(body)
     return out
 
 
