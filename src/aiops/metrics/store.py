@@ -49,15 +49,19 @@ class MetricsStore:
         return empty_frame() if frame is None else frame
 
     def upsert(self, frame: pd.DataFrame, window_start: datetime, window_end: datetime) -> list[str]:
-        """Replace [window_start, window_end) in each touched day partition with ``frame``'s rows."""
+        """Replace [window_start, window_end) of each series in ``frame`` in each touched day partition
+        with ``frame``'s rows. Series absent from ``frame`` (quarantined on a rerun, or not returned)
+        keep their stored rows: nothing replaces good data but good data."""
         import pandas as pd
 
         written = []
+        incoming = set(frame["series_id"].unique()) if len(frame) else set()
         for day in day_range(window_start, window_end):
             day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             lo, hi = max(window_start, day_start), min(window_end, day_start + timedelta(days=1))
             existing = self.read_day(day)
-            keep = existing[(existing["timestamp"] < lo) | (existing["timestamp"] >= hi)]
+            keep = existing[(existing["timestamp"] < lo) | (existing["timestamp"] >= hi)
+                            | ~existing["series_id"].isin(incoming)]
             new = frame[(frame["timestamp"] >= lo) & (frame["timestamp"] < hi)]
             merged = pd.concat([keep, new], ignore_index=True) if len(keep) else new.reset_index(drop=True)
             merged = merged.astype(STORE_COLUMNS).sort_values(["series_id", "timestamp"], kind="stable")
