@@ -149,11 +149,20 @@ def cmd_metrics_partitions(args: argparse.Namespace) -> int:
 
 
 def cmd_anomaly_score(args: argparse.Namespace) -> int:
-    from aiops.anomaly.offline import score_csv
+    from aiops.anomaly.offline import CsvReport, score_csv
+    from aiops.core.errors import ConfigError
 
-    out = score_csv(Path(args.input), Path(args.output), spec_name=args.spec)
+    try:
+        out = score_csv(Path(args.input), Path(args.output), spec_name=args.spec)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    report = out.attrs.get("input_report") or {}
+    for line in CsvReport(**report).lines() if report else []:
+        _print(f"{args.input}: {line}")
     flagged = int(out["is_anomaly"].sum())
-    _print(f"scored {len(out):,} points from {args.input}: {flagged} anomalous; wrote {args.output}")
+    _print(f"scored {len(out):,} points from {args.input} ({report.get('rows', len(out)):,} row(s) read): "
+           f"{flagged} anomalous; wrote {args.output}")
     return 0
 
 
