@@ -158,13 +158,22 @@ def announced_incidents(incident_ids: list[str]) -> dict[str, set[str]]:
 
 
 def mark_announced(incident_ids: list[str], run_id: str | None) -> None:
-    from aiops.core.state import StateStore
+    """Record (audit log, one transaction) that this run announced these incidents."""
+    from datetime import UTC, datetime
 
+    from sqlalchemy import insert
+
+    from aiops.core.state import StateStore, audit_log
+
+    if not incident_ids:
+        return
     store = StateStore()
     store.migrate()
-    for incident_id in incident_ids:
-        store.audit(actor=ACTOR, action=ANNOUNCED, subject=incident_id, run_id=run_id,
-                    detail={"asset": "aiops_incidents"})
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(insert(audit_log), [{"at": now, "actor": ACTOR, "action": ANNOUNCED, "subject": i,
+                                          "detail": {"asset": "aiops_incidents"}, "run_id": run_id}
+                                         for i in incident_ids])
 
 
 def pending_announcements(*, fresh: set[str], redelivered: set[str], run_id: str | None,
