@@ -102,7 +102,8 @@ def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
 
 def receipts(bodies: list[Any]) -> list[dict[str, str]]:
     """``{"Id", "ReceiptHandle"}`` of the queue messages among ``bodies`` (conf events have none)."""
-    out, seen = [], set()
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
     for b in bodies:
         handle = b.get("ReceiptHandle") if isinstance(b, dict) else None
         if handle and handle not in seen:
