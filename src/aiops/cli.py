@@ -106,7 +106,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_config_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from aiops.core.config import validate_include
+    from aiops.config_files import validate_include
 
     root = Path(args.include_dir) if args.include_dir else get_settings().include_dir
     checked, problems = validate_include(root)
@@ -120,7 +120,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
 def cmd_config_schema(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from aiops.core.config import write_schemas
+    from aiops.config_files import write_schemas
 
     for path in write_schemas(Path(args.out)):
         _print(str(path))

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from aiops.alerting.rules import RoutingRules, load_rules
-from aiops.core.config import ConfigErrors, load_yaml_model, validate_include, write_schemas
+from aiops.config_files import validate_include, write_schemas
+from aiops.core.config import ConfigErrors, load_yaml_model
 from aiops.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
