@@ -107,6 +107,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from aiops.config_files import validate_include
+    from aiops.core.settings import get_settings
 
     root = Path(args.include_dir) if args.include_dir else get_settings().include_dir
     checked, problems = validate_include(root)
