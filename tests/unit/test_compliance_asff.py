@@ -118,3 +118,17 @@ def test_unchanged_suppression_needs_no_update():
 
     assert workflow_updates([result(suppressed="x")], [result(suppressed="y")], **KW) == []
     assert workflow_updates([result(status="PASSED")], [result(suppressed="y")], **KW) == []
+
+
+def test_not_evaluated_results_are_neither_imported_nor_archived():
+    """A partial sweep: the collector failed, the failing result is carried forward unevaluated —
+    Security Hub keeps the finding as it is (no import, no archive); evaluated again and passing, it
+    is archived as resolved."""
+    from dataclasses import replace
+
+    failing = result()
+    carried = replace(failing, not_evaluated="security_groups: AccessDenied (us-east-1)")
+    assert plan_findings([carried], [failing], **KW) == []
+    [resolved] = plan_findings([result(status="PASSED")], [carried], **KW)
+    assert resolved["RecordState"] == "ARCHIVED"
+    assert resolved["Compliance"]["Status"] == "PASSED"
