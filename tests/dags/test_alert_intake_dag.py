@@ -48,8 +48,20 @@ def announced(run_id: str) -> list[dict]:
         return [dict(r.extra) for r in rows]
 
 
+@pytest.fixture
+def replaying_history(monkeypatch):
+    """These events are timed inside the seeded history (for tags and CloudTrail enrichment); widen
+    the freshness horizon so the intake treats them as live (history is otherwise recorded stale)."""
+    from aiops.core.settings import get_settings
+
+    monkeypatch.setenv("AIOPS_FRESHNESS_HORIZON_MINUTES", str(60 * 24 * 365))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def test_conf_events_open_one_incident_notify_once_and_survive_redelivery(airflow_db, seeded, isolated_stores,
-                                                                          subscribed_queue):
+                                                                          subscribed_queue, replaying_history):
     from airflow.dag_processing.dagbag import DagBag
 
     from aiops.alerting.enrich import clear_tag_cache
