@@ -601,7 +601,7 @@ class Detector:
             scale = np.full(len(r), model.sigma)
         scale = np.maximum(np.nan_to_num(scale, nan=floor), floor)
         dev = np.abs(e)
-        factor = 1.0
+        factor: np.ndarray | float = 1.0
         if c.tail_calibration:  # from the deviations before the envelope explains any: the series' own tail
             factor = tail_factor(dev / scale, c.calibration_window, c.calibration_quantile,
                                  c.calibration_min_points, len(dev) if n_new is None else n_new)
