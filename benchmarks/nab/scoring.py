@@ -208,3 +208,39 @@ def score_at_threshold(
     total = sum(f.total for f in per_file)
     n_windows = sum(w.n_windows for w in weights)
     return total, normalised(total, n_windows, profile), per_file
+
+
+# --------------------------------------------------------------------------------------------------
+# Score as a function of the threshold (for cross-validation)
+# --------------------------------------------------------------------------------------------------
+
+GRID = np.concatenate([np.linspace(0.0, 1.0, 20_001), [math.inf]])  # candidate thresholds (inf: no detections)
+
+
+def threshold_curve(
+    scores: np.ndarray, weights: FileWeights, profile: Profile, grid: np.ndarray = GRID
+) -> np.ndarray:
+    """One file's raw NAB total at every threshold of ``grid`` (detection: score ``>=`` threshold).
+
+    Totals are additive over files, so the sum of curves is a category's total at each threshold and
+    a threshold can be chosen on any subset of files (leave-one-out) without re-scoring.
+    """
+    sc = np.asarray(scores, dtype=float)[weights.rows]
+    sc = np.where(np.isfinite(sc), sc, -np.inf)
+    w = weights.weighted(profile)
+    grid = np.asarray(grid, dtype=float)
+    # false positives: rows outside windows with score >= t
+    out = weights.window < 0
+    fs = np.sort(sc[out])
+    fw = w[out][np.argsort(sc[out], kind="stable")]
+    tail = np.concatenate([np.cumsum(fw[::-1])[::-1], [0.0]])  # tail[k] = sum of weights of fs[k:]
+    total = tail[np.searchsorted(fs, grid, side="left")]
+    # windows: the earliest detection's weight = the largest weight among rows with score >= t
+    for k in range(weights.n_windows):
+        inside = weights.window == k
+        ks, kw = sc[inside], w[inside]
+        order = np.argsort(-ks, kind="stable")
+        best = np.maximum.accumulate(kw[order])  # best weight among the top-j scores
+        n_above = len(ks) - np.searchsorted(np.sort(ks), grid, side="left")
+        total = total + np.where(n_above > 0, best[np.maximum(n_above - 1, 0)], -profile.a_fn)
+    return total

@@ -56,7 +56,7 @@ def test_every_detectable_anomaly_is_found_near_its_onset(cases):
     assert missed == [], "missed injected anomalies:\n" + "\n".join(missed)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3 open: two clean series still get 3 alerts in 3 days")
+@pytest.mark.xfail(strict=True, reason="issue 13 open: one sampled clean CPU series still gets 3 alerts in 3 days")
 def test_clean_series_stay_quiet(seeded):
     clean_ids = set(seeded.manifest["clean_series"])
     rng = np.random.default_rng(7)

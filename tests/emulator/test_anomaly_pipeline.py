@@ -67,6 +67,15 @@ def test_surge_is_found_and_alerted_once(seeded, store_with_history, surge_windo
     assert len(surge_alerts) == 1
     assert abs(datetime.fromisoformat(surge_alerts[0]["onset"]) - onset) <= timedelta(minutes=15)
     assert surge_alerts[0]["service"] == "checkout"
+    # the calibrated score and the evidence that raised it travel with the event
+    alert = surge_alerts[0]
+    assert alert["calibrated_score"] == alert["anomaly_score"] >= 0.5
+    ev = alert["evidence"]
+    assert ev["component"] == "forecast_residual"
+    assert ev["residual"] == pytest.approx(alert["value"] - alert["forecast"])
+    assert ev["direction"] == "above"
+    assert ev["residual_vs_band"] > 1.0
+    assert 0.0 <= alert["p_value"] == ev["p_value"] < 0.01  # may underflow to 0 for a huge surge
 
     # Scored today, the surge (days ago) is history: recorded, not alerted (the freshness horizon).
     quiet = anomaly.publish(results, run_id="test-history")
@@ -87,6 +96,7 @@ def test_surge_is_found_and_alerted_once(seeded, store_with_history, surge_windo
     [sent] = [b for b in ours if b["detail"]["fingerprint"] == surge_alerts[0]["fingerprint"]]
     assert sent["detail"]["observed_at"] == surge_alerts[0]["onset"]
     assert sent["detail"]["data_age_seconds"] == 1200.0
+    assert sent["detail"]["evidence"]["component"] == "forecast_residual"
 
 
 def test_rerun_and_backfill_reproduce_the_same_partition(store_with_history):

@@ -294,7 +294,7 @@ def test_percent_band_stays_within_0_and_100(detector: Detector) -> None:
     [pytest.param(0.0, False, id="off-by-default"), pytest.param(5.0, True, id="on")],
 )
 def test_suppression_escalation(spec: ModelSpec, base: pd.Series, escalation: float, realarms: bool) -> None:
-    det = Detector(spec.with_components(suppress_escalation=escalation, suppress_rearm_points=0))
+    det = Detector(spec.with_components(suppress_escalation=escalation, suppress_rearm_points=0, suppress_points=72))
     s = base.copy()
     small, big = 3 * 288 + 50, 3 * 288 + 90  # a 6-sigma blip, then a far worse spike inside the quiet period
     s.iloc[small] += 6.0
@@ -310,8 +310,8 @@ def test_suppression_escalation(spec: ModelSpec, base: pd.Series, escalation: fl
 )
 def test_quiet_period_ends_after_calm(spec: ModelSpec, base: pd.Series, rearm: int, realarms: bool) -> None:
     """A blip starts a 6-hour quiet period; a new, unrelated spike 4 hours later (after 3 calm hours)
-    alarms again only when the re-arm rule is on (the default)."""
-    det = Detector(spec.with_components(suppress_rearm_points=rearm))
+    alarms again only when the re-arm rule is on."""
+    det = Detector(spec.with_components(suppress_rearm_points=rearm, suppress_points=72))
     s = base.copy()
     first, second = 3 * 288 + 20, 3 * 288 + 20 + 48  # 48 points = 4 h apart, inside 72 points of quiet
     s.iloc[first] += 12.0
@@ -321,8 +321,20 @@ def test_quiet_period_ends_after_calm(spec: ModelSpec, base: pd.Series, rearm: i
     assert (second in fired) is realarms
 
 
-def test_rearm_is_the_shipped_default(spec: ModelSpec) -> None:
-    assert spec.components.suppress_rearm_points == 36
+def test_shipped_quiet_period_lets_a_new_incident_alarm_after_3_hours(spec: ModelSpec, base: pd.Series) -> None:
+    """The shipped 3 h quiet period (no separate re-arm rule): a spike 4 h after an unrelated blip alarms,
+    the points right after the blip do not."""
+    assert spec.components.suppress_points == 36
+    assert spec.components.suppress_rearm_points == 0
+    s = base.copy()
+    first, second = 3 * 288 + 20, 3 * 288 + 20 + 48
+    s.iloc[first : first + 3] += 30.0
+    s.iloc[second] += 30.0
+    fired = alarms(Detector(spec).score_series(s))
+    assert first in fired
+    assert first + 1 not in fired
+    assert first + 2 not in fired
+    assert second in fired
 
 
 @pytest.mark.parametrize(
@@ -340,3 +352,53 @@ def test_single_point_confirmation(spec: ModelSpec, base: pd.Series, min_score: 
     assert (lone in fired) is lone_alarms
     assert held in fired or held + 1 in fired  # a held deviation alarms either way (one point later at most)
     assert ((scored["anomaly_score"] >= spec.threshold) == scored["is_anomaly"]).all()
+
+
+# -- tail calibration (a deviation judged against the series' own history) ---------------------------
+
+
+def test_tail_factor_is_one_on_gaussian_and_large_on_heavy_tails() -> None:
+    from aiops.anomaly.residuals import tail_factor
+
+    rng = np.random.default_rng(5)
+    gauss = rng.normal(size=3000)
+    heavy = rng.standard_t(1.5, size=3000)
+    assert tail_factor(gauss, 2016, 0.99, 288, 50)[-50:] == pytest.approx(1.0, abs=0.1)
+    assert (tail_factor(heavy, 2016, 0.99, 288, 50)[-50:] > 2.0).all()
+    # only the trailing window matters: asking for fewer rows gives the same values
+    full = tail_factor(heavy, 2016, 0.99, 288, 3000)
+    assert tail_factor(heavy, 2016, 0.99, 288, 7)[-7:] == pytest.approx(full[-7:])
+    assert tail_factor(heavy[-2100:], 2016, 0.99, 288, 7)[-7:] == pytest.approx(full[-7:])
+    assert (full[:288] == 1.0).all()  # too little history: no calibration
+
+
+def _calibrated(spec: ModelSpec, window: int = 300) -> Detector:
+    comps = spec.components.model_copy(update={"tail_calibration": True, "calibration_window": window,
+                                               "calibration_min_points": 100})
+    return Detector(spec.model_copy(update={"components": comps}))
+
+
+def test_calibrated_detector_steps_in_chunks_like_one_call(spec: ModelSpec, base: pd.Series) -> None:
+    det = _calibrated(spec)
+    s = base.copy()
+    s.iloc[3 * 288 + 50] += 15.0
+    model = det.fit(s.iloc[: 2 * 288], fitted_at=s.index[2 * 288])
+    _, state0 = det.step(s.iloc[: 2 * 288], model, det.new_state())
+    one, _ = det.step(s.iloc[2 * 288 :], model, state0)
+    parts, state = [], state0
+    for piece in np.array_split(np.arange(2 * 288, len(s)), 7):
+        out, state = det.step(s.iloc[piece], model, state)
+        parts.append(out)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), one)
+    assert one["is_anomaly"].iloc[288 + 50]  # the spike on a Gaussian series still alarms
+
+
+def test_tail_calibration_quietens_a_bursty_series(spec: ModelSpec) -> None:
+    s = daily(days=6, seed=3)
+    rng = np.random.default_rng(9)
+    bursts = rng.choice(np.arange(288, len(s)), size=60, replace=False)  # ~10 bursts a day, every day
+    s.iloc[bursts] += rng.uniform(8, 14, size=len(bursts))
+    last = s.index >= s.index[0] + pd.Timedelta(days=4)
+    plain = Detector(spec).score_series(s)
+    calibrated = _calibrated(spec, window=576).score_series(s)
+    assert calibrated["is_anomaly"][last].sum() < plain["is_anomaly"][last].sum()

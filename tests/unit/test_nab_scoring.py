@@ -153,3 +153,48 @@ def test_sweep_with_no_detection_worth_it_scores_the_null_detector() -> None:
     res = scoring.sweep_threshold([a], [one_file()], STD)
     assert res.total == pytest.approx(-1.0)
     assert res.normalised == pytest.approx(0.0)
+
+
+def test_threshold_curve_matches_scoring_at_each_threshold() -> None:
+    """The per-threshold curve used by cross-validation equals scoring the detections directly."""
+    rng = np.random.default_rng(3)
+    fw = scoring.file_weights(400, [(100, 119), (250, 259)])
+    scores = rng.random(400) ** 3
+    grid = np.array([0.0, 0.05, 0.2, 0.5, 0.9, 0.999, math.inf])
+    for prof in scoring.PROFILES.values():
+        curve = scoring.threshold_curve(scores, fw, prof, grid)
+        for thr, got in zip(grid, curve, strict=True):
+            want = scoring.score_detections(scores >= thr, fw, prof).total
+            assert got == pytest.approx(want), (prof.name, thr)
+
+
+def test_threshold_curve_no_detections_costs_every_window() -> None:
+    fw = scoring.file_weights(200, [(100, 119)])
+    curve = scoring.threshold_curve(np.zeros(200), fw, STD, np.array([0.5, math.inf]))
+    assert curve.tolist() == [-1.0, -1.0]
+
+
+def test_decisions_replayed_from_raw_scores_equal_the_detectors_own() -> None:
+    """The benchmark replays the detector's decisions (suppression included) on cached raw scores at
+    other thresholds; at the spec's threshold that must be exactly what the detector decides."""
+    from benchmarks.nab import run_nab
+
+    from aiops.anomaly.detector import Detector
+    from aiops.anomaly.spec import load_specs
+
+    spec = load_specs(Path(__file__).resolve().parents[2] / "include" / "models")["default"]
+    idx = pd.date_range("2026-03-02", periods=4 * 288, freq="5min", tz="UTC")
+    rng = np.random.default_rng(4)
+    y = pd.Series(10 + np.sin(np.arange(len(idx)) / 288 * 2 * np.pi) + rng.normal(0, 0.2, len(idx)), index=idx)
+    y.iloc[[700, 705, 900, 1000]] += [4.0, 5.0, -4.0, 3.0]
+    own = Detector(spec).score_series(y)
+    raw = Detector(run_nab.raw_spec(spec)).score_series(y)
+    entry = {
+        "raw": raw["anomaly_score"].to_numpy(dtype=float),
+        "valid": np.isfinite(raw["value"].to_numpy(dtype=float)),
+        "pos": np.arange(len(raw)),
+    }
+    score, det = run_nab.decisions(entry, spec)
+    assert det.any()
+    assert det.tolist() == own["is_anomaly"].tolist()
+    assert score == pytest.approx(own["anomaly_score"].to_numpy())

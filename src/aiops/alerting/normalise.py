@@ -288,7 +288,8 @@ def aiops_anomaly(event: dict[str, Any]) -> Alert:
                           f"[{d.get('lower')}, {d.get('upper')}], score {score:.3f}"),
                  severity=sev, fingerprint=fingerprint("aiops_anomaly", d["series_id"]),
                  labels={k: d.get(k) for k in ("namespace", "metric", "dimensions", "stat", "value", "forecast",
-                                                "lower", "upper", "anomaly_score", "reason", "run_id")}
+                                                "lower", "upper", "anomaly_score", "reason", "run_id",
+                                                "calibrated_score", "p_value", "evidence")}
                  | {"anomaly_fingerprint": d.get("fingerprint"), "observed_at": d.get("observed_at") or d["onset"],
                     "data_age_seconds": d.get("data_age_seconds")})
 

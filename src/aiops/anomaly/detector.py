@@ -43,6 +43,7 @@ from aiops.anomaly.residuals import (
     gauss_surprise,
     rolling_mean,
     seasonal_recurrence,
+    tail_factor,
     trailing_mean_std,
     trailing_median,
     trailing_median_mad,
@@ -301,6 +302,50 @@ class DetectorState:
         )
 
 
+def decide(
+    raw: np.ndarray, valid: np.ndarray, c: Any, thr: float, state: DetectorState
+) -> tuple[np.ndarray, np.ndarray]:
+    """The detector's decisions at threshold ``thr`` with repeat suppression, given the raw scores of
+    a chunk; updates ``state``'s counters in place and returns (scores as reported, is_anomaly).
+
+    Sequential by nature (a plain loop over the rows is cheap); a module function so the benchmark can
+    replay decisions at other thresholds from cached raw scores.
+    """
+    score = np.array(raw, dtype=float, copy=True)
+    n = len(score)
+    is_anom = np.zeros(n, dtype=bool)
+    since = state.since_alarm
+    supp = c.suppression and c.suppress_points > 0
+    last = state.last_alarm_score
+    calm = state.calm
+    prev = state.prev_score
+    for j in np.flatnonzero(valid).tolist():
+        since += 1
+        r = float(score[j])
+        confirmed = r >= c.single_point_min_score or prev >= thr
+        prev = r
+        quiet = supp and since <= c.suppress_points
+        if quiet and c.suppress_rearm_points and calm >= c.suppress_rearm_points:
+            quiet = False  # the episode that started the quiet period is over
+        calm = calm + 1 if r < c.suppress_rearm_level else 0
+        if quiet and c.suppress_escalation > 0 and r >= thr:
+            # a much worse deviation than the alarm that started the quiet period alarms again
+            quiet = _surprise(r, c.score_half) < c.suppress_escalation * _surprise(last, c.score_half)
+        if quiet:
+            score[j] = min(r, thr) * c.suppressed_score_factor
+        elif r >= thr and confirmed:
+            is_anom[j] = True
+            since = 0
+            last = r
+        elif r >= thr:  # a lone point not extreme enough on its own: just under the threshold
+            score[j] = float(np.nextafter(thr, 0.0))
+    state.since_alarm = int(min(since, _SINCE_NEVER))
+    state.last_alarm_score = last
+    state.calm = calm
+    state.prev_score = prev
+    return score, is_anom
+
+
 # --------------------------------------------------------------------------------------------------
 # Detector
 # --------------------------------------------------------------------------------------------------
@@ -317,6 +362,7 @@ class Detector:
             + c.adapt_window
             + c.shift_window
             + c.likelihood_short
+            + (c.calibration_window if c.tail_calibration else 0)
             + 4
         )
 
@@ -487,7 +533,7 @@ class Detector:
             bt = np.asarray(state.times, dtype=np.int64)
             bv = np.asarray(state.values, dtype=float)
             res = self._evidence(
-                np.concatenate([bt, t_all[valid]]), np.concatenate([bv, y_all[valid]]), model
+                np.concatenate([bt, t_all[valid]]), np.concatenate([bv, y_all[valid]]), model, nv
             )
             new = slice(len(bt), None)
             score[valid] = res["score"][new]
@@ -495,39 +541,7 @@ class Detector:
             lower[valid] = res["lower"][new]
             upper[valid] = res["upper"][new]
 
-        # decisions with repeat suppression (sequential; a plain loop over the rows is cheap)
-        is_anom = np.zeros(n, dtype=bool)
-        thr = spec.threshold
-        since = state.since_alarm
-        supp = c.suppression and c.suppress_points > 0
-        last = state.last_alarm_score
-        calm = state.calm
-        prev = state.prev_score
-        for j in np.flatnonzero(valid).tolist():
-            since += 1
-            raw = float(score[j])
-            confirmed = raw >= c.single_point_min_score or prev >= thr
-            prev = raw
-            quiet = supp and since <= c.suppress_points
-            if quiet and c.suppress_rearm_points and calm >= c.suppress_rearm_points:
-                quiet = False  # the episode that started the quiet period is over
-            calm = calm + 1 if raw < c.suppress_rearm_level else 0
-            if quiet and c.suppress_escalation > 0 and raw >= thr:
-                # a much worse deviation than the alarm that started the quiet period alarms again
-                quiet = _surprise(raw, c.score_half) < c.suppress_escalation * _surprise(last, c.score_half)
-            if quiet:
-                score[j] = min(raw, thr) * c.suppressed_score_factor
-            elif raw >= thr and confirmed:
-                is_anom[j] = True
-                since = 0
-                last = raw
-            elif raw >= thr:  # a lone point not extreme enough on its own: just under the threshold
-                score[j] = float(np.nextafter(thr, 0.0))
-        state.since_alarm = int(min(since, _SINCE_NEVER))
-        state.last_alarm_score = last
-        state.calm = calm
-        state.prev_score = prev
-
+        score, is_anom = decide(score, valid, c, spec.threshold, state)
         lo_b, hi_b = _UNIT_BOUNDS.get(spec.unit, (-np.inf, np.inf))
         forecast, lower, upper = (np.clip(a, lo_b, hi_b) for a in (forecast, lower, upper))
         out = pd.DataFrame(
@@ -567,8 +581,11 @@ class Detector:
             del state.times[:cut]
             del state.values[:cut]
 
-    def _evidence(self, xt: np.ndarray, xy: np.ndarray, model: FittedModel) -> dict[str, np.ndarray]:
-        """Score, forecast and band for every row of (buffer + new points); pure numpy."""
+    def _evidence(
+        self, xt: np.ndarray, xy: np.ndarray, model: FittedModel, n_new: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Score, forecast and band for every row of (buffer + new points); pure numpy. Scores of
+        the buffer rows (all but the last ``n_new``) are not used by the caller and may be partial."""
         c = self.spec.components
         yhat = model.predict(xt, hold_trend=c.hold_trend)
         r = xy - yhat
@@ -584,6 +601,10 @@ class Detector:
             scale = np.full(len(r), model.sigma)
         scale = np.maximum(np.nan_to_num(scale, nan=floor), floor)
         dev = np.abs(e)
+        factor: np.ndarray | float = 1.0
+        if c.tail_calibration:  # from the deviations before the envelope explains any: the series' own tail
+            factor = tail_factor(dev / scale, c.calibration_window, c.calibration_quantile,
+                                 c.calibration_min_points, len(dev) if n_new is None else n_new)
         if c.seasonal_envelope:
             # in value units and per direction: scales change between regimes, and a daily spike up
             # does not explain a dip
@@ -596,7 +617,7 @@ class Detector:
                 xt, np.where(big & (e < 0), dev, 0.0), c.envelope_days, c.envelope_min_days, tol
             )
             dev = np.maximum(dev - (1.0 + c.envelope_margin) * np.where(e > 0, rec_up, rec_dn), 0.0)
-        surprise = gauss_surprise(dev / scale)
+        surprise = gauss_surprise(dev / scale / factor)
         if c.likelihood:
             a = np.minimum(surprise, c.likelihood_cap)
             m = rolling_mean(a, c.likelihood_short)
@@ -621,8 +642,36 @@ class Detector:
         return {
             "score": surprise / (surprise + c.score_half),
             "forecast": fc,
-            "lower": fc - zq * scale,
-            "upper": fc + zq * scale,
+            "lower": fc - zq * scale * factor,
+            "upper": fc + zq * scale * factor,
+        }
+
+    def evidence(self, value: float, forecast: float, lower: float, upper: float, score: float) -> dict[str, Any]:
+        """What raised a scored row, for the alert event: the component, the residual against the
+        band, and the calibrated score as a tail probability (``p_value = 10 ** -surprise``)."""
+        c = self.spec.components
+        surprise = _surprise(min(max(float(score), 0.0), 1.0 - 1e-12), c.score_half)
+        resid = float(value) - float(forecast)
+        half = (float(upper) - float(lower)) / 2.0
+        components = ["forecast_residual"]
+        if c.seasonal_envelope:
+            components.append("seasonal_envelope")
+        if c.tail_calibration:
+            components.append("tail_calibration")
+        if c.likelihood:
+            components.append("likelihood")
+        if c.level_shift:
+            components.append("level_shift")
+        return {
+            "component": "forecast_residual",
+            "pipeline": components,
+            "residual": resid,
+            "band_half_width": half,
+            "residual_vs_band": resid / half if half > 0 else None,
+            "direction": "above" if resid > 0 else "below",
+            "surprise": round(surprise, 3),
+            "p_value": float(10.0 ** -surprise),
+            "threshold": self.spec.threshold,
         }
 
     def _reasons(

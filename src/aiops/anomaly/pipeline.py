@@ -183,7 +183,7 @@ def score_batch(task: dict[str, Any]) -> dict[str, Any]:
         if column not in day_scores:
             day_scores[column] = float("nan")
     day_scores = day_scores[list(SCORE_STORE_COLUMNS)].astype(SCORE_STORE_COLUMNS)
-    alerts = episode_onsets(day_scores, refs, start, end) if task.get("emit_alerts", True) else []
+    alerts = episode_onsets(day_scores, refs, start, end, detectors) if task.get("emit_alerts", True) else []
     scores = day_scores[(day_scores["timestamp"] >= start) & (day_scores["timestamp"] < end)]
     store.upsert("scores", batch, scores, start, end)
     anomalies = scores[scores["is_anomaly"]].copy()
@@ -232,7 +232,7 @@ def fingerprint(series_id: str, onset: datetime) -> str:
 
 
 def episode_onsets(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
-                   end: datetime) -> list[dict[str, Any]]:
+                   end: datetime, detectors: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One alert per anomaly episode that begins in [start, end), not one per anomalous point.
 
     ``scores`` may begin before ``start`` (the run re-scores from midnight) so an episode that was
@@ -256,6 +256,14 @@ def episode_onsets(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
                 "lower": _num(row["lower"]), "upper": _num(row["upper"]),
                 "anomaly_score": float(row["anomaly_score"]), "reason": str(row["reason"]),
             })
+            det = (detectors or {}).get(sid)
+            if det is not None and _num(row["forecast"]) is not None:
+                # additive: the calibrated score and what raised it, so alerting can route on confidence
+                ev = det.evidence(float(row["value"]), float(row["forecast"]), float(row["lower"]),
+                                  float(row["upper"]), float(row["anomaly_score"]))
+                alerts[-1]["calibrated_score"] = float(row["anomaly_score"])
+                alerts[-1]["p_value"] = ev["p_value"]
+                alerts[-1]["evidence"] = ev
     return alerts
 
 

@@ -130,3 +130,42 @@ def seasonal_recurrence(
         return np.zeros(n)
     kth = np.sort(daily, axis=0)[days - min_days]
     return np.where(np.isfinite(kth), kth, 0.0)
+
+
+def tail_factor(z: np.ndarray, window: int, quantile: float, min_count: int, n_last: int) -> np.ndarray:
+    """How much heavier than Gaussian this series' deviations are: for each of the last ``n_last`` rows,
+    the ``quantile`` of the ``window`` values of ``|z|`` before it divided by the Gaussian's (1 where
+    the tail is Gaussian or lighter, or fewer than ``min_count`` values exist); 1 for earlier rows.
+
+    A deviation divided by this factor is as surprising as its rank in the series' own recent
+    history says, not as a Gaussian would: a bursty series' usual bursts stop alarming, a quiet
+    series keeps its Gaussian sensitivity.
+    """
+    from scipy.special import ndtri
+
+    x = np.abs(np.asarray(z, dtype=float))
+    n = len(x)
+    out = np.ones(n)
+    k = min(max(int(n_last), 0), n)
+    if k == 0:
+        return out
+    gauss_q = float(ndtri(0.5 + quantile / 2))
+    start = n - k
+    lo = max(start - window, 0)
+    seg = np.concatenate([np.full(window - (start - lo), np.nan), x[lo : n - 1]]) if start - lo < window else x[
+        lo : n - 1
+    ]
+    # row j (j >= start) sees x[j-window:j]
+    view = sliding_window_view(seg, window)[:k] if len(seg) >= window else np.empty((0, window))
+    valid = ~np.isnan(view)
+    count = valid.sum(axis=1)
+    q = np.full(k, np.nan)
+    full = count == window
+    if full.any():
+        q[full] = np.quantile(view[full], quantile, axis=1)
+    part = ~full & (count >= min_count)
+    if part.any():
+        q[part] = np.nanquantile(view[part], quantile, axis=1)
+    factor = np.where(np.isfinite(q), np.maximum(q / gauss_q, 1.0), 1.0)
+    out[start:] = factor
+    return out

@@ -100,6 +100,14 @@ class Components(_Frozen):
     )
     shift_window: int = Field(12, ge=2, description="Points in the recent median.")
     shift_scale: float = Field(1.0, gt=0, description="Shift z = median change / (residual scale * this).")
+    tail_calibration: bool = Field(
+        False,
+        description="Calibrate the deviation against this series' own history: divide it by how much "
+        "heavier than Gaussian the trailing deviations' `calibration_quantile` is (never amplifies).",
+    )
+    calibration_window: int = Field(2016, ge=12, description="Points in that history (7 days at 5 min).")
+    calibration_quantile: float = Field(0.99, gt=0.5, lt=1, description="Tail quantile compared.")
+    calibration_min_points: int = Field(288, ge=12, description="Calibrate only with this much history.")
     suppression: bool = Field(True, description="No repeat alarm within `suppress_points` of one.")
     suppress_points: int = Field(72, ge=0, description="72 = 6 h at 5 min.")
     suppress_escalation: float = Field(
