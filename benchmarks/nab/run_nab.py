@@ -186,8 +186,7 @@ def _hash_sources() -> str:
 
     h = hashlib.sha1()
     for mod in (d, r):
-        # normalised for the package move (aiops.anomaly -> aiops.anomaly): same code, same hash
-        h.update(Path(str(mod.__file__)).read_text().replace("aiops.anomaly", "aiops.anomaly").encode())
+        h.update(Path(str(mod.__file__)).read_text().encode())
     return h.hexdigest()[:10]
 
 
