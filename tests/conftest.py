@@ -170,3 +170,25 @@ def fresh_emulator(monkeypatch, sandbox):
     emulator.stop()
     monkeypatch.undo()
     aws.clear_client_cache()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian's `postgresql` package) in a temp dir, for the whole session;
+    skipped, with the reason, only when the server binaries are not installed."""
+    from postgres_server import INSTALL_HINT, PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_url(request, tmp_path):
+    """The URL of a fresh, empty state store on each database the product supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("postgres_server").create_database()

@@ -133,8 +133,8 @@ def cmd_state_migrate(args: argparse.Namespace) -> int:
 
     store = StateStore()
     applied = store.migrate()
-    _print(f"state store {store.url}: schema version {store.schema_version()}"
-           + (f" (applied {applied})" if applied else " (up to date)"))
+    _print(f"state store {store.url}: schema revision {store.schema_revision()}"
+           + (f" (applied {', '.join(applied)})" if applied else " (up to date)"))
     return 0
 
 

@@ -1,12 +1,17 @@
-"""The state store: self-managed schema, watermarks, audit trail."""
+"""The state store: Alembic-managed schema (fresh, up to date, pre-Alembic databases), watermarks per
+account, audit trail."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from aiops.core import state
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "state"
 
 
 @pytest.fixture
@@ -14,10 +19,51 @@ def store(tmp_path):
     return state.StateStore(f"sqlite:///{tmp_path / 'state.db'}")
 
 
-def test_migrate_applies_every_migration_once(store):
-    assert store.migrate() == [v for v, _, _ in state.MIGRATIONS]
+def _schema_drift(store: state.StateStore) -> list:
+    """What Alembic's autogenerate would still change: the model and the migrated database agree when empty."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "version_table": state.VERSION_TABLE, "compare_type": True,
+            "include_name": lambda name, type_, _: not (type_ == "table" and name == state.LEGACY_VERSION_TABLE)})
+        return compare_metadata(context, state.metadata)
+
+
+def test_migrate_applies_every_revision_once_on_each_database(state_url):
+    store = state.StateStore(state_url)
+    applied = store.migrate()
+    assert applied[0] == "0001"
+    assert applied[-1] == state.head_revision()
     assert store.migrate() == []
-    assert store.schema_version() == max(v for v, _, _ in state.MIGRATIONS)  # reserved numbers land out of order
+    assert store.schema_revision() == state.head_revision()
+    assert _schema_drift(store) == []  # the revisions build exactly the tables the code declares
+
+
+@pytest.mark.parametrize("dump", [pytest.param("legacy_v1_v8.sql", id="all_8_legacy_migrations"),
+                                  pytest.param("legacy_v1_v3.sql", id="legacy_v1_to_v3_only")])
+def test_a_pre_alembic_database_upgrades_and_keeps_its_data(tmp_path, dump):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as con:  # made by the hand-ordered migrations (aiops_schema_version)
+        con.executescript((LEGACY / dump).read_text())
+    store = state.StateStore(f"sqlite:///{path}")
+    assert store.migrate() == ["0001", "0002"]
+    assert _schema_drift(store) == []
+    # its rows survive; the watermark is not bound to any account ('' until re-established)
+    assert store.get_watermark("metrics_extract") == datetime(2026, 11, 20, 12, tzinfo=UTC)
+    assert store.audit_entries("runbook:restart-ec2")[0]["actor"] == "alice.sre"
+    if "v8" in dump:
+        from aiops.incidents import store as incidents
+
+        assert incidents.get("INC-LEGACY00001", store=store)["alerts"] == [{"event_id": "e1"}]
+
+
+def test_sqlite_runs_in_wal_mode(store):
+    store.migrate()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == state.BUSY_TIMEOUT_SECONDS * 1000
 
 
 def test_watermark_round_trips_in_utc(store):
@@ -31,6 +77,15 @@ def test_watermark_never_moves_backwards(store):
     store.set_watermark("x", late)
     store.set_watermark("x", late - timedelta(days=3))  # a backfill of the past
     assert store.get_watermark("x") == late
+
+
+def test_watermarks_are_per_account(store):
+    moment = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    store.set_watermark("metrics_extract", moment, account_id="111111111111")
+    assert store.get_watermark("metrics_extract", account_id="111111111111") == moment
+    assert store.get_watermark("metrics_extract", account_id="222222222222") is None
+    store.clear_watermark("metrics_extract", account_id="111111111111")
+    assert store.get_watermark("metrics_extract", account_id="111111111111") is None
 
 
 def test_missing_watermark_is_none(store):

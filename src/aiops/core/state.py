@@ -2,17 +2,20 @@
 findings history, recommendation decisions) in SQL through SQLAlchemy.
 
 The database is the Airflow connection ``settings.state_conn_id`` (Postgres in compose); when
-that connection does not exist, a SQLite file under ``settings.home``. The project creates and
-migrates its own schema: :data:`MIGRATIONS` is an ordered list, applied once each, recorded in
-``aiops_schema_version``.
+that connection does not exist, a SQLite file under ``settings.home``. The schema is migrated by
+Alembic (``aiops/core/migrations``, version table ``aiops_alembic_version``) under a lock, once, on
+first use or by ``aiops state migrate``. Concurrency (SQLite WAL + ``BEGIN IMMEDIATE``, Postgres row
+locks) is described next to the engine below and in docs/state-store.md.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -27,26 +30,28 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
+    delete,
+    event,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from aiops.core.settings import get_settings
 
 metadata = MetaData()
 
-schema_version = Table(
-    "aiops_schema_version", metadata,
-    Column("version", Integer, primary_key=True),
-    Column("description", String(200), nullable=False),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
-)
 watermarks = Table(
     "aiops_watermarks", metadata,
+    # Per AWS account: a second account's connection has its own history to pull (revision 0002).
     Column("name", String(200), primary_key=True),
+    Column("account_id", String(20), primary_key=True, server_default=""),
     Column("value", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("run_id", String(250)),
@@ -80,6 +85,7 @@ remediation_requests = Table(
     Column("outcome", JSON),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("account_id", String(20)),
 )
 
 slo_history = Table(
@@ -111,7 +117,8 @@ incidents = Table(
     # One row per incident; `group_key` (from the alerting engine) makes open_or_update idempotent
     # and the id is derived from it, so concurrent intake runs converge on one row.
     Column("incident_id", String(40), primary_key=True),
-    Column("group_key", String(250), nullable=False, unique=True),
+    Column("account_id", String(20), nullable=False, server_default=""),  # of its alerts; '' unknown
+    Column("group_key", String(250), nullable=False),  # unique per account (revision 0002)
     Column("title", String(500), nullable=False),
     Column("service", String(100)),
     Column("env", String(50)),
@@ -134,6 +141,7 @@ incidents = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_aiops_incidents_state", "state"),
+    UniqueConstraint("account_id", "group_key", name="uq_aiops_incidents_account_group"),
 )
 incident_timeline = Table(
     "aiops_incident_timeline", metadata,
@@ -238,6 +246,7 @@ cost_decisions = Table(
     Column("runbook", String(100)),
     Column("remediate_run_id", String(250)),
     Column("recommendation", JSON, nullable=False),
+    Column("account_id", String(20)),
     Index("ix_aiops_cost_decisions_until", "until"),
 )
 
@@ -285,60 +294,6 @@ security_quarantine = Table(
 )
 
 
-Migration = Callable[[Connection], None]
-
-
-def _v1_initial(conn: Connection) -> None:
-    for table in (watermarks, audit_log):
-        table.create(conn, checkfirst=True)
-
-
-def _v2_remediation(conn: Connection) -> None:
-    remediation_requests.create(conn, checkfirst=True)
-
-
-def _v3_slo_history(conn: Connection) -> None:
-    slo_history.create(conn, checkfirst=True)
-
-
-def _v8_routine_ops(conn: Connection) -> None:
-    ops_changes.create(conn, checkfirst=True)
-
-
-def _v4_alerting(conn: Connection) -> None:
-    for table in (alert_ledger, alert_dead_letters, alert_notifications):
-        table.create(conn, checkfirst=True)
-
-
-def _v5_incidents(conn: Connection) -> None:
-    for table in (incidents, incident_timeline):
-        table.create(conn, checkfirst=True)
-
-
-# Append new migrations; never edit or reorder applied ones.
-def _v6_cost_decisions(conn: Connection) -> None:
-    cost_decisions.create(conn, checkfirst=True)
-
-
-def _v7_compliance(conn: Connection) -> None:
-    for table in (compliance_sweeps, compliance_results, security_quarantine):
-        table.create(conn, checkfirst=True)
-
-
-MIGRATIONS: list[tuple[int, str, Migration]] = [
-    (1, "watermarks and audit log", _v1_initial),
-    (2, "remediation requests", _v2_remediation),
-    (3, "SLO history", _v3_slo_history),
-    # Reserved, one per domain (applied in any order on a fresh or older database):
-    # 4 alerting (alerts, dead letters) | 5 incidents | 6 cost decisions | 7 compliance | 8 routine ops
-    (5, "incidents", _v5_incidents),
-    (8, "routine ops changes", _v8_routine_ops),
-    (4, "alerting: alerts seen, dead letters, notifications", _v4_alerting),
-    (6, "cost decisions: apply/defer/dismiss, realised savings", _v6_cost_decisions),
-    (7, "compliance: sweeps, results with history, quarantined CloudTrail log files", _v7_compliance),
-]
-
-
 def state_db_url(conn_id: str | None = None) -> str:
     """SQLAlchemy URL of the state store: the Airflow connection, else the default SQLite file."""
     settings = get_settings()
@@ -371,76 +326,206 @@ def state_db_url(conn_id: str | None = None) -> str:
     return uri
 
 
+# -- engine: SQLite in WAL mode with write transactions that lock up front; Postgres row locks ------------
+#
+# SQLite: the pysqlite driver by default runs SELECTs outside any transaction and opens one only at the
+# first INSERT/UPDATE, so a read-modify-write of a JSON column (fold an alert into an incident) read
+# stale data and overwrote other writers' changes. Here the store issues BEGIN itself: a write
+# transaction (``StateEngine.begin()`` / :meth:`StateStore.transaction`) is ``BEGIN IMMEDIATE`` and
+# holds the database's write lock from its first read; a read (``connect()``) is a deferred BEGIN,
+# which in WAL mode reads a snapshot without blocking writers. ``busy_timeout`` makes a waiting writer
+# queue instead of failing.
+# Postgres: read-modify-write selects use ``SELECT ... FOR UPDATE`` (see ``with_for_update()`` in the
+# callers); the migration lock is an advisory transaction lock.
+
+BUSY_TIMEOUT_SECONDS = 60
+VERSION_TABLE = "aiops_alembic_version"  # not Airflow's `alembic_version`: the two may share a database
+LEGACY_VERSION_TABLE = "aiops_schema_version"  # the pre-Alembic hand-ordered migrations
+_MIGRATION_LOCK_KEY = 0x41_494F_5053  # "AIOPS": pg_advisory_xact_lock key of state-store migrations
+_WRITE = "aiops_write"
+
 _engines: dict[str, Engine] = {}
 _engine_lock = threading.Lock()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver's implicit BEGIN is off: _on_begin issues it
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")  # persistent; readers never block the writer
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; the WAL default
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
 
 
 def _engine(url: str) -> Engine:
     with _engine_lock:
         if url not in _engines:
-            kwargs: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):
-                kwargs["connect_args"] = {"timeout": 30}
-            _engines[url] = create_engine(url, **kwargs)
+                _engines[url] = _sqlite_engine(url)
+            else:
+                _engines[url] = create_engine(url, pool_pre_ping=True)
         return _engines[url]
+
+
+class StateEngine:
+    """The store's engine. ``begin()`` is a WRITE transaction (SQLite: ``BEGIN IMMEDIATE``, so whatever
+    it reads stays current until it commits); ``connect()`` reads. Everything else is the SQLAlchemy
+    :class:`~sqlalchemy.Engine`'s (``dialect``, ``url``, ``dispose`` ...)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sa_engine = engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.sa_engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    def connect(self) -> Connection:
+        return self.sa_engine.connect()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sa_engine, name)
+
+
+def _alembic_config(conn: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+_heads: list[str] = []
+
+
+def head_revision() -> str:
+    """The newest revision in ``aiops/core/migrations/versions`` (one linear history)."""
+    if not _heads:
+        from alembic.script import ScriptDirectory
+
+        _heads.append(ScriptDirectory.from_config(_alembic_config()).get_current_head() or "")
+    return _heads[0]
+
+
+_migrated: set[str] = set()  # URLs this process has seen at head
 
 
 class StateStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or state_db_url()
-        self.engine = _engine(self.url)
-        self._migrated = False
+        self.engine = StateEngine(_engine(self.url))
 
-    def migrate(self) -> list[int]:
-        """Apply pending migrations; returns the versions applied (empty when up to date)."""
-        applied: list[int] = []
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction for read-modify-write: SQLite holds the write lock from the first
+        statement; on Postgres lock the rows you read with ``select(...).with_for_update()``."""
         with self.engine.begin() as conn:
-            schema_version.create(conn, checkfirst=True)
-            done = {row[0] for row in conn.execute(select(schema_version.c.version))}
-        for version, description, fn in MIGRATIONS:
-            if version in done:
-                continue
-            with self.engine.begin() as conn:
-                fn(conn)
-                conn.execute(insert(schema_version).values(
-                    version=version, description=description, applied_at=datetime.now(UTC)))
-            applied.append(version)
-        self._migrated = True
-        return applied
+            yield conn
+
+    def _current_revision(self, conn: Connection) -> str | None:
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
+
+    def migrate(self) -> list[str]:
+        """Upgrade the schema to the newest revision; returns the revisions applied (empty when up to
+        date). Safe to call from many processes at once: the first takes the migration lock and
+        upgrades, the others wait for it and then find the schema current.
+
+        A database created before the Alembic revisions (``aiops_schema_version``) upgrades the same way:
+        the baseline revision creates only the tables it lacks."""
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
+        with self.transaction() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            before = self._current_revision(conn)
+            cfg = _alembic_config(conn)
+            command.upgrade(cfg, "head")
+            script = ScriptDirectory.from_config(cfg)
+            applied = [r.revision for r in script.iterate_revisions("head", before or "base")]
+        _migrated.add(self.url)
+        return list(reversed(applied))
 
     def _ready(self) -> None:
-        if not self._migrated:
+        if self.url in _migrated:
+            return
+        with self.engine.connect() as conn:
+            current = self._current_revision(conn)
+        if current == head_revision():
+            _migrated.add(self.url)
+        else:
             self.migrate()
 
-    def schema_version(self) -> int:
-        self._ready()
+    def schema_revision(self) -> str | None:
+        """The revision the database is at (None before the first migration)."""
         with self.engine.connect() as conn:
-            versions = [row[0] for row in conn.execute(select(schema_version.c.version))]
-        return max(versions, default=0)
+            return self._current_revision(conn)
+
+    def schema_version(self) -> str | None:
+        """The schema revision after migrating (kept for callers of the pre-Alembic API)."""
+        self._ready()
+        return self.schema_revision()
 
     # -- watermarks ------------------------------------------------------------------------------
-    def get_watermark(self, name: str) -> datetime | None:
+    def get_watermark(self, name: str, *, account_id: str = "") -> datetime | None:
+        """The watermark ``name`` of AWS account ``account_id`` (``''``: not account-bound)."""
         self._ready()
         with self.engine.connect() as conn:
-            value = conn.execute(select(watermarks.c.value).where(watermarks.c.name == name)).scalar()
+            value = conn.execute(select(watermarks.c.value).where(
+                watermarks.c.name == name, watermarks.c.account_id == account_id)).scalar()
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
 
-    def set_watermark(self, name: str, value: datetime, run_id: str | None = None) -> None:
+    def set_watermark(self, name: str, value: datetime, run_id: str | None = None, *,
+                      account_id: str = "") -> None:
         """Upsert; a watermark never moves backwards (a backfill of the past leaves it alone)."""
         self._ready()
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            current = conn.execute(select(watermarks.c.value).where(watermarks.c.name == name)).scalar()
-            if current is None:
-                conn.execute(insert(watermarks).values(name=name, value=value, updated_at=now, run_id=run_id))
-                return
-            if current.tzinfo is None:
-                current = current.replace(tzinfo=UTC)
-            if value > current:
-                conn.execute(update(watermarks).where(watermarks.c.name == name).values(
-                    value=value, updated_at=now, run_id=run_id))
+        key = (watermarks.c.name == name, watermarks.c.account_id == account_id)
+        for attempt in range(2):  # Postgres: a racing first insert loses on the key, then updates
+            now = datetime.now(UTC)
+            try:
+                with self.transaction() as conn:
+                    current = conn.execute(select(watermarks.c.value).where(*key).with_for_update()).scalar()
+                    if current is None:
+                        conn.execute(insert(watermarks).values(name=name, account_id=account_id, value=value,
+                                                               updated_at=now, run_id=run_id))
+                        return
+                    if current.tzinfo is None:
+                        current = current.replace(tzinfo=UTC)
+                    if value > current:
+                        conn.execute(update(watermarks).where(*key).values(value=value, updated_at=now,
+                                                                           run_id=run_id))
+                    return
+            except IntegrityError:
+                if attempt:
+                    raise
+
+    def clear_watermark(self, name: str, *, account_id: str = "") -> None:
+        """Forget a watermark (its data is gone): the next run starts from an empty store."""
+        self._ready()
+        with self.transaction() as conn:
+            conn.execute(delete(watermarks).where(watermarks.c.name == name, watermarks.c.account_id == account_id))
 
     # -- audit trail -----------------------------------------------------------------------------
     def audit(self, *, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None,
@@ -462,9 +547,9 @@ class StateStore:
         now = datetime.now(UTC)
         fields = {k: json.loads(json.dumps(v, default=str)) if isinstance(v, dict | list) else v
                   for k, v in fields.items()}
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             exists = conn.execute(select(remediation_requests.c.request_id).where(
-                remediation_requests.c.request_id == request_id)).scalar()
+                remediation_requests.c.request_id == request_id).with_for_update()).scalar()
             if exists:
                 conn.execute(update(remediation_requests).where(
                     remediation_requests.c.request_id == request_id).values(updated_at=now, **fields))

@@ -199,8 +199,11 @@ def _recurrence_of(store: StateStore, incident_id: str, alerts: list[dict[str, A
 
 def _update_from_candidate(store: StateStore, incident_id: str, candidate: IncidentCandidate,
                            alerts: list[dict[str, Any]], *, actor: str, run_id: str | None) -> None:
-    with store.engine.begin() as conn:
-        row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)).first()
+    # One write transaction from the read to the update: SQLite holds the write lock (BEGIN IMMEDIATE),
+    # Postgres the row lock (FOR UPDATE), so parallel intake runs fold their alerts in one after another.
+    with store.transaction() as conn:
+        row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)
+                           .with_for_update()).first()
         if row is None:
             raise IncidentNotFound(incident_id)
         current = _row(row._mapping)
@@ -261,7 +264,8 @@ def transition(incident_id: str, to_state: str, *, actor: str, reason: str, run_
             if key is not None and conn.execute(select(incident_timeline.c.id).where(
                     incident_timeline.c.incident_id == incident_id, incident_timeline.c.key == key)).first():
                 return False
-            row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)).first()
+            row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)
+                               .with_for_update()).first()
             if row is None:
                 raise IncidentNotFound(incident_id)
             current = _row(row._mapping)
@@ -294,8 +298,9 @@ def add_links(incident_id: str, links: dict[str, Any], *, actor: str, reason: st
               run_id: str | None = None, store: StateStore | None = None) -> None:
     """Attach artifact keys / run links to the incident (merged), noted in the timeline."""
     store = _store(store)
-    with store.engine.begin() as conn:
-        row = conn.execute(select(incidents.c.links).where(incidents.c.incident_id == incident_id)).first()
+    with store.transaction() as conn:  # read-modify-write of the links column: locked (see above)
+        row = conn.execute(select(incidents.c.links).where(incidents.c.incident_id == incident_id)
+                           .with_for_update()).first()
         if row is None:
             raise IncidentNotFound(incident_id)
         merged = {**(row[0] or {}), **_jsonable(links)}
