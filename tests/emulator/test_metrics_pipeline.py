@@ -14,6 +14,7 @@ from aiops.metrics.store import MetricsStore
 
 pytestmark = pytest.mark.emulator
 ANCHOR = datetime(2026, 11, 20, 12, tzinfo=UTC)
+ACCOUNT = "123456789012"  # the emulator's default account (the seeded, simulated one)
 
 
 def run_pipeline(interval_end: datetime, conf: dict | None = None) -> dict:
@@ -55,9 +56,9 @@ def test_rerunning_an_interval_replaces_it_without_duplicates(seeded, isolated_s
 
 def test_steady_state_run_advances_the_watermark_and_extends_the_store(seeded, isolated_stores):
     run_pipeline(ANCHOR - timedelta(minutes=15), {"backfill_days": 0.1})
-    assert StateStore().get_watermark(pipeline.WATERMARK) == ANCHOR - timedelta(minutes=15)
+    assert StateStore().get_watermark(pipeline.WATERMARK, account_id=ACCOUNT) == ANCHOR - timedelta(minutes=15)
     run_pipeline(ANCHOR)
-    assert StateStore().get_watermark(pipeline.WATERMARK) == ANCHOR
+    assert StateStore().get_watermark(pipeline.WATERMARK, account_id=ACCOUNT) == ANCHOR
     last = MetricsStore().read(ANCHOR - timedelta(minutes=5), ANCHOR)
     assert last["series_id"].nunique() == len(seeded.series)
 
@@ -113,3 +114,64 @@ def test_get_metric_data_calls_meet_the_minimum(fresh_emulator, window, calls):
     assert stats.get_metric_data_calls == calls == minimum_calls(620, window.total_seconds(), 300)
     assert stats.datapoints == 620 * int(window.total_seconds() // 300)
     assert data["AWS/EC2|CPUUtilization|InstanceId=i-7|Average"][1][0] == 7.0
+
+
+# --- the watermark per account, trusted only with its data (issue 15, failure 5) ---------------------
+def _planned(interval_end: datetime) -> tuple[datetime, datetime]:
+    chunks = pipeline.plan(interval_end - timedelta(minutes=5), interval_end, {})
+    return pipeline._utc(chunks[0]["start"]), pipeline._utc(chunks[-1]["end"])
+
+
+def test_a_watermark_whose_data_is_gone_is_not_trusted_and_history_is_pulled_again(seeded, isolated_stores):
+    run_pipeline(ANCHOR - timedelta(minutes=15), {"backfill_days": 0.1})
+    start, _ = _planned(ANCHOR)
+    assert start > ANCHOR - timedelta(hours=1)  # steady state: the interval (plus the settle margin)
+    store = MetricsStore()
+    store.artifacts.delete_keys(store.artifacts.list_keys("metrics/"))  # the artifact store is emptied
+    assert StateStore().get_watermark(pipeline.WATERMARK, account_id=ACCOUNT) is not None
+    start, end = _planned(ANCHOR)
+    assert (start, end) == (ANCHOR - timedelta(days=14), ANCHOR)  # the full history again
+
+
+@pytest.fixture
+def second_account(sandbox, monkeypatch):
+    """The default AWS connection switched to another account (222222222222) of the same emulator,
+    with credentials of a role assumed there."""
+    import json
+
+    from aiops.core import aws
+
+    creds = boto3.client("sts", endpoint_url=sandbox.endpoint, region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing").assume_role(
+        RoleArn="arn:aws:iam::222222222222:role/aiops", RoleSessionName="aiops")["Credentials"]
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": creds["AccessKeyId"], "password": creds["SecretAccessKey"],
+        "extra": {"region_name": "us-east-1", "endpoint_url": sandbox.endpoint,
+                  "aws_session_token": creds["SessionToken"]}}))
+    aws.clear_client_cache()
+    # one instance's CPU in that account: 13 days ago and an hour ago
+    boto3.client("cloudwatch", endpoint_url=sandbox.endpoint, region_name="us-east-1",
+                 aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                 aws_session_token=creds["SessionToken"]).put_metric_data(Namespace="AWS/EC2", MetricData=[
+        {"MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": "i-0second"}],
+         "Timestamp": ANCHOR - age, "Value": 42.0, "Unit": "Percent"}
+        for age in (timedelta(days=13), timedelta(hours=1))])
+    yield "222222222222"
+    monkeypatch.undo()
+    aws.clear_client_cache()
+
+
+def test_another_account_bootstraps_its_own_history(seeded, isolated_stores, request):
+    from aiops.core.identity import current_account
+
+    run_pipeline(ANCHOR - timedelta(minutes=15), {"backfill_days": 0.1})
+    first = StateStore().get_watermark(pipeline.WATERMARK, account_id=ACCOUNT)
+    other = request.getfixturevalue("second_account")
+    assert current_account() == other
+    assert _planned(ANCHOR) == (ANCHOR - timedelta(days=14), ANCHOR)  # its own 14 days, not the first's
+    run_pipeline(ANCHOR)
+    assert StateStore().get_watermark(pipeline.WATERMARK, account_id=other) == ANCHOR
+    frame = MetricsStore().read(ANCHOR - timedelta(days=14), ANCHOR)  # that account's artifact store
+    assert set(frame["resource_id"]) == {"i-0second"}
+    assert frame["timestamp"].min() == ANCHOR - timedelta(days=13)
+    assert StateStore().get_watermark(pipeline.WATERMARK, account_id=ACCOUNT) == first  # untouched

@@ -175,3 +175,20 @@ def test_cli_resolves_an_escalated_incident_and_refuses_twice(tmp_path, monkeypa
         assert "not allowed" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+def _alert_in(account: str, event_id: str) -> Alert:
+    return _alert(event_id).model_copy(update={"account": account})
+
+
+def test_the_same_group_in_two_accounts_is_two_incidents(db):
+    a, created_a = inc.open_or_update(_candidate(_alert_in("111111111111", "e1")), actor="t", run_id=None, store=db)
+    b, created_b = inc.open_or_update(_candidate(_alert_in("222222222222", "e2")), actor="t", run_id=None, store=db)
+    again, created_again = inc.open_or_update(_candidate(_alert_in("111111111111", "e3")), actor="t", run_id=None,
+                                              store=db)
+    assert (created_a, created_b, created_again) == (True, True, False)
+    assert a != b
+    assert again == a
+    assert inc.get(a, store=db)["account_id"] == "111111111111"
+    assert [r["incident_id"] for r in inc.list_open(store=db, account_id="222222222222")] == [b]
+    assert {e["event_id"] for e in inc.get(a, store=db)["alerts"]} == {"e1", "e3"}

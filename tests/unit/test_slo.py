@@ -95,11 +95,16 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def metrics_until(isolated_stores):
-    from aiops.core.state import StateStore
+def metrics_until(isolated_stores, monkeypatch):
+    """How far metrics_extract has run for the connected account (``metrics.data_until``; its account
+    keying and trust check are tested in tests/emulator/test_metrics_pipeline.py), as the test sets it."""
+    from aiops.metrics import pipeline as metrics
+
+    until: list[datetime | None] = [None]
+    monkeypatch.setattr(metrics, "data_until", lambda store=None, **_: until[0])
 
     def set_metrics_watermark(value: datetime) -> None:
-        StateStore().set_watermark("metrics_extract", value)
+        until[0] = value
 
     return set_metrics_watermark
 
@@ -125,7 +130,7 @@ def test_scheduled_run_waits_when_nothing_new_has_settled(metrics_until):
     assert pipeline.plan(NOW + timedelta(minutes=10))["points"] == 0
 
 
-def test_scheduled_run_before_any_extraction_evaluates_nothing(isolated_stores):
+def test_scheduled_run_before_any_extraction_evaluates_nothing(metrics_until):
     assert pipeline.plan(NOW)["points"] == 0
 
 

@@ -33,7 +33,7 @@ def _auth_dependency() -> list[Any]:
 def status_snapshot() -> dict[str, Any]:
     """What the status page shows; each part degrades to an error message, never a 500."""
     from aiops.core.state import StateStore
-    from aiops.metrics.pipeline import WATERMARK
+    from aiops.metrics.pipeline import data_until as metrics_data_until
     from aiops.metrics.store import MetricsStore
 
     s = get_settings()
@@ -42,7 +42,7 @@ def status_snapshot() -> dict[str, Any]:
         state = StateStore()
         snap["state_url"] = state.url.split("@")[-1]
         snap["schema_version"] = state.schema_version()
-        wm = state.get_watermark(WATERMARK)
+        wm = metrics_data_until(state)  # the connected account's metrics watermark
         snap["watermark"] = wm.isoformat() if wm else None
     except Exception as exc:
         snap["state_error"] = f"{type(exc).__name__}: {exc}"

@@ -59,9 +59,16 @@ class IllegalTransition(AiopsError):
         self.from_state, self.to_state = from_state, to_state
 
 
-def incident_id_for(group_key: str) -> str:
-    """Deterministic id: the same group always maps to the same incident, even across racing runs."""
-    return "INC-" + hashlib.sha256(group_key.encode()).hexdigest()[:12].upper()
+def incident_id_for(group_key: str, account_id: str = "") -> str:
+    """Deterministic id: the same group of the same AWS account always maps to the same incident, even
+    across racing runs (``account_id`` '' = unknown account: the id of the group alone)."""
+    key = f"{account_id}|{group_key}" if account_id else group_key
+    return "INC-" + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
+
+
+def account_of(candidate: IncidentCandidate) -> str:
+    """The AWS account the candidate's alerts come from ('' when none says)."""
+    return next((a.account for a in candidate.alerts if a.account), "")
 
 
 def _jsonable(value: Any) -> Any:
@@ -120,7 +127,8 @@ def _timeline_entry(conn: Connection, incident_id: str, *, kind: str, actor: str
 
 def open_or_update(candidate: IncidentCandidate, *, actor: str, run_id: str | None,
                    store: StateStore | None = None) -> tuple[str, bool]:
-    """Open the incident of ``candidate.group_key`` or fold the candidate into it.
+    """Open the incident of ``candidate.group_key`` (in the account of its alerts) or fold the
+    candidate into it.
 
     Returns ``(incident_id, created)``. On an existing incident: new alerts (by ``event_id``) are
     appended, ``last_seen`` only moves forward, severity only goes up; the state is untouched, so a
@@ -128,7 +136,8 @@ def open_or_update(candidate: IncidentCandidate, *, actor: str, run_id: str | No
     something actually changed (a pure re-delivery leaves no trace but the same id).
     """
     store = _store(store)
-    incident_id = incident_id_for(candidate.group_key)
+    account_id = account_of(candidate)
+    incident_id = incident_id_for(candidate.group_key, account_id)
     alerts = [a.model_dump(mode="json") for a in candidate.alerts]
     now = datetime.now(UTC)
     first_seen = _utc(candidate.first_seen) or now
@@ -140,7 +149,8 @@ def open_or_update(candidate: IncidentCandidate, *, actor: str, run_id: str | No
             if exists is None:
                 merged, _ = _merge_alerts([], alerts)
                 conn.execute(insert(incidents).values(
-                    incident_id=incident_id, group_key=candidate.group_key, title=candidate.title,
+                    incident_id=incident_id, account_id=account_id, group_key=candidate.group_key,
+                    title=candidate.title,
                     service=candidate.service, env=candidate.env, team=candidate.team,
                     severity=candidate.severity, root_resource=candidate.root_resource, state="detected",
                     first_seen=first_seen, last_seen=last_seen, detected_at=now, alerts=merged,
@@ -337,16 +347,21 @@ def timeline(incident_id: str, *, store: StateStore | None = None) -> list[dict[
         return [_row(r._mapping) for r in rows]
 
 
-def list_open(*, store: StateStore | None = None) -> list[dict[str, Any]]:
+def list_open(*, store: StateStore | None = None, account_id: str | None = None) -> list[dict[str, Any]]:
+    """Open incidents, oldest first; of one AWS account when ``account_id`` is given."""
     store = _store(store)
+    query = select(incidents).where(incidents.c.state.in_(OPEN_STATES)).order_by(incidents.c.first_seen)
+    if account_id is not None:
+        query = query.where(incidents.c.account_id == account_id)
     with store.engine.connect() as conn:
-        rows = conn.execute(select(incidents).where(incidents.c.state.in_(OPEN_STATES))
-                            .order_by(incidents.c.first_seen))
-        return [_row(r._mapping) for r in rows]
+        return [_row(r._mapping) for r in conn.execute(query)]
 
 
-def list_all(*, store: StateStore | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_all(*, store: StateStore | None = None, limit: int = 100,
+             account_id: str | None = None) -> list[dict[str, Any]]:
     store = _store(store)
+    query = select(incidents).order_by(incidents.c.detected_at.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(incidents.c.account_id == account_id)
     with store.engine.connect() as conn:
-        rows = conn.execute(select(incidents).order_by(incidents.c.detected_at.desc()).limit(limit))
-        return [_row(r._mapping) for r in rows]
+        return [_row(r._mapping) for r in conn.execute(query)]

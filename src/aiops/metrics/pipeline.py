@@ -5,6 +5,9 @@ of N days is a handful of runs:
 
 * conf ``{"start": ISO, "end": ISO}`` or ``{"backfill_days": N}``: exactly that range;
 * empty store (no watermark): the last ``metrics_history_days`` before the interval end;
+  the watermark is per AWS account (STS GetCallerIdentity of the connection) and trusted only when
+  the day partition it vouches for is in the artifact store, so an emptied store or a connection to
+  another account pulls that account's history again (:func:`data_until`);
 * a gap since the watermark (scheduler was down): from the watermark, at most the history window;
 * otherwise the data interval, widened ``metrics_settle_minutes`` back because CloudWatch data
   arrives late (the partition upsert makes the overlap harmless).
@@ -98,10 +101,30 @@ def split_days(start: datetime, end: datetime) -> list[Chunk]:
     return chunks
 
 
-def plan(interval_start: datetime, interval_end: datetime, conf: dict[str, Any] | None) -> list[dict[str, str]]:
+def data_until(store: Any = None, *, account_id: str | None = None) -> datetime | None:
+    """How far the connected account's metrics are extracted: its watermark, when the data it vouches
+    for exists. A watermark whose last day partition is missing from the artifact store (the bucket was
+    emptied or replaced) is not trusted: None, so the next run pulls the history again."""
+    from aiops.core.identity import current_account
     from aiops.core.state import StateStore
+    from aiops.metrics.store import MetricsStore
 
-    watermark = StateStore().get_watermark(WATERMARK)
+    account_id = account_id if account_id is not None else current_account()
+    watermark = (store or StateStore()).get_watermark(WATERMARK, account_id=account_id)
+    if watermark is None:
+        return None
+    last_day = (watermark - timedelta(microseconds=1)).date()
+    metrics = MetricsStore()
+    if not metrics.artifacts.list_keys(metrics.day_key(last_day)):
+        log.warning("The metrics watermark of account %s (%s) vouches for %s, which is not in %s: not trusted, "
+                    "the history is pulled again", account_id, watermark.isoformat(), last_day,
+                    metrics.artifacts.uri(metrics.day_key(last_day)))
+        return None
+    return watermark
+
+
+def plan(interval_start: datetime, interval_end: datetime, conf: dict[str, Any] | None) -> list[dict[str, str]]:
+    watermark = data_until()
     start, end, reason = plan_range(interval_start, interval_end, conf, watermark)
     chunks = split_days(start, end)
     log.info("Extracting [%s, %s): %s; %d chunk(s)", start.isoformat(), end.isoformat(), reason, len(chunks))
@@ -190,11 +213,12 @@ def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[s
 
 def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
     """Advance the watermark and summarise the run (the Asset event's extra)."""
+    from aiops.core.identity import current_account
     from aiops.core.state import StateStore
 
     results = sorted(results, key=lambda r: r["start"])
     end = max(_utc(r["end"]) for r in results)
-    StateStore().set_watermark(WATERMARK, end, run_id=run_id)
+    StateStore().set_watermark(WATERMARK, end, run_id=run_id, account_id=current_account())
     summary = {
         "start": results[0]["start"], "end": end.isoformat(),
         "partitions": sorted({p for r in results for p in r["partitions"]}),

@@ -95,7 +95,7 @@ def plan(interval_end: datetime | str, conf: dict[str, Any] | None = None) -> di
     else:
         store = StateStore()
         wanted = _floor(interval_end)
-        data_until = store.get_watermark(metrics.WATERMARK)
+        data_until = metrics.data_until(store)  # the connected account's, when its data exists
         if data_until is None:
             log.info("SLO evaluation: nothing to do, metrics_extract has not run yet")
             return {"start": wanted.isoformat(), "end": wanted.isoformat(), "mode": "scheduled",
