@@ -111,3 +111,16 @@ def test_cli_lists_decisions(isolated_stores, capsys):
     assert "dismiss" in out
     assert "until 2027-02-18" in out
     assert "idle_instance:i-1" in out
+
+
+def test_a_dismissal_in_one_account_does_not_hide_the_same_recommendation_in_another(isolated_stores):
+    from aiops.cost import decisions
+
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    made = decisions_from_answer(["Defer"], {"dismiss": "R2"}, RECS)
+    decisions.record_decisions(made, review_run_id="run-a", decided_by="bob.finops", decided_at=at,
+                               dismiss_days=90, apply_hold_days=7, account_id="111111111111")
+    later = at + timedelta(days=1)
+    assert set(decisions.suppressed(later, account_id="111111111111")) == {"idle_instance:i-2"}
+    assert decisions.suppressed(later, account_id="222222222222") == {}
+    assert decisions.history()[0]["account_id"] == "111111111111"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, insert, or_, select
 
 from aiops.core.state import StateStore, cost_decisions, remediation_requests
 
@@ -33,8 +33,9 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def record_decisions(decisions: list[dict[str, Any]], *, review_run_id: str, decided_by: str,
                      decided_at: datetime, dismiss_days: int, apply_hold_days: int,
-                     store: StateStore | None = None) -> int:
-    """Upsert the review's decisions: ``[{"decision", "recommendation", "remediate_run_id"?}]``."""
+                     store: StateStore | None = None, account_id: str | None = None) -> int:
+    """Upsert the review's decisions: ``[{"decision", "recommendation", "remediate_run_id"?}]``, made
+    about AWS account ``account_id``."""
     store = store or StateStore()
     store._ready()
     rows = []
@@ -48,7 +49,8 @@ def record_decisions(decisions: list[dict[str, Any]], *, review_run_id: str, dec
                      "decided_by": decided_by, "decided_at": decided_at, "until": until,
                      "resource_id": rec["resource_id"], "kind": rec["kind"],
                      "monthly_savings_usd": float(rec["monthly_savings_usd"]), "runbook": rec.get("runbook"),
-                     "remediate_run_id": d.get("remediate_run_id"), "recommendation": rec})
+                     "remediate_run_id": d.get("remediate_run_id"), "recommendation": rec,
+                     "account_id": account_id})
     with store.engine.begin() as conn:
         conn.execute(delete(cost_decisions).where(cost_decisions.c.review_run_id == review_run_id))
         if rows:
@@ -61,14 +63,18 @@ def record_decisions(decisions: list[dict[str, Any]], *, review_run_id: str, dec
     return len(rows)
 
 
-def suppressed(at: datetime, store: StateStore | None = None) -> dict[str, dict[str, Any]]:
+def suppressed(at: datetime, store: StateStore | None = None,
+               account_id: str | None = None) -> dict[str, dict[str, Any]]:
     """Recommendation id -> the decision that hides it at ``at`` (dismissed or recently applied).
-    A decision is a present fact: it also hides the recommendation when an earlier day is re-run."""
+    A decision is a present fact: it also hides the recommendation when an earlier day is re-run.
+    With ``account_id``, only decisions about that account (or recorded before decisions carried one)."""
     store = store or StateStore()
     store._ready()
     query = select(cost_decisions.c.recommendation_id, cost_decisions.c.decision, cost_decisions.c.until,
                    cost_decisions.c.decided_by, cost_decisions.c.decided_at).where(
         and_(cost_decisions.c.until.is_not(None), cost_decisions.c.until > at))
+    if account_id is not None:
+        query = query.where(or_(cost_decisions.c.account_id == account_id, cost_decisions.c.account_id.is_(None)))
     out: dict[str, dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for row in conn.execute(query):

@@ -30,6 +30,7 @@ def _utc(value: datetime | str) -> datetime:
 def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str, Any]:
     """Recommendations as of ``at`` (the run's data interval end), stored under ``dt=<day>``."""
     from aiops.core.artifacts import ArtifactStore
+    from aiops.core.identity import current_account
     from aiops.cost import decisions, external, review
     from aiops.cost.collect import collect_inventory
     from aiops.cost.pricing import default_prices
@@ -53,7 +54,8 @@ def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str,
         log.info("AWS recommendations merged in: %d", len(findings))
         mem = {i: u.mem_percentile for i, u in usage.instances.items() if u.mem_percentile is not None}
         recs = external.merge(recs, findings, inventory, prices, mem, limits.headroom_pct)
-    hidden = decisions.suppressed(at)
+    account_id = current_account()  # decisions are about one account (issue 15)
+    hidden = decisions.suppressed(at, account_id=account_id)
     shown = [r.to_dict() for r in recs if r.id not in hidden]
     suppressed = [{"id": r.id, **hidden[r.id]} for r in recs if r.id in hidden]
     counts: dict[str, int] = {}
@@ -73,7 +75,8 @@ def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str,
              document["monthly_savings_usd"], len(suppressed), store.uri(key))
     summary = {"key": key, "day": str(day), "at": at.isoformat(), "lookback_days": limits.lookback_days,
                "price_table": prices.citation, "recommendations": shown, "suppressed_count": len(suppressed),
-               "monthly_savings_usd": document["monthly_savings_usd"], "dismiss_days": s.cost_dismiss_days}
+               "monthly_savings_usd": document["monthly_savings_usd"], "dismiss_days": s.cost_dismiss_days,
+               "account_id": account_id}
     summary["subject"] = (f"Right-sizing {day}: {len(shown)} recommendation(s), "
                           f"${document['monthly_savings_usd']:,.2f}/month")
     summary["review_markdown"] = review.review_markdown(summary)
@@ -109,7 +112,8 @@ def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: st
                           f"(saves ${rec['monthly_savings_usd']:,.2f}/month)",
                 "incident_id": None, "dry_run": False}})
     store.record_decisions(made, review_run_id=review_run_id, decided_by=who, decided_at=_utc(decided_at),
-                           dismiss_days=s.cost_dismiss_days, apply_hold_days=s.cost_apply_hold_days)
+                           dismiss_days=s.cost_dismiss_days, apply_hold_days=s.cost_apply_hold_days,
+                           account_id=summary.get("account_id"))
     tally = {k: sum(1 for d in made if d["decision"] == k) for k in store.DECISIONS}
     log.info("Review by %s: %s; %d remediate run(s) to start", who, tally, len(triggers))
     return triggers
