@@ -33,7 +33,7 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def _candidate(writer: int, n: int):  # type: ignore[no-untyped-def]
-    from aiops.alerting.model import Alert, IncidentCandidate
+    from aiops.core.alerts import Alert, IncidentCandidate
 
     alert = Alert(source="cloudwatch_alarm", event_id=f"w{writer}-{n}", time=T0 + timedelta(seconds=n),
                   resource="i-0stress", service="checkout", title="CPU high", severity="high",
