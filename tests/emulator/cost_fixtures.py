@@ -31,8 +31,10 @@ def fill_metrics_store(seeded, end: datetime = ANCHOR, days: int = 14) -> int:
             "service": "", "env": "", "team": ""}))
     frame = pd.concat(parts, ignore_index=True).astype(STORE_COLUMNS)
     MetricsStore().upsert(frame, start, end)
+    from aiops.core.identity import current_account
     from aiops.core.state import StateStore
     from aiops.metrics.pipeline import WATERMARK
 
-    StateStore().set_watermark(WATERMARK, end, run_id="fill_metrics_store")  # what metrics_extract records
+    StateStore().set_watermark(WATERMARK, end, run_id="fill_metrics_store",  # what metrics_extract records
+                               account_id=current_account())
     return len(frame)

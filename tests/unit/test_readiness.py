@@ -68,13 +68,9 @@ def test_metrics_coverage_reads_the_watermark_and_the_oldest_point(monkeypatch):
                 return pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]")})  # quarantined
             return pd.DataFrame({"timestamp": pd.to_datetime(["2026-11-21T00:05Z", "2026-11-21T00:10Z"], utc=True)})
 
-    class State:
-        def get_watermark(self, name):
-            assert name == "metrics_extract"
-            return datetime(2026, 11, 22, 0, 0)  # naive in SQLite
-
     monkeypatch.setattr("aiops.metrics.store.MetricsStore", Store)
-    monkeypatch.setattr("aiops.core.state.StateStore", State)
+    # the connected account's trusted watermark (tests/emulator/test_metrics_pipeline.py covers it)
+    monkeypatch.setattr("aiops.metrics.pipeline.data_until", lambda *a, **k: datetime(2026, 11, 22, 0, 0))
     cov = readiness.metrics_coverage()
     assert cov.since == datetime(2026, 11, 21, 0, 5, tzinfo=UTC)
     assert cov.until == datetime(2026, 11, 22, tzinfo=UTC)

@@ -16,12 +16,12 @@ def _utc(value: datetime) -> datetime:
 
 
 def metrics_coverage() -> Coverage:
-    """What the metrics store holds: oldest point and the extraction watermark."""
-    from aiops.core.state import StateStore
-    from aiops.metrics.pipeline import WATERMARK
+    """What the metrics store holds: oldest point and the extraction watermark (of the connected
+    account, when the data it vouches for exists: :func:`aiops.metrics.pipeline.data_until`)."""
+    from aiops.metrics import pipeline
     from aiops.metrics.store import MetricsStore
 
-    until = StateStore().get_watermark(WATERMARK)
+    until = pipeline.data_until()
     store = MetricsStore()
     since = None
     for day in store.days()[:2]:  # the oldest partition may be empty after a quarantine: try the next
