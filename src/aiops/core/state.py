@@ -455,6 +455,10 @@ class StateStore:
         from alembic import command
         from alembic.script import ScriptDirectory
 
+        with self.engine.connect() as conn:  # the common case, without the lock: already at head
+            if self._current_revision(conn) == head_revision():
+                _migrated.add(self.url)
+                return []
         with self.transaction() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
