@@ -1,4 +1,4 @@
-"""The embedded AWS emulator: moto server on loopback, plus four documented sandbox extensions.
+"""The embedded AWS emulator: moto server on loopback, plus five documented sandbox extensions.
 
 moto 5.2.5 is the emulator. Four things it does not do (well enough) for a realistic simulated
 account, so the sandbox server adds them *inside the emulator* (platform code is unchanged and
@@ -24,6 +24,11 @@ calls the same AWS APIs it calls on real AWS):
    running the published documents' steps against the emulator itself, so runbooks are rehearsed
    end to end with the same operator code real AWS gets; it also reports running instances as
    SSM-managed (``DescribeInstanceInformation``).
+
+5. **X-Ray reads.** moto stores trace segments but answers ``GetServiceGraph`` with an empty graph and
+   ``GetTraceSummaries`` with placeholders; :mod:`aiops_sandbox.xray` computes both from the stored
+   segments in the real API's shape. ``POST /aiops-sandbox/xray`` bulk-loads history segments
+   (the documents ``PutTraceSegments`` takes) into that index (not into moto's storage).
 
 Everything else is stock moto. The server binds 127.0.0.1 only.
 """
@@ -645,6 +650,14 @@ class SandboxApp:
                     n += index.put_series(key, float(item["start"]), float(item["step"]), item["values"],
                                           item.get("unit"))
                 return _json_response(start_response, "200 OK", {"datapoints": n})
+            if action == "xray":
+                from moto.xray.models import xray_backends
+
+                from aiops_sandbox import xray
+
+                xbackend = xray_backends[account][payload.get("region", "us-east-1")]
+                n = xray.load_history(xbackend, payload["documents"])
+                return _json_response(start_response, "200 OK", {"segments": n})
             if action == "backdate":
                 for entry in payload["items"]:
                     backdate(account, entry.get("region", "us-east-1"), entry["kind"], entry["id"],
@@ -677,6 +690,9 @@ def install_extensions() -> None:
     _install_cloudwatch_index()
     _install_cost_explorer()
     _install_run_command_targets_fix()
+    from aiops_sandbox import xray
+
+    xray.install()
 
 
 class SandboxServer:

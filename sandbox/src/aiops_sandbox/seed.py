@@ -150,6 +150,12 @@ def seed_account(
     manifest = build_manifest(topo, out, series, seed=seed, anchor_ts=anchor_ts, metric_days=metric_days,
                               cost_days=cost_days, cost_anomaly=cost_anomaly,
                               security_events=security_events, log_truth=log_truth, endpoint=endpoint)
+    from aiops_sandbox.traces import seed_traces
+
+    t0 = time.monotonic()
+    n_traces = seed_traces(endpoint, manifest, anchor_ts - metric_days * 86_400, anchor_ts, seed=seed,
+                           account_id=account_id, region=region)
+    progress(f"  {n_traces:,} X-Ray traces ({time.monotonic() - t0:.1f}s)")
     if manifest_path is not None:
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = manifest_path.with_suffix(".tmp")

@@ -1,14 +1,23 @@
-"""The plugin's pages (FastAPI), rendered server-side; all data access is lazy and read-only."""
+"""The console: the plugin's pages (FastAPI), rendered server-side from stored data, behind Airflow's login.
+
+Every route depends on :func:`console_user`: Airflow's own ``get_user`` (the UI's JWT cookie or a
+bearer token; none -> 401, which a browser gets as a redirect to Airflow's login page) and then the
+auth manager's decision for the Plugins view (viewers and up read). Whether the user may *act*
+(answer an approval) is the auth manager's call too (``HITL_DETAIL`` PUT); the console itself never
+changes anything: actions happen in Airflow's Required Actions, where the approval is verified.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiops.core.settings import get_settings
 
@@ -20,14 +29,6 @@ td,th{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:left;vertical-a
 th{background:#f9fafb;font-weight:600} .ok{color:#047857} .warn{color:#b45309} .bad{color:#b91c1c}
 code{background:#f3f4f6;padding:1px 4px;border-radius:3px}
 """
-
-
-def _auth_dependency() -> list[Any]:
-    try:
-        from airflow.api_fastapi.core_api.security import get_user
-    except ImportError:  # outside an Airflow API server (unit tests of the rendering)
-        return []
-    return [Depends(get_user)]
 
 
 def status_snapshot() -> dict[str, Any]:
@@ -91,15 +92,111 @@ def render_status(snap: dict[str, Any]) -> str:
             f"<h2>Platform stores</h2><table>{''.join(rows)}</table></body></html>")
 
 
+def _airflow_user_dependency() -> Any:
+    from airflow.api_fastapi.core_api.security import get_user
+
+    return get_user
+
+
+async def console_user(request: Request, user: Any = Depends(_airflow_user_dependency())) -> dict[str, Any]:
+    """The logged-in Airflow user, if the auth manager lets them see plugin views; else 403."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity
+
+    manager = get_auth_manager()
+    if not manager.is_authorized_view(access_view=AccessView.PLUGINS, user=user):
+        raise HTTPException(status_code=403, detail="Your role may not view the AIOps console")
+    can_act = manager.is_authorized_dag(method="PUT", access_entity=DagAccessEntity.HITL_DETAIL, user=user)
+    return {"name": user.get_name(), "can_act": bool(can_act)}
+
+
+def _login_redirect(request: Request) -> Response | None:
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        url = get_auth_manager().get_url_login(next_url=str(request.url))
+    except Exception:  # no auth manager (outside the API server): a plain 401
+        return None
+    return RedirectResponse(url, status_code=303)
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(title="MatCarv AIOps", dependencies=_auth_dependency())
+    from aiops.console import data, views
+
+    app = FastAPI(title="MatCarv AIOps console", docs_url=None, redoc_url=None, openapi_url=None)
+    User = Depends(console_user)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 401:
+            redirect = _login_redirect(request)
+            if redirect is not None:
+                return redirect
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    def page(template: str, page_id: str, request: Request, user: dict[str, Any], build: Any,
+             **extra: Any) -> HTMLResponse:
+        started = time.perf_counter()
+        ctx = data.Context()
+        d = build(ctx)
+        if d is None:
+            raise HTTPException(status_code=404, detail="not found")
+        as_of = d.get("as_of") if isinstance(d, dict) else None
+        html = views.render(template, page=page_id, user=user, started=started, as_of=as_of or ctx.as_of(),
+                            base=request.scope.get("root_path", "").rstrip("/"), d=d, **extra)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     @app.get("/", response_class=HTMLResponse)
-    def status_page() -> str:
+    def overview(request: Request, user: dict[str, Any] = User) -> HTMLResponse:
+        return page("overview.html", "/", request, user, data.overview)
+
+    @app.get("/service/{service}", response_class=HTMLResponse)
+    def service(request: Request, service: str, range: str = Query("24h", pattern="^(6h|24h|3d|7d|14d)$"),
+                user: dict[str, Any] = User) -> HTMLResponse:
+        return page("service.html", "/service", request, user, lambda c: data.service_view(c, service, range),
+                    title=f"Service {service}")
+
+    @app.get("/incidents", response_class=HTMLResponse)
+    def incident_list(request: Request, user: dict[str, Any] = User) -> HTMLResponse:
+        started = time.perf_counter()
+        ctx = data.Context()
+        html = views.render("incidents.html", page="/incidents", user=user, started=started, as_of=ctx.as_of(),
+                            base=request.scope.get("root_path", "").rstrip("/"), rows=data.incident_list(ctx))
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @app.get("/incidents/{incident_id}", response_class=HTMLResponse)
+    def incident(request: Request, incident_id: str, user: dict[str, Any] = User) -> HTMLResponse:
+        return page("incident.html", "/incidents", request, user, lambda c: data.incident_detail(c, incident_id),
+                    title=f"Incident {incident_id}")
+
+    @app.get("/cost", response_class=HTMLResponse)
+    def cost(request: Request, user: dict[str, Any] = User) -> HTMLResponse:
+        return page("cost.html", "/cost", request, user, data.cost_view)
+
+    @app.get("/compliance", response_class=HTMLResponse)
+    def compliance(request: Request, user: dict[str, Any] = User) -> HTMLResponse:
+        return page("compliance.html", "/compliance", request, user, data.compliance_view)
+
+    @app.get("/slos", response_class=HTMLResponse)
+    def slos(request: Request, range: str = Query("7d", pattern="^(6h|24h|3d|7d|14d)$"),
+             user: dict[str, Any] = User) -> HTMLResponse:
+        return page("slos.html", "/slos", request, user, lambda c: data.slo_view(c, range))
+
+    @app.get("/audit", response_class=HTMLResponse)
+    def audit(request: Request, user: dict[str, Any] = User) -> HTMLResponse:
+        return page("audit.html", "/audit", request, user, data.audit_view)
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status_page(user: dict[str, Any] = User) -> str:
         return render_status(status_snapshot())
 
     @app.get("/status.json")
-    def status_json() -> dict[str, Any]:
+    def status_json(user: dict[str, Any] = User) -> dict[str, Any]:
         return status_snapshot()
 
     return app
+
+
+__all__ = ["console_user", "create_app", "render_status", "status_snapshot"]

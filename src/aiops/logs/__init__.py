@@ -1,0 +1,1 @@
+"""CloudWatch Logs per service: error/warning counts per 5 minutes and top error signatures."""
