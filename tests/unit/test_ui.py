@@ -7,14 +7,14 @@ from fastapi.testclient import TestClient
 from aiops.console import app as ui
 
 
-def test_status_page_requires_an_airflow_login():
-    from airflow.api_fastapi.core_api.security import get_user
-
+def test_every_page_requires_an_airflow_login():
     app = ui.create_app()
-    assert any(dep.dependency is get_user for dep in app.router.dependencies)
-    response = TestClient(app, raise_server_exceptions=False).get("/")
-    assert response.status_code in {401, 403, 500}  # never served anonymously
-    assert "MatCarv" not in response.text
+    client = TestClient(app, raise_server_exceptions=False)
+    for path in ("/", "/service/checkout", "/incidents", "/incidents/INC-1", "/cost", "/compliance", "/slos",
+                 "/audit", "/status", "/status.json"):
+        response = client.get(path, headers={"Accept": "application/json"})
+        assert response.status_code == 401, path  # never served anonymously
+        assert "MatCarv" not in response.text
 
 
 def test_status_renders_stores_and_escapes_names():
@@ -46,3 +46,6 @@ def test_plugin_registers_the_app_and_a_nav_link():
     plugin = module.AiopsPlugin
     assert plugin.fastapi_apps[0]["url_prefix"] == "/aiops"
     assert plugin.external_views[0]["href"] == "/aiops/"
+    assert {v["category"] for v in plugin.external_views} == {"AIOps"}
+    assert {v["name"] for v in plugin.external_views} >= {"Overview", "Incidents", "Cost", "Compliance", "SLOs",
+                                                         "Audit"}

@@ -26,12 +26,15 @@ def _say(progress: Callable[[str], None] | None, msg: str) -> None:
     (progress or log.info)(msg)
 
 
-def populate(manifest_path: Path, *, days: int = 14, score_services: list[str] | None = None,
-             cost_days: int = 1, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def populate(manifest_path: Path, *, days: int = 14, score_days: int | None = None, collect_days: int | None = None,
+             score_services: list[str] | None = None, cost_days: int = 1, sweeps: int = 2,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the pipelines over the last ``days`` before the manifest's anchor; returns timings and ids.
 
     ``score_services`` limits anomaly scoring to those services' series (all when None): scoring
-    is the slow step. ``cost_days`` daily cost reports end at the anchor's previous day.
+    is the slow step, over the last ``score_days`` (default: up to 7). ``cost_days`` daily cost
+    reports end at the anchor's previous day; ``sweeps`` compliance sweeps (the last at the anchor).
+    ``collect_days`` limits logs and traces collection to the last days (default: all ``days``).
     """
     from aiops.core.artifacts import ArtifactStore
     from aiops.core.state import StateStore
@@ -40,6 +43,7 @@ def populate(manifest_path: Path, *, days: int = 14, score_services: list[str] |
     manifest = json.loads(Path(manifest_path).read_text())
     anchor = datetime.fromisoformat(manifest["anchor"].replace("Z", "+00:00"))
     start = anchor - timedelta(days=days)
+    collect_start = anchor - timedelta(days=collect_days or days)
     timings: dict[str, float] = {}
     out: dict[str, Any] = {"anchor": anchor.isoformat(), "timings": timings}
     state = StateStore()
@@ -65,7 +69,7 @@ def populate(manifest_path: Path, *, days: int = 14, score_services: list[str] |
         from aiops.logs import pipeline as logs_pipeline
 
         chunks = logs_pipeline.plan(anchor - timedelta(minutes=15), anchor,
-                                    {"start": start.isoformat(), "end": anchor.isoformat()})
+                                    {"start": collect_start.isoformat(), "end": anchor.isoformat()})
         return logs_pipeline.publish([logs_pipeline.collect_chunk(c) for c in chunks])
 
     step("logs_collect", logs)
@@ -74,7 +78,7 @@ def populate(manifest_path: Path, *, days: int = 14, score_services: list[str] |
         from aiops.traces import pipeline as traces_pipeline
 
         chunks = traces_pipeline.plan(anchor - timedelta(minutes=15), anchor,
-                                      {"start": start.isoformat(), "end": anchor.isoformat()})
+                                      {"start": collect_start.isoformat(), "end": anchor.isoformat()})
         return traces_pipeline.publish([traces_pipeline.collect_chunk(c) for c in chunks])
 
     step("traces_collect", traces)
@@ -89,7 +93,7 @@ def populate(manifest_path: Path, *, days: int = 14, score_services: list[str] |
             store.put_json(metrics.SERIES_KEY, [r for r in refs if r.get("tags", {}).get("service")
                                                 in score_services])
         try:
-            score_start = anchor - timedelta(days=min(days, 7))
+            score_start = anchor - timedelta(days=score_days or min(days, 7))
             tasks = anomaly.plan([], {"start": score_start.isoformat(), "end": anchor.isoformat(),
                                       "emit_alerts": False}, anchor)
             return [anomaly.score_batch(t) for t in tasks]
@@ -117,7 +121,7 @@ def populate(manifest_path: Path, *, days: int = 14, score_services: list[str] |
         from aiops.compliance import pipeline as cp
 
         ids = []
-        for at in (anchor - timedelta(days=1), anchor):
+        for at in [anchor - timedelta(days=i) for i in range(sweeps - 1, -1, -1)]:
             evaluated = cp.evaluate_sweep(cp.collect_inventory(at), run_id=f"estate__{at:%Y%m%dT%H%M}")
             ids.append(evaluated.get("sweep_id"))
         return ids

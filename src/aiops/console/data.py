@@ -152,7 +152,7 @@ class Context:
         return self._refs
 
     def services(self) -> list[str]:
-        names = {r.get("tags", {}).get("service") for r in self.series_refs()}
+        names = {s for r in self.series_refs() for s in (r.get("tags", {}).get("service") or "").split(",")}
         with self.state.engine.connect() as conn:
             names |= {r[0] for r in conn.execute(select(incidents.c.service).distinct())}
             names |= {r[0] for r in conn.execute(select(slo_history.c.service).distinct())}
@@ -313,7 +313,7 @@ def dag_runs() -> list[dict[str, Any]]:
 def service_view(ctx: Context, service: str, rng: str, end: datetime | None = None) -> dict[str, Any]:
     end = end or ctx.as_of()
     start = end - RANGES.get(rng, RANGES["24h"])
-    refs = [r for r in ctx.series_refs() if r.get("tags", {}).get("service") == service]
+    refs = [r for r in ctx.series_refs() if service in (r.get("tags", {}).get("service") or "").split(",")]
     return {"service": service, "start": start, "end": end, "range": rng, "ranges": list(RANGES),
             "metrics": safe(lambda: service_metrics(ctx, refs, start, end), "metrics"),
             "logs": safe(lambda: logs_view(ctx, service, start, end), "logs"),
