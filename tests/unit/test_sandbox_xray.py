@@ -132,3 +132,21 @@ def test_documents_are_deterministic_and_shaped_by_the_ground_truth():
     doc = json.loads(a[0])
     assert doc["trace_id"].startswith("1-")
     assert int(doc["trace_id"].split("-")[1], 16) == int(doc["start_time"])
+
+
+def test_live_feed_sends_traces_and_a_game_day_shapes_them():
+    """The live feeder's traces go through PutTraceSegments; an active CPU pin slows its service."""
+    from types import SimpleNamespace
+
+    xray.install()
+    with mock_aws():
+        client = boto3.client("xray", region_name="us-east-1")
+        pinned = [SimpleNamespace(scenario="cpu-pinned", service="checkout", state="active")]
+        start, end = T0.timestamp(), (T0 + timedelta(hours=2)).timestamp()
+        quiet = traces.documents_for(["checkout"], [], start, end, seed=int(start))
+        n = traces.put_live(client, ["checkout"], traces.game_day_effects(pinned, end), start, end)
+        assert n == len(quiet)
+        graph = client.get_service_graph(StartTime=T0, EndTime=T0 + timedelta(hours=2))
+        node = {s["Name"]: s for s in graph["Services"]}["checkout"]
+        baseline = sorted(json.loads(d)["end_time"] - json.loads(d)["start_time"] for d in quiet)
+        assert collect.percentile(node["ResponseTimeHistogram"], 0.99) > 2 * baseline[int(0.99 * len(baseline))]

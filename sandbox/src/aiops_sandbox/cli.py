@@ -43,9 +43,13 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
         _print(f"Seeded in {result.seconds:.1f}s; ground truth: {args.manifest}")
         if not args.no_live:
             start = datetime.fromisoformat(result.manifest["anchor"].replace("Z", "+00:00")).timestamp()
-            feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start)
+            from aiops_sandbox.traces import services as trace_services
+
+            feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start,
+                                trace_services=trace_services(result.manifest))
             feeder.start()
-            _print("Publishing a new datapoint per series every 5 minutes (PutMetricData).")
+            _print("Publishing a new datapoint per series every 5 minutes (PutMetricData) and sampled "
+                   "X-Ray traces (PutTraceSegments).")
     _print("Ctrl-C stops the emulator.")
     try:
         server.serve_forever()

@@ -176,7 +176,10 @@ def run(*, sandbox: bool = True, seed: int | None = None, port: int | None = Non
                                   progress=_say)
             _say(f"Seeded in {result.seconds:.1f}s. Ground truth: {settings.manifest_path}")
             start = time.time() // 300 * 300
-            feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start)
+            from aiops_sandbox.traces import services as trace_services
+
+            feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start,
+                                trace_services=trace_services(result.manifest))
             feeder.start()
             env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
                 "conn_type": "aws", "login": "testing", "password": "testing",

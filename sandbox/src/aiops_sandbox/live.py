@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class LiveFeeder(threading.Thread):
-    def __init__(self, cloudwatch: Any, series: list[SeriesDef], start: float, check_every: float = 20.0) -> None:
+    def __init__(self, cloudwatch: Any, series: list[SeriesDef], start: float, check_every: float = 20.0,
+                 trace_services: list[str] | None = None) -> None:
         super().__init__(name="aiops-sandbox-live", daemon=True)
         self.cloudwatch = cloudwatch
         self.series = series
@@ -26,6 +27,7 @@ class LiveFeeder(threading.Thread):
         self._stop = threading.Event()
         self.points = 0
         self.overlay: Any = None  # game day (aiops_sandbox.gameday): built on first use in run()
+        self.trace_services = trace_services or []  # services whose live X-Ray traces we send
 
     def tick(self, now: float | None = None) -> int:
         """Publish every step that has completed since the last tick; returns points published."""
@@ -38,6 +40,8 @@ class LiveFeeder(threading.Thread):
         skip = self.overlay.overlaid() if self.overlay is not None else set()
         series = [s for s in self.series if s.series_id not in skip] if skip else self.series
         n = put_live_points(self.cloudwatch, series, self.published_until, until)
+        if self.trace_services:
+            self._traces(self.published_until, until)
         self.published_until = until
         self.points += n
         return n
@@ -65,6 +69,19 @@ class LiveFeeder(threading.Thread):
         n = self.overlay.tick()
         if n:
             log.info("sandbox: game-day overlay published %d datapoints", n)
+
+    def _traces(self, start: float, end: float) -> None:
+        """Sampled live requests as X-Ray traces; an active game-day failure shapes its service's."""
+        from aiops_sandbox import traces
+        from aiops_sandbox.gameday import active
+        from aiops_sandbox.seed import boto_factory
+
+        clients = boto_factory(self.cloudwatch.meta.endpoint_url)
+        try:
+            injections = active(clients)
+        except Exception:  # no game day state yet
+            injections = []
+        traces.put_live(clients("xray"), self.trace_services, traces.game_day_effects(injections, end), start, end)
 
     def stop(self) -> None:
         self._stop.set()

@@ -88,11 +88,33 @@ def _id(rng: random.Random, bits: int) -> str:
 
 def build_documents(manifest: dict[str, Any], start: float, end: float, *, seed: int = 7,
                     per_bucket: int = PER_BUCKET) -> list[str]:
-    """PutTraceSegments documents (JSON strings) for [start, end)."""
+    """PutTraceSegments documents (JSON strings) for [start, end) of the history."""
+    return documents_for(services(manifest), effects(manifest), start, end, seed=seed, per_bucket=per_bucket)
+
+
+GAME_DAY = {"cpu-pinned": {"slow_share": 0.4, "slow_factor": 5.0}, "5xx-surge": {"fault_share": 0.3},
+            "rds-connection-storm": {"slow_share": 0.5, "slow_factor": 3.0}}
+
+
+def game_day_effects(injections: list[Any], now: float) -> list[Effect]:
+    """What active game-day injections (``aiops_sandbox.gameday``) do to live requests."""
+    return [Effect(i.service, now - 86_400, None, **GAME_DAY[i.scenario]) for i in injections
+            if i.state == "active" and i.scenario in GAME_DAY]
+
+
+def put_live(xray: Any, services_: list[str], active: list[Effect], start: float, end: float) -> int:
+    """Live traffic for [start, end) through PutTraceSegments (50 documents per call, as AWS allows)."""
+    docs = documents_for(services_, active, start, end, seed=int(start))
+    for i in range(0, len(docs), 50):
+        xray.put_trace_segments(TraceSegmentDocuments=docs[i:i + 50])
+    return len(docs)
+
+
+def documents_for(services_: list[str], active: list[Effect], start: float, end: float, *, seed: int = 7,
+                  per_bucket: int = PER_BUCKET) -> list[str]:
     rng = random.Random(f"traces:{seed}:{start}:{end}")
-    active = effects(manifest)
     docs = []
-    for service in services(manifest):
+    for service in services_:
         mine = [e for e in active if e.service == service]
         t = start - start % STEP
         while t < end:
