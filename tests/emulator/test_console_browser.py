@@ -175,7 +175,7 @@ def test_viewer_reads_every_page_and_sees_the_estate(api_server, browser, estate
     assert "checkout" in row.inner_text()
     shot(page, "incidents")
     row.get_by_role("link", name=incident_id).click()
-    assert page.get_by_role("heading", name=f"{incident_id}: checkout-prod-5xx-high is ALARM").is_visible()
+    assert page.get_by_role("heading", name=f"{incident_id}: checkout-prod-5xx-high is ALARM", exact=True).is_visible()
     timeline = page.locator("#timeline").inner_text()
     assert "detected" in timeline
     assert "triaged" in timeline

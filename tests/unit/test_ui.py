@@ -49,3 +49,41 @@ def test_plugin_registers_the_app_and_a_nav_link():
     assert {v["category"] for v in plugin.external_views} == {"AIOps"}
     assert {v["name"] for v in plugin.external_views} >= {"Overview", "Incidents", "Cost", "Compliance", "SLOs",
                                                          "Audit"}
+
+
+def test_pages_escape_stored_text_and_render_markdown_without_html():
+    from datetime import UTC, datetime
+
+    from aiops.console import views
+
+    incident = {"incident_id": "INC-1", "title": "<script>alert(1)</script>", "state": "resolved", "severity": "high",
+                "service": "checkout", "root_resource": "r", "first_seen": datetime(2026, 11, 20, tzinfo=UTC),
+                "detected_at": datetime(2026, 11, 20, tzinfo=UTC), "links": {}}
+    html = views.render("incident.html", page="/incidents", user={"name": "v", "can_act": False}, started=0.0,
+                        as_of=datetime(2026, 11, 20, tzinfo=UTC), base="/aiops",
+                        d={"incident": incident, "timeline": [], "evidence": None, "requests": [],
+                           "postmortem_md": "# PM\n\n<img src=x onerror=alert(2)>\n\n| a | b |\n|---|---|\n| 1 | 2 |"})
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html  # raw HTML in the post-mortem is shown as text, not rendered
+    assert "<h1>PM</h1>" in html
+    assert "<table>" in html
+
+
+def test_svg_charts_escape_labels_and_keep_spikes_when_downsampled():
+    from datetime import UTC, datetime, timedelta
+
+    from aiops.console import svg
+
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    points = [(t0 + timedelta(minutes=5 * i), 1.0) for i in range(4000)]
+    points[2345] = (points[2345][0], 99.0)
+    small = svg.downsample(points)
+    assert len(small) <= svg.MAX_POINTS
+    assert max(v for _, v in small) == 99.0
+    out = svg.render(svg.Chart(start=t0, end=points[-1][0], title="<b>x</b>",
+                               lines=[svg.Series("a<", points), svg.Series("b", points[:10])],
+                               markers=[(points[2345][0], 99.0, "<anomaly>")]))
+    assert "<b>x</b>" not in out
+    assert "&lt;anomaly&gt;" in out
+    assert out.count("<circle") == 1

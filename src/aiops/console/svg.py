@@ -102,7 +102,7 @@ def render(chart: Chart, width: int = W, height: int = H) -> Markup:
         return PAD_T + ih - (v - lo) / (hi - lo) * ih
 
     out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-           f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">']
+           f'xmlns="http://www.w3.org/2000/svg">']
     if chart.title:
         out.append(f"<title>{escape(chart.title)}</title>")
     for frac in (0.0, 0.5, 1.0):  # y grid
@@ -141,6 +141,14 @@ def render(chart: Chart, width: int = W, height: int = H) -> Markup:
         if chart.start <= t <= chart.end:
             out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{PAD_T}" y2="{PAD_T + ih}" stroke="#6b7280" '
                        f'stroke-dasharray="3,3"><title>{escape(label)}</title></line>')
+    if len(chart.lines) > 1:  # legend, top right
+        x_at = width - PAD_R
+        for i, s in reversed(list(enumerate(chart.lines))):
+            color = s.color or COLORS[i % len(COLORS)]
+            label = escape(s.label)
+            x_at -= 7 * len(s.label) + 16
+            out.append(f'<rect x="{x_at:.0f}" y="3" width="9" height="9" fill="{color}"/>'
+                       f'<text x="{x_at + 12:.0f}" y="11" font-size="10" fill="#374151">{label}</text>')
     for t, v, tip in chart.markers:
         out.append(f'<circle class="anomaly" cx="{x(t):.1f}" cy="{y(v):.1f}" r="3.2" fill="#dc2626">'
                    f"<title>{escape(tip)}</title></circle>")
