@@ -117,7 +117,7 @@ def populate(manifest_path: Path, *, days: int = 14, score_days: int | None = No
 
     step("cost_report", cost)
 
-    def compliance() -> list[str]:
+    def compliance() -> list[Any]:
         from aiops.compliance import pipeline as cp
 
         ids = []

@@ -136,7 +136,8 @@ def _document(rng: random.Random, service: str, t0: float, slow: float, fault: b
     route = rng.choice(ROUTES[service])
     method, path = route.split(" ", 1)
     path = path.replace("{id}", str(rng.randint(1000, 99999)))
-    subs, cursor = [], t0 + latency * 0.1
+    subs: list[dict[str, Any]] = []
+    cursor = t0 + latency * 0.1
     for callee in UPSTREAMS.get(service, []):
         if rng.random() < 0.7:
             d = latency * rng.uniform(0.15, 0.5)

@@ -305,8 +305,12 @@ def dag_runs() -> list[dict[str, Any]]:
         last = dict(session.execute(select(DagRun.dag_id, func.max(DagRun.run_after)).group_by(DagRun.dag_id)).all())
         failed = dict(session.execute(select(DagRun.dag_id, func.max(DagRun.end_date))
                                       .where(DagRun.state == DagRunState.FAILED).group_by(DagRun.dag_id)).all())
-    return [{"dag_id": d, "last_success": _utc(good.get(d)), "last_run": _utc(last.get(d)),
-             "failed_since": bool(failed.get(d) and (not good.get(d) or failed[d] > good[d]))} for d in dags]
+    out = []
+    for d in dags:
+        ok, bad = good.get(d), failed.get(d)
+        out.append({"dag_id": d, "last_success": _utc(ok), "last_run": _utc(last.get(d)),
+                    "failed_since": bool(bad is not None and (ok is None or bad > ok))})
+    return out
 
 
 # -- service ---------------------------------------------------------------------------------------
@@ -524,7 +528,7 @@ def slo_view(ctx: Context, rng: str = "7d") -> dict[str, Any]:
                                    slo_history.c.budget_remaining, slo_history.c.burn_rates)
                             .where(slo_history.c.evaluated_at > start, slo_history.c.evaluated_at <= now)
                             .order_by(slo_history.c.slo_id, slo_history.c.evaluated_at))
-        series: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"budget": [], "burn": defaultdict(list)})
+        series: dict[str, dict[str, Any]] = defaultdict(lambda: {"budget": [], "burn": defaultdict(list)})
         for sid, at, budget, burns in rows:
             at = _utc(at)
             if (at.minute % 30) and rng not in ("6h", "24h"):  # 30-minute points for the longer ranges

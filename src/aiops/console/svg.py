@@ -137,9 +137,9 @@ def render(chart: Chart, width: int = W, height: int = H) -> Markup:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.4">'
                        f"<title>{escape(s.label)}</title></polyline>")
-    for t, label in chart.ticks:
-        if chart.start <= t <= chart.end:
-            out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{PAD_T}" y2="{PAD_T + ih}" stroke="#6b7280" '
+    for at, label in chart.ticks:
+        if chart.start <= at <= chart.end:
+            out.append(f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{PAD_T}" y2="{PAD_T + ih}" stroke="#6b7280" '
                        f'stroke-dasharray="3,3"><title>{escape(label)}</title></line>')
     if len(chart.lines) > 1:  # legend, top right
         x_at = width - PAD_R
@@ -149,8 +149,8 @@ def render(chart: Chart, width: int = W, height: int = H) -> Markup:
             x_at -= 7 * len(s.label) + 16
             out.append(f'<rect x="{x_at:.0f}" y="3" width="9" height="9" fill="{color}"/>'
                        f'<text x="{x_at + 12:.0f}" y="11" font-size="10" fill="#374151">{label}</text>')
-    for t, v, tip in chart.markers:
-        out.append(f'<circle class="anomaly" cx="{x(t):.1f}" cy="{y(v):.1f}" r="3.2" fill="#dc2626">'
+    for at, v, tip in chart.markers:
+        out.append(f'<circle class="anomaly" cx="{x(at):.1f}" cy="{y(v):.1f}" r="3.2" fill="#dc2626">'
                    f"<title>{escape(tip)}</title></circle>")
     out.append("</svg>")
     return Markup("".join(out))
