@@ -314,14 +314,45 @@ def dag_runs() -> list[dict[str, Any]]:
 
 
 # -- service ---------------------------------------------------------------------------------------
+_VIEWS: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()  # service page parts read from the bucket
+_VIEWS_SIZE = 64
+STORED_DOMAINS = ("metrics/", "anomaly/", "logs/", "traces/")
+
+
+def stored_fingerprint(ctx: Context, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
+    """(key, ETag) of every bucket object a service page over [start, end) may read: unchanged
+    fingerprint, unchanged page parts (a re-run or backfill changes an ETag)."""
+    from aiops.metrics.store import day_range
+
+    days = {d.isoformat() for d in day_range(start, end)}
+    found = []
+    for domain in STORED_DOMAINS:
+        for key, etag in ctx.artifacts._listing(domain).items():
+            dt = key.split("/dt=", 1)[1][:10] if "/dt=" in key else None
+            if dt is None or dt in days:
+                found.append((key, etag))
+    return tuple(sorted(found))
+
+
 def service_view(ctx: Context, service: str, rng: str, end: datetime | None = None) -> dict[str, Any]:
     end = end or ctx.as_of()
     start = end - RANGES.get(rng, RANGES["24h"])
-    refs = [r for r in ctx.series_refs() if service in (r.get("tags", {}).get("service") or "").split(",")]
-    return {"service": service, "start": start, "end": end, "range": rng, "ranges": list(RANGES),
-            "metrics": safe(lambda: service_metrics(ctx, refs, start, end), "metrics"),
-            "logs": safe(lambda: logs_view(ctx, service, start, end), "logs"),
-            "traces": safe(lambda: traces_view(ctx, service, start, end), "traces"),
+    token = (service, start, end, stored_fingerprint(ctx, start, end))
+    with _cache_lock:
+        stored = _VIEWS.get(token)
+        if stored is not None:
+            _VIEWS.move_to_end(token)
+    if stored is None:
+        refs = [r for r in ctx.series_refs() if service in (r.get("tags", {}).get("service") or "").split(",")]
+        stored = {"metrics": safe(lambda: service_metrics(ctx, refs, start, end), "metrics"),
+                  "logs": safe(lambda: logs_view(ctx, service, start, end), "logs"),
+                  "traces": safe(lambda: traces_view(ctx, service, start, end), "traces")}
+        if not any(isinstance(v, dict) and "error" in v for v in stored.values()):
+            with _cache_lock:
+                _VIEWS[token] = stored
+                while len(_VIEWS) > _VIEWS_SIZE:
+                    _VIEWS.popitem(last=False)
+    return {"service": service, "start": start, "end": end, "range": rng, "ranges": list(RANGES), **stored,
             "alarms": safe(lambda: alarms(ctx, service, start, end), "alarms"),
             "incidents": safe(lambda: service_incidents(ctx, service, start, end), "incidents")}
 
