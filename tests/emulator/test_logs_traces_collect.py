@@ -87,3 +87,18 @@ def test_traces_stats_show_the_surge_and_rewrite_on_rerun(seeded, isolated_store
     _run(traces, SURGE - timedelta(hours=1), SURGE + timedelta(hours=1))
     for d in ("stats", "slow"):
         assert _frame(store, d, start, end).equals(first[d])
+
+
+def test_console_service_view_rereads_what_a_run_rewrote(seeded, isolated_stores, monkeypatch):
+    """The service page caches its bucket reads by ETag: a collection run that rewrites a day shows."""
+    from aiops.console import data
+    from aiops.core.state import StateStore
+    from aiops.metrics.pipeline import WATERMARK
+
+    StateStore().set_watermark(WATERMARK, SURGE + timedelta(hours=2))
+    _run(logs, SURGE - timedelta(hours=2), SURGE - timedelta(hours=1))
+    before = data.service_view(data.Context(), "checkout", "6h")["logs"]
+    monkeypatch.setattr(data, "LISTING_TTL_SECONDS", 0.0)  # the next request lists again: the new ETag
+    _run(logs, SURGE - timedelta(hours=2), SURGE + timedelta(hours=2))
+    after = data.service_view(data.Context(), "checkout", "6h")["logs"]
+    assert after["total_errors"] > (before or {}).get("total_errors", 0) + 10
