@@ -29,6 +29,7 @@ from aiops.core.state import (
     incidents,
     remediation_requests,
     slo_history,
+    watermarks,
 )
 
 log = logging.getLogger(__name__)
@@ -137,11 +138,18 @@ class Context:
         self._refs: list[dict[str, Any]] | None = None
 
     # -- the clock ---------------------------------------------------------------------------------
-    def as_of(self) -> datetime:
+    def metrics_watermark(self) -> datetime | None:
+        """The newest metrics watermark of any account, from the state store (no STS call: the
+        console reads stored data only)."""
         from aiops.metrics.pipeline import WATERMARK
 
-        wm = self.state.get_watermark(WATERMARK)
-        return _utc(wm) if wm else datetime.now(UTC).replace(second=0, microsecond=0)
+        with self.state.engine.connect() as conn:
+            wm = conn.execute(select(func.max(watermarks.c.value)).where(watermarks.c.name == WATERMARK)).scalar()
+        return _utc(wm) if wm else None
+
+    def as_of(self) -> datetime:
+        wm = self.metrics_watermark()
+        return wm if wm else datetime.now(UTC).replace(second=0, microsecond=0)
 
     # -- series and services -----------------------------------------------------------------------
     def series_refs(self) -> list[dict[str, Any]]:
@@ -275,9 +283,7 @@ def pending_approvals(ctx: Context) -> list[dict[str, Any]]:
 
 
 def freshness(ctx: Context, now: datetime) -> dict[str, Any]:
-    from aiops.metrics.pipeline import WATERMARK
-
-    wm = ctx.state.get_watermark(WATERMARK)
+    wm = ctx.metrics_watermark()
     quarantined = []
     for key in ctx.artifacts.list_keys("metrics/quarantine/"):
         if key.endswith(".report.json"):
