@@ -90,12 +90,12 @@ def set_plan_xcom(run_id: str, **changes: Any) -> None:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        plan = XComModel.get_many(run_id=run_id, key="return_value", dag_ids="remediate", task_ids="plan",
-                                  session=session).first()
+        plan = session.scalars(XComModel.get_many(run_id=run_id, key="return_value", dag_ids="remediate",
+                                                  task_ids="plan")).first()
         value = XComModel.deserialize_value(plan)
         value.update(changes)
         XComModel.set(key="return_value", value=value, dag_id="remediate", task_id="plan", run_id=run_id,
-                      session=session)
+                      serialize=False, session=session)  # exactly as the API's PATCH does
 
 
 def run(dag, conf, answers, *, user: str | None = "bob.finops", run_type: str | None = None):
@@ -259,7 +259,7 @@ def test_automation_assume_role_in_conf_is_refused(dag, account):
 
 def test_markdown_in_a_name_tag_is_escaped_and_protected_tag_added_while_waiting_refuses(dag, account):
     truth, ec2 = account
-    target = truth["waste"]["idle_instances"][1]
+    target = truth["resources"]["instances"]["platform-prod-bastion"]
     evil = "[approve me](https://evil.example) <img src=x onerror=alert(1)> **prod** `x` | y"
     ec2.create_tags(Resources=[target], Tags=[{"Key": "Name", "Value": evil}])
 
@@ -284,7 +284,7 @@ def test_markdown_in_a_name_tag_is_escaped_and_protected_tag_added_while_waiting
 
 def test_two_person_approval_runs_and_audit_names_approvers_and_plan_hash(dag, account):
     truth, ec2 = account
-    target = truth["waste"]["overprovisioned_instances"][1]["instance_id"]
+    target = truth["waste"]["overprovisioned_instances"][0]["instance_id"]
     conf = {"runbook": "rightsize-ec2-instance", "parameters": {"InstanceId": target, "TargetInstanceType": "m5.xlarge"},
             "incident_id": "INC-TEST"}
     dag_run, states, responder = run(dag, conf, {"approve_1": approve(by="alice.sre"),
