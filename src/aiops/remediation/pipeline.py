@@ -96,12 +96,12 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     # the requester never approves their own change
     approvers = [u for u in approvers_for(meta.approvers.users, meta.approvers.roles) if u != who.identity]
     if rounds > len(approvers):
-        exc = GuardViolation(runbook.id, f"needs {rounds} approval(s) from people other than the requester "
-                             f"{who.identity}, but only {approvers or 'nobody'} may approve it")
-        store.upsert_request(rid, status="rejected_by_guard", outcome={"error": str(exc)})
+        refusal = GuardViolation(runbook.id, f"needs {rounds} approval(s) from people other than the requester "
+                                 f"{who.identity}, but only {approvers or 'nobody'} may approve it")
+        store.upsert_request(rid, status="rejected_by_guard", outcome={"error": str(refusal)})
         store.audit(actor="aiops", action="rejected_by_guard", subject=f"remediation:{rid}", run_id=run_id,
-                    detail={"error": str(exc)})
-        raise exc
+                    detail={"error": str(refusal)})
+        raise refusal
     plan = {
         "request_id": rid, "run_id": run_id, "runbook": runbook.id, "title": meta.title,
         "document_name": document["name"], "document_version": document["version"],
@@ -298,7 +298,7 @@ def record_approval(plan: dict[str, Any], *, round_no: int, user: str | None, de
 
     store = StateStore()
     row = store.get_request(plan["request_id"]) or {}
-    asked = next((a for a in row.get("approvals") or [] if a.get("round") == round_no), {})
+    asked: dict[str, Any] = next((a for a in row.get("approvals") or [] if a.get("round") == round_no), {})
     approvals = [a for a in row.get("approvals") or [] if a.get("round") != round_no]
     approvals.append({"round": round_no, "user": user, "decision": decision, "source": "hitl",
                       "assigned": asked.get("assigned") or [], "plan_hash": asked.get("plan_hash"),
