@@ -160,7 +160,10 @@ def approved_plan(workflow: str, run_id: str) -> dict[str, Any]:
     if not entries:
         raise OpsPlanRefused(f"{workflow}: no plan recorded for run {run_id}")
     detail = entries[-1]["detail"] or {}
-    plan = ArtifactStore().get_json(str(detail.get("artifact")))
+    store = ArtifactStore()
+    uri = str(detail.get("artifact") or "")
+    prefix = store.uri()
+    plan = store.get_json(uri[len(prefix):] if uri.startswith(prefix) else uri)
     if not isinstance(plan, dict) or ops_plan_hash(plan) != detail.get("plan_hash"):
         raise OpsPlanRefused(f"{workflow}: the stored plan of run {run_id} does not match the planned hash")
     return {**plan, "artifact": detail.get("artifact")}
