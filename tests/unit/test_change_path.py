@@ -140,7 +140,7 @@ def test_markdown_and_html_in_aws_text_are_inert():
 @pytest.fixture
 def s3(monkeypatch):
     client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    monkeypatch.setattr("aiops.metrics.targets.aws.client", lambda service, *a, **k: client)
+    monkeypatch.setattr("aiops.remediation.targets.aws.client", lambda service, *a, **k: client)
     with Stubber(client) as stub:
         yield stub
 
@@ -148,7 +148,7 @@ def s3(monkeypatch):
 def test_s3_tag_lookup_denied_refuses(s3):
     from botocore.exceptions import ClientError
 
-    from aiops.metrics.targets import describe_targets
+    from aiops.remediation.targets import describe_targets
 
     s3.add_response("head_bucket", {}, {"Bucket": "matcarv-prod-ledger"})
     s3.add_client_error("get_bucket_tagging", "AccessDenied", "Access Denied", 403,
@@ -158,7 +158,7 @@ def test_s3_tag_lookup_denied_refuses(s3):
 
 
 def test_s3_no_tag_set_means_untagged_and_404_means_missing(s3):
-    from aiops.metrics.targets import describe_targets
+    from aiops.remediation.targets import describe_targets
 
     s3.add_response("head_bucket", {}, {"Bucket": "plain"})
     s3.add_client_error("get_bucket_tagging", "NoSuchTagSet", "The TagSet does not exist", 404)
@@ -171,7 +171,7 @@ def test_s3_no_tag_set_means_untagged_and_404_means_missing(s3):
 def test_s3_head_bucket_denied_refuses(s3):
     from botocore.exceptions import ClientError
 
-    from aiops.metrics.targets import describe_targets
+    from aiops.remediation.targets import describe_targets
 
     s3.add_client_error("head_bucket", "403", "Forbidden", 403)
     with pytest.raises(ClientError):

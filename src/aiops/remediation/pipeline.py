@@ -48,9 +48,9 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     (:func:`aiops.remediation.approvals.plan_hash`) before anyone is asked to approve it."""
     import aiops.slo.policy  # noqa: F401  (registers the error-budget policy)
     from aiops.core.state import StateStore
-    from aiops.remediation.targets import describe_targets
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
+    from aiops.remediation.targets import describe_targets
 
     if not conf.get("runbook"):
         raise ValueError("conf must name a 'runbook' (one of the catalog ids) and its 'parameters'")
@@ -320,10 +320,10 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
     content. A refusal is recorded (status ``refused_at_execution``, reason in the audit trail)."""
     from aiops.core import aws
     from aiops.core.state import StateStore
-    from aiops.remediation.targets import describe_targets
     from aiops.remediation.approvals import ApprovalNotVerified, verify_approvals
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import check_targets, validate_parameters
+    from aiops.remediation.targets import describe_targets
 
     store = StateStore()
     plan: dict[str, Any] = {"request_id": rid, "runbook": "?"}
