@@ -127,7 +127,8 @@ def test_unanswered_prod_approval_times_out_as_not_installed(dag, account, monke
     assert [c["Parameters"]["Operation"] for c in commands(emulator, before)] == [["Scan"]]
     decisions = [e for e in StateStore().audit_entries("ops_patching/2026-12-06T03:00")
                  if e["action"].startswith("ops.patch_install.")]
-    assert [e["action"] for e in decisions] == ["ops.patch_install.timeout"]
+    assert [e["action"] for e in decisions] == ["ops.patch_install.asked", "ops.patch_install.timeout"]
+    assert decisions[0]["detail"]["assigned"] == ["alice.sre", "carol.secops"]  # every HITL step is assigned
 
 
 def test_prod_install_marked_success_without_an_answer_installs_nothing(dag, account):
