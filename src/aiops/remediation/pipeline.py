@@ -95,7 +95,7 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
         rounds += 1
     # the requester never approves their own change
     approvers = [u for u in approvers_for(meta.approvers.users, meta.approvers.roles) if u != who.identity]
-    if rounds > len(approvers):
+    if rounds > len(approvers) and not conf.get("dry_run"):  # a dry run shows the plan; it never executes
         refusal = GuardViolation(runbook.id, f"needs {rounds} approval(s) from people other than the requester "
                                  f"{who.identity}, but only {approvers or 'nobody'} may approve it")
         store.upsert_request(rid, status="rejected_by_guard", outcome={"error": str(refusal)})
