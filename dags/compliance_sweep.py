@@ -38,7 +38,6 @@ from airflow.sdk import Param, dag, task
 
 from aiops.airflow import default_args
 from aiops.core.settings import get_settings
-from aiops.remediation.pipeline import approvers_for
 
 FIX_BODY = """\
 The compliance sweep {{ ti.xcom_pull(task_ids='offer_fixes')['sweep_id'] }} found failures that a runbook fixes.
@@ -127,8 +126,6 @@ def compliance_sweep():
         defaults=[ApprovalOperator.REJECT],  # no answer: nothing is sent
         response_timeout=timedelta(hours=get_settings().compliance_remediation_timeout_hours),
         ignore_downstream_trigger_rules=False,
-        # every HITL step is assigned (issue 14): the op/admin role holders; each fix is still approved in remediate
-        assigned_users=[{"id": u, "name": u} for u in approvers_for([], ["admin", "op"])] or None,
     )
 
     @task
