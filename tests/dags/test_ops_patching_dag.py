@@ -127,4 +127,30 @@ def test_unanswered_prod_approval_times_out_as_not_installed(dag, account, monke
     assert [c["Parameters"]["Operation"] for c in commands(emulator, before)] == [["Scan"]]
     decisions = [e for e in StateStore().audit_entries("ops_patching/2026-12-06T03:00")
                  if e["action"].startswith("ops.patch_install.")]
-    assert [e["action"] for e in decisions] == ["ops.patch_install.timeout"]
+    assert [e["action"] for e in decisions] == ["ops.patch_install.asked", "ops.patch_install.timeout"]
+    assert decisions[0]["detail"]["assigned"] == ["alice.sre", "carol.secops"]  # every HITL step is assigned
+
+
+def test_prod_install_marked_success_without_an_answer_installs_nothing(dag, account):
+    """The change-path bypass (issue 14): "Mark success" on the approval instead of answering it.
+    install_approved re-reads the recorded HITL answer for this run's stored plan, finds none, and
+    installs nothing."""
+    import uuid
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    def mark_success(request):
+        with create_session() as session:
+            session.execute(update(TaskInstance).where(TaskInstance.id == uuid.UUID(str(request.ti_id)))
+                            .values(state="success"))
+
+    _truth, emulator = account
+    before = {c["CommandId"] for c in emulator.client("ssm").list_commands()["Commands"]}
+    _dag_run, tis, _ = run(dag, datetime(2026, 12, 13, 3, tzinfo=UTC), mark_success)
+    assert tis["approve"].state == "success"
+    report = tis["install_approved"].xcom_pull(task_ids="install_approved")
+    assert {p["status"] for p in report["policies"]} == {"not approved"}
+    sent = commands(emulator, before)
+    assert [c["Parameters"]["Operation"] for c in sent] == [["Scan"]]

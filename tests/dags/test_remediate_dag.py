@@ -71,7 +71,9 @@ def test_approved_stop_runs_and_is_audited(dag, account):
     assert state(ec2, idle) == "stopped"
     row = request_row(dag_run)
     assert row["status"] == "succeeded"
-    assert row["approvals"] == [{"round": 1, "user": "alice.sre", "decision": "Approve"}]
+    assert [(a["round"], a["user"], a["decision"], a["source"]) for a in row["approvals"]] == [
+        (1, "alice.sre", "Approve", "hitl")]
+    assert row["approvals"][0]["plan_hash"] == row["plan"]["plan_hash"]
     assert row["execution_id"]
     request = responder.answered[0][0]
     assert "Stop an idle EC2 instance" in request.subject
@@ -110,6 +112,7 @@ def test_protected_target_is_refused_before_anything_reaches_ssm(dag, account):
     dag_run, states, responder = run(dag, conf, {})
     assert states["plan"] == "failed"
     assert states["execute"] in {"upstream_failed", "skipped"}
+    assert str(dag_run.state) == "failed"  # a refused plan fails the run (it is not a dry run)
     assert responder.answered == []
     assert state(ec2, protected) == "running"
     row = request_row(dag_run)

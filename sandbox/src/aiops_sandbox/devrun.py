@@ -111,7 +111,17 @@ def airflow_env(airflow_home: Path) -> dict[str, str]:
         "NO_PROXY": "127.0.0.1,localhost",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     })
+    # cluster policies (remediation pools per origin): config/airflow_local_settings.py
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT / "config"), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def create_remediation_pools(env: dict[str, str]) -> None:
+    """The per-origin remediation pools (docs/change-path.md); a failure is reported, not fatal."""
+    code = "from aiops.airflow.pools import ensure_pools; print(ensure_pools())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        _say(f"warning: remediation pools not created: {done.stderr.strip().splitlines()[-1:]}")
 
 
 def wait_healthy(proc: subprocess.Popen, timeout: float = 240.0) -> bool:
@@ -205,6 +215,7 @@ def run(*, sandbox: bool = True, seed: int | None = None, port: int | None = Non
             return 1
         if stop["requested"]:
             return 130
+        create_remediation_pools(env)
         passwords = read_passwords(airflow_home)
         _say("")
         _say(f"MatCarv AIOps is up ({time.monotonic() - t0:.0f}s).")

@@ -1,15 +1,20 @@
 """Human-in-the-loop approval of a remediation plan, in the Airflow UI.
 
-``RunbookApprovalOperator`` is Airflow's ``ApprovalOperator`` with three things added at run time,
+``RunbookApprovalOperator`` is Airflow's ``ApprovalOperator`` with these added at run time,
 because they depend on the request being approved, not on the DAG:
 
-* only the runbook's approvers may answer (``assigned_users`` from the plan; in a second round
-  the first approver is excluded, so two approvals are two people);
-* the approval page shows the dry-run plan (subject and Markdown body from the plan);
-* the answer — or the timeout, which defaults to Reject — is written to the audit trail.
+* the plan comes from the state store (stored with its hash by the plan task), never from XCom;
+* only the plan's approvers may answer (``assigned_users``; the requester is never one of them,
+  and a later round excludes everyone who answered an earlier one, read from the state store);
+* the page names the resource(s), the incident, the request's time, the plan hash and what happens
+  on timeout (Reject: nothing changes), with the plan's Markdown (AWS text escaped);
+* when the round is asked, who may answer it and the plan hash are recorded; the answer Airflow
+  resumes the task with (its stored HITL response) is mirrored into the state store. The execute
+  task re-verifies those records, so a round marked success by hand is no approval.
 
 A round the plan does not need (a pre-approved runbook, or the second round of a one-approval
-policy) completes at once without asking anyone, and says so in its log and return value.
+policy) completes at once without asking anyone, and says so in its log and return value. A
+request superseded by a newer one for the same runbook and targets is not asked (skipped).
 """
 
 from __future__ import annotations
@@ -35,42 +40,56 @@ class RunbookApprovalOperator(ApprovalOperator):
         self.round_no = round_no
         self.plan_task_id = plan_task_id
 
-    def _plan(self, context: Context) -> dict[str, Any]:
-        return context["ti"].xcom_pull(task_ids=self.plan_task_id)
+    def _stored(self, context: Context) -> tuple[dict[str, Any], dict[str, Any]]:
+        from aiops.remediation.pipeline import request_id, stored_plan
+
+        ti = context["ti"]
+        return stored_plan(request_id(ti.dag_id, ti.run_id))
 
     def execute(self, context: Context) -> Any:
-        from aiops.remediation.pipeline import approval_rounds
+        from airflow.exceptions import AirflowSkipException
 
-        plan = self._plan(context)
+        from aiops.remediation.pipeline import approval_rounds, approval_subject, record_asked
+
+        plan, row = self._stored(context)
+        if row["status"] == "superseded":
+            raise AirflowSkipException(f"request superseded by {(row.get('outcome') or {}).get('superseded_by')}")
         if approval_rounds(plan) < self.round_no:
             self.log.info("Approval round %d not required by policy %s", self.round_no, plan["approval"])
             return {"chosen_options": [self.APPROVE], "params_input": {}, "responded_by_user": None,
                     "auto": f"round {self.round_no} not required ({plan['approval']})"}
-        approvers = list(plan["approvers"])
-        if self.round_no > 1:
-            first = context["ti"].xcom_pull(task_ids=f"approve_{self.round_no - 1}") or {}
-            who = (first.get("responded_by_user") or {}).get("id")
-            approvers = [u for u in approvers if u != who]
+        earlier = {a.get("user") for a in row.get("approvals") or []
+                   if a.get("round", 0) < self.round_no and a.get("user")}
+        approvers = [u for u in plan["approvers"] if u not in earlier and u != plan["requested_by"]]
         if not approvers:
             raise RuntimeError(f"runbook {plan['runbook']} needs approval round {self.round_no} but no other "
                                "approver is configured; add approvers to its metadata")
         self.assigned_users = [{"id": u, "name": u} for u in approvers]
-        n = plan["blast_radius"]["targets"]
-        self.subject = (f"[{plan['risk']} risk] {plan['title']} on {n} target(s)"
-                        + (f" — approval {self.round_no} of {plan['approval_rounds']}" if plan["approval_rounds"] > 1
-                           else ""))
-        self.body = plan["markdown"]
-        self.log.info("Waiting for %s to approve %s", ", ".join(approvers), plan["request_id"])
+        self.subject = approval_subject(plan, self.round_no)
+        deadline = ""
+        if self.response_timeout:
+            from datetime import UTC, datetime
+
+            deadline = (datetime.now(UTC) + self.response_timeout).strftime("%Y-%m-%d %H:%M UTC")
+        self.body = (f"**Approval {self.round_no} of {plan['approval_rounds']}** for request "
+                     f"`{plan['request_id']}`, plan hash `{plan['plan_hash'][:12]}`. "
+                     + (f"Unanswered at {deadline} it is rejected and nothing changes.\n\n" if deadline else "\n\n")
+                     + plan["markdown"])
+        record_asked(plan, round_no=self.round_no, assigned=approvers, run_id=context["ti"].run_id)
+        self.log.info("Waiting for %s to approve %s (plan %s)", ", ".join(approvers), plan["request_id"],
+                      plan["plan_hash"][:12])
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from aiops.remediation.pipeline import record_approval
 
-        plan = self._plan(context)
+        plan, _row = self._stored(context)
         chosen = (event.get("chosen_options") or [None])[0]
         user = (event.get("responded_by_user") or {}).get("id")
         decision = "timeout" if user is None and "error" not in event else str(chosen)
         if "error" in event:
             decision = f"error:{event.get('error_type')}"
-        record_approval(plan, round_no=self.round_no, user=user, decision=decision, run_id=context["ti"].run_id)
+        responded_at = event.get("responded_at")
+        record_approval(plan, round_no=self.round_no, user=user, decision=decision, run_id=context["ti"].run_id,
+                        responded_at=str(responded_at) if responded_at else None)
         return super().execute_complete(context, event)

@@ -20,10 +20,14 @@ def plan_then_execute(workflow: str) -> Any:
     def execute(the_plan: dict, run_id=None) -> dict:
         from airflow.exceptions import AirflowFailException
 
-        from aiops.ops.pipeline import run_changes
+        from aiops.ops.pipeline import OpsPlanRefused, approved_plan, run_changes
 
-        if the_plan["refused"]:
-            raise AirflowFailException(f"refused: {the_plan['refused']}")
-        return run_changes(the_plan, run_id=run_id)
+        try:  # the plan as stored and hashed at plan time, never the (editable) XCom
+            stored = approved_plan(workflow, run_id)
+        except OpsPlanRefused as exc:
+            raise AirflowFailException(f"refused: {exc}") from exc
+        if stored["refused"]:
+            raise AirflowFailException(f"refused: {stored['refused']}")
+        return run_changes(stored, run_id=run_id)
 
     return execute(plan())  # type: ignore[arg-type]  # the XComArg is the plan at run time

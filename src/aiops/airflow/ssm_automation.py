@@ -192,3 +192,37 @@ class SsmAutomationOperator(AwsRetryPolicy, AwsBaseOperator[SsmHook]):
                                f"{event.get('status')}: {event.get('message') or 'no failure message'}")
         self.log.info("SSM Automation %s succeeded; outputs %s", event["execution_id"], event.get("outputs"))
         return event
+
+
+class ApprovedRunbookAutomationOperator(SsmAutomationOperator):
+    """``SsmAutomationOperator`` for the remediate DAG: the call is never taken from XCom or
+    templates. Right before starting SSM it rebuilds the call from the plan stored when it was shown
+    for approval, re-verifies the recorded approvals and every guard against live AWS, pins the
+    approved document version and sets ``AutomationAssumeRole`` from the runbook's metadata
+    (:func:`aiops.remediation.pipeline.authorise_execution`). Any refusal fails the task without
+    retries, with the reason in the log and the audit trail; nothing reaches SSM."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("document_name", "(the approved plan's document)")
+        super().__init__(**kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.exceptions import AirflowFailException
+
+        from aiops.remediation.approvals import ApprovalNotVerified
+        from aiops.remediation.guards import GuardViolation
+        from aiops.remediation.pipeline import authorise_execution, request_id
+
+        ti = context["ti"]
+        try:
+            call = authorise_execution(request_id(ti.dag_id, ti.run_id), run_id=ti.run_id)
+        except (ApprovalNotVerified, GuardViolation) as exc:
+            raise AirflowFailException(f"refused at execution: {exc}") from exc
+        self.document_name = call["document_name"]
+        self.document_version = call["document_version"]
+        self.parameters = call["parameters"]
+        self.tags = call["tags"]
+        self.log.info("Executing plan %s approved by %s: %s version %s", call["plan_hash"][:12],
+                      ", ".join(call["approved_by"]) or "policy (pre-approved)", self.document_name,
+                      self.document_version)
+        return super().execute(context)

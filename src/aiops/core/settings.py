@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     remediation_approval_timeout_minutes: float = Field(
         240, gt=0, description="An unanswered approval means 'not executed' after this long."
     )
+    remediation_automation_role_arns: dict[str, str] = Field(
+        {}, description="Per-account override of the role SSM Automation assumes, by runbook id "
+        "(default: arn:<partition>:iam::<account>:role/<the runbook's automation_role>). Never from a request.",
+    )
+    remediation_pools: dict[str, int] = Field(
+        {"incident": 4, "scheduled": 2, "manual": 2},
+        description="Airflow pool slots per remediation origin (pools aiops_remediation_<origin>).",
+    )
 
     # SLO tracking
     slo_report_recipients: list[str] = Field(

@@ -111,12 +111,85 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
                        title=TITLES[workflow])
     if not store:  # a look from the command line: no artifact, no audit entry
         return plan
+    plan["plan_hash"] = ops_plan_hash(plan)
     plan["artifact"] = store_plan(plan, day)
     StateStore().audit(actor=workflow, action="ops.plan", subject=f"{workflow}/{interval}",
                        detail={"counts": plan["counts"], "refused": plan["refused"], "errors": plan["errors"],
-                               "artifact": plan["artifact"]}, run_id=run_id)
+                               "artifact": plan["artifact"], "plan_hash": plan["plan_hash"]}, run_id=run_id)
     log.info("%s", plan["markdown"])
     return plan
+
+
+class OpsPlanRefused(RuntimeError):
+    """An ops execute step refused to act: no stored plan for this run, a plan altered since it was
+    planned, or a required approval that was not recorded."""
+
+
+_HASH_EXCLUDED = ("artifact", "plan_hash", "scan_command")
+
+
+def ops_plan_hash(plan: Mapping[str, Any]) -> str:
+    """SHA-256 of the plan as stored (canonical JSON, bookkeeping keys excluded)."""
+    import hashlib
+    import json
+
+    body = {k: v for k, v in plan.items() if k not in _HASH_EXCLUDED}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _run_audit(run_id: str, action: str, actor: str | None = None) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from aiops.core.state import StateStore, audit_log
+
+    store = StateStore()
+    store.schema_version()  # migrated
+    query = select(audit_log).where(audit_log.c.run_id == run_id, audit_log.c.action == action)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query.order_by(audit_log.c.id))]
+
+
+def approved_plan(workflow: str, run_id: str) -> dict[str, Any]:
+    """The plan this run stored (located and hash-checked through the state store's audit entry for
+    the run, never through XCom). Raises :class:`OpsPlanRefused`."""
+    from aiops.core.artifacts import ArtifactStore
+
+    entries = _run_audit(run_id, "ops.plan", actor=workflow)
+    if not entries:
+        raise OpsPlanRefused(f"{workflow}: no plan recorded for run {run_id}")
+    detail = entries[-1]["detail"] or {}
+    store = ArtifactStore()
+    uri = str(detail.get("artifact") or "")
+    prefix = store.uri()
+    plan = store.get_json(uri[len(prefix):] if uri.startswith(prefix) else uri)
+    if not isinstance(plan, dict) or ops_plan_hash(plan) != detail.get("plan_hash"):
+        raise OpsPlanRefused(f"{workflow}: the stored plan of run {run_id} does not match the planned hash")
+    return {**plan, "artifact": detail.get("artifact")}
+
+
+def verify_patch_approval(plan: Mapping[str, Any], run_id: str, *, requester: str | None = None) -> dict[str, Any]:
+    """The recorded HITL answer that approves this run's prod install, or :class:`OpsPlanRefused`.
+
+    Needs an ``ops.patch_install.asked`` entry (assigned users, plan hash) and an answer mirrored by
+    the approval operator from Airflow's stored response: Approve, by an assigned user other than
+    the requester, for this plan's hash. A task marked success by hand records no answer."""
+    asked = _run_audit(run_id, "ops.patch_install.asked")
+    answers = [e for e in _run_audit(run_id, "ops.patch_install.approve")
+               if (e.get("detail") or {}).get("source") == "hitl"]
+    if not asked or not answers:
+        raise OpsPlanRefused("prod install: no recorded approval (a task marked success by hand is not one)")
+    assigned = set((asked[-1]["detail"] or {}).get("assigned") or [])
+    answer = answers[-1]
+    user, detail = answer["actor"], answer["detail"] or {}
+    if user not in assigned:
+        raise OpsPlanRefused(f"prod install: {user} was not an assigned approver")
+    if requester and user == requester:
+        raise OpsPlanRefused(f"prod install: the requester {user} cannot approve their own change")
+    if detail.get("plan_hash") != plan.get("plan_hash"):
+        raise OpsPlanRefused("prod install: the approval was for another plan")
+    return {"user": user, "plan_hash": plan.get("plan_hash")}
 
 
 def run_changes(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
@@ -145,7 +218,15 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
     from aiops.core.settings import get_settings
     from aiops.ops import patching
 
-    approved = bool(approval) and (approval or {}).get("chosen_options", [None])[0] == "Approve"
+    approved = False
+    if run_id:
+        plan = approved_plan(plan["workflow"], run_id)  # the stored, hash-checked plan, never the XCom
+    if requires_approval and run_id:
+        # never the XCom answer: the recorded HITL response for this run's stored plan
+        try:
+            approved = bool(verify_patch_approval(plan, run_id))
+        except OpsPlanRefused as exc:
+            log.warning("%s", exc)
     report = patching.run_install(dict(plan), requires_approval=requires_approval, approved=approved, run_id=run_id,
                                   command_wait_seconds=get_settings().ops_command_wait_seconds)
     name = "install-approved" if requires_approval else "install"

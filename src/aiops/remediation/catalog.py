@@ -288,6 +288,10 @@ class RunbookMetadata(_Strict):
     parameters: dict[str, ParameterMeta]
     targets_parameter: str
     max_targets: int = Field(ge=1, description="Blast-radius default: most targets one remediation may touch.")
+    automation_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+=,.@_/-]{1,64}$")] = Field(
+        description="The one IAM role (name, optionally with a path) SSM Automation assumes for this runbook; "
+        "the executor sets AutomationAssumeRole from it, a request never does."
+    )
     permissions: list[Permission] = Field(min_length=1)
     rollback: Annotated[str, StringConstraints(min_length=1)]
     changes: Annotated[str, StringConstraints(min_length=1)]

@@ -170,14 +170,20 @@ def buckets(ids: list[str]) -> list[TargetInfo]:
     s3 = aws.client("s3")
     out = []
     for name in ids:
+        # Fail closed: only "no such bucket" means missing and only "no tag set" means untagged;
+        # AccessDenied or any other error refuses (a protected bucket must never look untagged).
         try:
             s3.head_bucket(Bucket=name)
-        except ClientError:
-            out.append(TargetInfo(id=name, kind="s3:bucket", tags={}, exists=False, state=None))
-            continue
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"404", "NoSuchBucket", "NotFound"}:
+                out.append(TargetInfo(id=name, kind="s3:bucket", tags={}, exists=False, state=None))
+                continue
+            raise
         try:
             tags = _tags(s3.get_bucket_tagging(Bucket=name).get("TagSet"))
-        except ClientError:
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchTagSet":
+                raise
             tags = {}
         out.append(TargetInfo(id=name, kind="s3:bucket", tags=tags, exists=True, state=None))
     return out
