@@ -31,12 +31,25 @@ calls the same AWS APIs it calls on real AWS):
    (the documents ``PutTraceSegments`` takes) into that index (not into moto's storage).
 
 Everything else is stock moto. The server binds 127.0.0.1 only.
+
+Two small aids for the least-privilege proof (issue 16, :mod:`aiops.account`):
+
+* **API call recording.** Every request that reaches moto's authorisation hook (or the SSM
+  Automation extension) with an Amazon-provider user agent (``AmPP/``: the platform's own calls
+  through Airflow connections, not the sandbox tooling's plain boto3) is recorded as an IAM action
+  (``ec2:DescribeInstances``) in :data:`CALLS` and, when ``AIOPS_SANDBOX_CALL_LOG`` names a file,
+  appended to it once per process. ``tests/conftest.py`` checks them against the generated policies.
+* **IAM action prefixes.** moto names the action it authorises after the SigV4 signing name, which
+  differs from the IAM prefix for two services the platform uses (``monitoring`` -> ``cloudwatch``,
+  ``tagging`` -> ``tag``); with ``INITIAL_NO_AUTH_ACTION_COUNT`` set, a correct policy would be
+  refused. The hook renames them as AWS does.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -618,6 +631,9 @@ class SandboxApp:
         from aiops_sandbox import automation  # SSM Automation, which moto lacks (see its docstring)
 
         if automation.is_automation_request(environ):
+            target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+            record_call({"User-Agent": environ.get("HTTP_USER_AGENT", ""),
+                         "Authorization": environ.get("HTTP_AUTHORIZATION", "")}, target.rsplit(".", 1)[-1])
             return automation.handle(environ, start_response)
         return self.moto(environ, start_response)
 
@@ -637,6 +653,12 @@ class SandboxApp:
             account = payload.get("account_id", "123456789012")
             if action == "ping":
                 return _json_response(start_response, "200 OK", {"sandbox": True})
+            if action == "calls":
+                with _calls_lock:
+                    recorded = sorted(CALLS)
+                    if payload.get("reset"):
+                        CALLS.clear()
+                return _json_response(start_response, "200 OK", {"calls": recorded})
             if action == "cost":
                 n = set_cost_items(account, payload["items"])
                 return _json_response(start_response, "200 OK", {"stored": n})
@@ -685,6 +707,75 @@ def _install_run_command_targets_fix() -> None:
     Command._aiops_targets_fix = True  # type: ignore[attr-defined]
 
 
+# --------------------------------------------------------------------------------------
+# API call recording and IAM action prefixes (issue 16)
+# --------------------------------------------------------------------------------------
+
+CALLS: set[str] = set()  # IAM actions the platform (AmPP user agent) called in this process
+_calls_lock = threading.Lock()
+SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch", "tagging": "tag"}
+_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/")
+
+
+def iam_prefix(signing_name: str) -> str:
+    return SIGNING_NAME_TO_IAM_PREFIX.get(signing_name, signing_name)
+
+
+def record_call(headers: Any, action: str | None) -> None:
+    """Remember ``service:Action`` when the request came from the platform (Amazon provider hook)."""
+    import os
+
+    if not action:
+        return
+    agent = str(headers.get("User-Agent") or headers.get("user-agent") or "")
+    if "AmPP/" not in agent:
+        return
+    match = _SCOPE.search(str(headers.get("Authorization") or headers.get("authorization") or ""))
+    if not match:
+        return
+    name = f"{iam_prefix(match.group(1))}:{action}"
+    with _calls_lock:
+        if name in CALLS:
+            return
+        CALLS.add(name)
+        path = os.environ.get("AIOPS_SANDBOX_CALL_LOG")
+        if path:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(name + "\n")
+
+
+def _install_call_recorder() -> None:
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam import access_control
+
+    if getattr(ActionAuthenticatorMixin, "_aiops_recorder", False):
+        return
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        try:
+            if iam_request_cls is access_control.S3IAMRequest:
+                action = self.data.get("Action") if isinstance(self.data, dict) else None
+            else:
+                action = self._get_action()
+            record_call(self.headers, action[0] if isinstance(action, list) else action)
+        except Exception:  # recording must never break a request
+            pass
+        return original(self, iam_request_cls, resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
+    ActionAuthenticatorMixin._aiops_recorder = True  # type: ignore[attr-defined]
+
+    base_init = access_control.IAMRequestBase.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        base_init(self, *args, **kwargs)
+        service, _, name = self._action.partition(":")
+        self._action = f"{iam_prefix(service)}:{name}"
+
+    access_control.IAMRequestBase.__init__ = init  # type: ignore[method-assign]
+
+
 def install_extensions() -> None:
     """Patch moto's CloudWatch and Cost Explorer backends (idempotent; also for ``mock_aws``)."""
     _install_cloudwatch_index()
@@ -693,6 +784,7 @@ def install_extensions() -> None:
     from aiops_sandbox import xray
 
     xray.install()
+    _install_call_recorder()
 
 
 class SandboxServer:

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
+from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
+
+PERMISSIONS = permissions(
+    "the SQS queues the AssetWatchers consume",
+    reader=(
+        "sqs:ReceiveMessage @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",
+        "sqs:DeleteMessage @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",
+        "sqs:GetQueueUrl @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",
+        "sqs:GetQueueAttributes @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",
+        "sqs:ChangeMessageVisibility @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",
+    ),
+)
 
 METRICS = Asset(
     name="aiops_metrics_cloudwatch",

@@ -24,7 +24,20 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from aiops.account.permissions import permissions
 from aiops.airflow.aws_retry import AwsRetryPolicy
+
+PERMISSIONS = permissions(
+    "starting and following SSM automations of the MatCarv-* runbooks",
+    executor=(
+        "ssm:StartAutomationExecution @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:automation-definition/MatCarv-*",
+        "ssm:GetAutomationExecution",
+        "ssm:DescribeAutomationExecutions",
+        "ssm:DescribeAutomationStepExecutions",
+        "ssm:StopAutomationExecution",
+        "iam:PassRole @ arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aiops-runbook-*",
+    ),
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -23,7 +23,16 @@ import time as _time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core.alerts import Alert
+
+PERMISSIONS = permissions(
+    "tags and Auto Scaling membership of an alert's resource",
+    reader=(
+        "autoscaling:DescribeAutoScalingGroups",
+        "tag:GetResources",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

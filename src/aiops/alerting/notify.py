@@ -11,7 +11,18 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core.alerts import SEVERITY_ORDER, IncidentCandidate
+
+PERMISSIONS = permissions(
+    "SNS notifications to the team topics",
+    reader=(
+        "sns:ListTopics",
+    ),
+    notifier=(
+        "sns:Publish @ arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:aiops-alerts-*",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

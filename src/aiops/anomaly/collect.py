@@ -15,9 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.metrics.collect import metric_data_pages
 from aiops.metrics.model import series_id
+
+PERMISSIONS = permissions(
+    "CloudWatch anomaly detection bands",
+    reader=(
+        "cloudwatch:DescribeAnomalyDetectors",
+        "cloudwatch:GetMetricData",
+    ),
+)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
 from aiops.metrics.pipeline import SERIES_KEY, _utc
+
+PERMISSIONS = permissions(
+    "anomaly alerts onto the event bus",
+    notifier=(
+        "events:PutEvents @ arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+    ),
+)
 
 if TYPE_CHECKING:
     import pandas as pd

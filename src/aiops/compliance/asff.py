@@ -28,8 +28,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.compliance.model import CheckMeta, Result
 from aiops.compliance.registry import checks
+
+PERMISSIONS = permissions(
+    "the sweep's own findings in Security Hub (import, archive resolved)",
+    reader=(
+        "securityhub:BatchImportFindings",
+        "securityhub:BatchUpdateFindings",
+        "securityhub:GetFindings",
+    ),
+)
 
 SCHEMA_VERSION = "2018-10-08"
 GENERATOR_PREFIX = "matcarv-aiops/compliance"

@@ -23,8 +23,61 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
+from aiops.account.permissions import permissions
 from aiops.compliance.model import Inventory
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "the compliance inventory (read-only describes of every checked service)",
+    reader=(
+        "sts:GetCallerIdentity",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "config:DescribeConfigurationRecorderStatus",
+        "config:DescribeConfigurationRecorders",
+        "ec2:DescribeFlowLogs",
+        "ec2:DescribeInstances",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSnapshotAttribute",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeVpcs",
+        "ec2:GetEbsEncryptionByDefault",
+        "iam:GenerateCredentialReport",
+        "iam:GetAccessKeyLastUsed",
+        "iam:GetAccountPasswordPolicy",
+        "iam:GetAccountSummary",
+        "iam:GetCredentialReport",
+        "iam:GetLoginProfile",
+        "iam:GetPolicyVersion",
+        "iam:GetUser",
+        "iam:ListAccessKeys",
+        "iam:ListAttachedUserPolicies",
+        "iam:ListMFADevices",
+        "iam:ListPolicies",
+        "iam:ListPolicyTags",
+        "iam:ListUserPolicies",
+        "iam:ListUserTags",
+        "iam:ListUsers",
+        "kms:DescribeKey",
+        "kms:GetKeyRotationStatus",
+        "kms:ListKeys",
+        "kms:ListResourceTags",
+        "logs:DescribeLogGroups",
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBSnapshotAttributes",
+        "rds:DescribeDBSnapshots",
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketPolicy",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetBucketAcl",
+        "s3:GetBucketLogging",
+        "s3:GetBucketTagging",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

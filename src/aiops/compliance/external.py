@@ -17,8 +17,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aiops.account.permissions import permissions
 from aiops.compliance.asff import GENERATOR_PREFIX
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "AWS Config rule results and Security Hub findings",
+    reader=(
+        "config:DescribeComplianceByConfigRule",
+        "config:DescribeConfigurationRecorders",
+        "config:GetComplianceDetailsByConfigRule",
+        "securityhub:GetFindings",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

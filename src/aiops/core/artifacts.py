@@ -13,8 +13,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.core.settings import get_settings
+
+PERMISSIONS = permissions(
+    "the artifact store: its own bucket only (created on first use when absent)",
+    reader=(
+        "s3:ListBucket @ arn:${AWS::Partition}:s3:::${ArtifactBucket}",
+        "s3:GetObject @ arn:${AWS::Partition}:s3:::${ArtifactBucket}/*",
+        "s3:PutObject @ arn:${AWS::Partition}:s3:::${ArtifactBucket}/*",
+        "s3:DeleteObject @ arn:${AWS::Partition}:s3:::${ArtifactBucket}/*",
+        "s3:CreateBucket @ arn:${AWS::Partition}:s3:::${ArtifactBucket}",
+        "s3:PutBucketPublicAccessBlock @ arn:${AWS::Partition}:s3:::${ArtifactBucket}",
+        "s3:PutEncryptionConfiguration @ arn:${AWS::Partition}:s3:::${ArtifactBucket}",
+        "s3:PutBucketPolicy @ arn:${AWS::Partition}:s3:::${ArtifactBucket}",
+    ),
+)
 
 if TYPE_CHECKING:
     import pandas as pd

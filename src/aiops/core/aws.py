@@ -22,9 +22,17 @@ import random
 import threading
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
 
 log = logging.getLogger(__name__)
+PERMISSIONS = permissions(
+    "the caller's account and region",
+    reader=(
+        "sts:GetCallerIdentity",
+    ),
+)
+
 _lock = threading.Lock()
 _clients: dict[tuple[str, str, str | None], Any] = {}
 

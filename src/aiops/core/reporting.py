@@ -41,7 +41,15 @@ from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
+
+PERMISSIONS = permissions(
+    "report emails through SES",
+    notifier=(
+        "ses:SendRawEmail @ arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

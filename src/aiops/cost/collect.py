@@ -7,7 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "the cost inventory",
+    reader=(
+        "ec2:DescribeAddresses",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeVolumes",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "rds:DescribeDBInstances",
+        "rds:ListTagsForResource",
+    ),
+)
 
 PROTECTED_TAG = "aiops:protected"
 KEEP_TAG = "aiops:keep"

@@ -16,10 +16,19 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.cost.collect import Inventory
 from aiops.cost.model import RightsizingRecommendation
 from aiops.cost.pricing import PriceTable
+
+PERMISSIONS = permissions(
+    "Compute Optimizer and Cost Explorer right-sizing",
+    reader=(
+        "ce:GetRightsizingRecommendation",
+        "compute-optimizer:GetEC2InstanceRecommendations",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

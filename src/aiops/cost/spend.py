@@ -18,7 +18,15 @@ import logging
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "daily spend from Cost Explorer",
+    reader=(
+        "ce:GetCostAndUsage",
+    ),
+)
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,7 +16,17 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "runbook choice: ASG and target health",
+    reader=(
+        "autoscaling:DescribeAutoScalingGroups",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

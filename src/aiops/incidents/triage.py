@@ -26,9 +26,19 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.core.settings import get_settings
 from aiops.metrics.model import parse_series_id, series_id
+
+PERMISSIONS = permissions(
+    "incident evidence: metrics and log lines",
+    reader=(
+        "cloudwatch:GetMetricData",
+        "logs:DescribeLogGroups",
+        "logs:FilterLogEvents",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.metrics.model import MetricCatalog, series_id
+
+PERMISSIONS = permissions(
+    "CloudWatch metrics and the tags of their resources",
+    reader=(
+        "cloudwatch:GetMetricData",
+        "cloudwatch:ListMetrics",
+        "tag:GetResources",
+    ),
+)
 
 TAG_KEYS = ("service", "env", "team", "owner")
 MAX_QUERIES_PER_CALL = 500  # GetMetricData: MetricDataQueries limit

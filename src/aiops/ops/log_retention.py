@@ -15,9 +15,22 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected
 from aiops.ops.policy import LogRetentionPolicy
+
+PERMISSIONS = permissions(
+    "log group retention",
+    reader=(
+        "logs:DescribeLogGroups",
+        "logs:ListTagsLogGroup",
+    ),
+    executor=(
+        "logs:DescribeLogGroups",
+        "logs:PutRetentionPolicy",
+    ),
+)
 
 WORKFLOW = "ops_log_retention"
 DEFAULT_POLICY = "(default)"

@@ -28,9 +28,33 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import DAYS, MaintenanceWindow, PatchPolicy, parse_hhmm
+
+PERMISSIONS = permissions(
+    "patching through SSM Run Command (AWS-RunPatchBaseline)",
+    reader=(
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeInstances",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "ssm:DescribeInstancePatchStates",
+        "ssm:GetCommandInvocation",
+        "ssm:DescribeInstanceInformation",
+    ),
+    executor=(
+        "ssm:SendCommand @ arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunPatchBaseline",
+        "ssm:SendCommand @ arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*",
+        "ssm:GetCommandInvocation",
+        "ssm:ListCommands",
+        "ssm:ListCommandInvocations",
+        "ec2:DescribeInstances",
+        "ec2:DescribeInstanceStatus",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

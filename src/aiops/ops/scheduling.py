@@ -17,9 +17,23 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import DAYS, AsgSchedule, CapacityStep, InstanceSchedule, parse_hhmm
+
+PERMISSIONS = permissions(
+    "office-hours scheduling: stop/start instances, resize ASGs",
+    reader=(
+        "ec2:DescribeInstances",
+        "autoscaling:DescribeAutoScalingGroups",
+    ),
+    executor=(
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "autoscaling:UpdateAutoScalingGroup",
+    ),
+)
 
 WORKFLOW = "ops_scheduling"
 SCHEDULE_TAG = "aiops:schedule"

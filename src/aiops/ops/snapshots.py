@@ -17,9 +17,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import KEEP_TAG, Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import SnapshotPolicy
+
+PERMISSIONS = permissions(
+    "snapshot lifecycle",
+    reader=(
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeVolumes",
+    ),
+    executor=(
+        "ec2:CreateSnapshot",
+        "ec2:CreateTags",
+        "ec2:DeleteSnapshot",
+        "ec2:DescribeSnapshots",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
 from aiops.remediation.approvals import Requester, plan_hash
+
+PERMISSIONS = permissions(
+    "an execution's outcome",
+    reader=(
+        "ssm:GetAutomationExecution",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

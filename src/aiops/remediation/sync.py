@@ -15,7 +15,23 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "publishing the runbook catalog as SSM documents MatCarv-*",
+    reader=(
+        "ssm:GetDocument @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+    ),
+    executor=(
+        "ssm:GetDocument @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+        "ssm:DescribeDocument @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+        "ssm:CreateDocument @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+        "ssm:UpdateDocument @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+        "ssm:UpdateDocumentDefaultVersion @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+        "ssm:AddTagsToResource @ arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/MatCarv-*",
+    ),
+)
 
 log = logging.getLogger(__name__)
 MANAGED_TAG = {"Key": "managed-by", "Value": "matcarv-aiops"}

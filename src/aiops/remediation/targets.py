@@ -11,8 +11,26 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.remediation.guards import TargetInfo
+
+PERMISSIONS = permissions(
+    "the resources whose metrics are collected",
+    reader=(
+        "autoscaling:DescribeAutoScalingGroups",
+        "ec2:DescribeAddresses",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeVolumes",
+        "rds:DescribeDBInstances",
+        "rds:ListTagsForResource",
+        "s3:GetBucketTagging",
+        "s3:ListBucket",
+        "s3:ListAllMyBuckets",
+    ),
+)
 
 Resolver = Callable[[list[str]], list[TargetInfo]]
 RESOLVERS: dict[str, Resolver] = {}

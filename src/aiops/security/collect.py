@@ -34,7 +34,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "CloudTrail log files from the trail bucket",
+    reader=(
+        "cloudtrail:DescribeTrails",
+        "s3:ListBucket @ arn:${AWS::Partition}:s3:::${TrailBucket}",
+        "s3:GetObject @ arn:${AWS::Partition}:s3:::${TrailBucket}/*",
+    ),
+)
 
 log = logging.getLogger(__name__)
 

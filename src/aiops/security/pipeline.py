@@ -23,10 +23,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.core.settings import get_settings
 from aiops.security import collect as cloudtrail
 from aiops.security.detections import Detection, DetectionContext, TrailEvent, detect
+
+PERMISSIONS = permissions(
+    "security alerts onto the event bus",
+    reader=(
+        "s3:GetObject @ arn:${AWS::Partition}:s3:::${TrailBucket}/*",
+    ),
+    notifier=(
+        "events:PutEvents @ arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+    ),
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "matcarv.aiops"

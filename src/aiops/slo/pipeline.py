@@ -34,8 +34,22 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
 from aiops.metrics.pipeline import _utc
+
+PERMISSIONS = permissions(
+    "SLO metrics (namespace MatCarv/SLO) and dashboards (MatCarv-SLO-*)",
+    reader=(
+        "cloudwatch:PutMetricData",
+        "cloudwatch:PutDashboard @ arn:${AWS::Partition}:cloudwatch::${AWS::AccountId}:dashboard/MatCarv-SLO-*",
+        "cloudwatch:DeleteDashboards @ arn:${AWS::Partition}:cloudwatch::${AWS::AccountId}:dashboard/MatCarv-SLO-*",
+        "cloudwatch:GetMetricData",
+    ),
+    notifier=(
+        "events:PutEvents @ arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+    ),
+)
 
 if TYPE_CHECKING:
     import pandas as pd
