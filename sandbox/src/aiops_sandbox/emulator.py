@@ -785,6 +785,9 @@ def install_extensions() -> None:
 
     xray.install()
     _install_call_recorder()
+    from aiops_sandbox import cfn  # CloudFormation resource types moto lacks (bootstrap stack)
+
+    cfn.install()
 
 
 class SandboxServer:

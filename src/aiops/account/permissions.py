@@ -67,7 +67,6 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.ops.scheduling",
     "aiops.ops.snapshots",
     "aiops.account.check",
-    "aiops.account.bootstrap",
 )
 
 

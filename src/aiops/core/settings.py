@@ -25,7 +25,14 @@ def _default_include_dir() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIOPS_", extra="ignore", frozen=True)
 
-    aws_conn_id: str = Field("aws_default", description="Airflow connection for every AWS call.")
+    aws_conn_id: str = Field(
+        "aws_default", description="Airflow connection of every read (collect, decide, report, notify): the "
+        "aiops-reader role, which cannot change the account."
+    )
+    aws_executor_conn_id: str = Field(
+        "aws_executor", description="Airflow connection of every approved change (SSM automations, runbook "
+        "publishing, routine-operations writes): the aiops-executor role. See docs/connect-account.md."
+    )
     state_conn_id: str = Field(
         "aiops_state",
         description="Airflow connection of the state store (SQLite/Postgres). When absent, "
@@ -227,6 +234,12 @@ class Settings(BaseSettings):
     )
     ops_command_wait_seconds: int = Field(
         15, ge=1, description="Poll interval while an SSM Run Command batch runs."
+    )
+
+    # Connecting an account (issue 16): account_* fields go here
+    account_stack_name: str = Field("matcarv-aiops-bootstrap", description="The bootstrap stack's name.")
+    account_teams: list[str] = Field(
+        ["platform", "storefront", "payments"], description="Teams that get an SNS topic aiops-alerts-<team>."
     )
 
     # Sandbox (the embedded default account)
