@@ -70,6 +70,7 @@ def ops_patching():
     scan = SsmRunCommand(
         task_id="scan",
         document_name="AWS-RunPatchBaseline",
+        aws_conn_id=get_settings().aws_executor_conn_id,  # SendCommand: the executor (docs/connect-account.md)
         run_command_kwargs="{{ ti.xcom_pull(task_ids='plan')['scan_command'] }}",
         wait_for_completion=True,
         waiter_delay=get_settings().ops_command_wait_seconds,

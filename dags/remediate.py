@@ -41,6 +41,7 @@ from airflow.sdk import Param, dag, task
 from aiops.airflow import default_args
 from aiops.airflow.approval import RunbookApprovalOperator
 from aiops.airflow.ssm_automation import ApprovedRunbookAutomationOperator
+from aiops.core.settings import get_settings
 
 
 @dag(
@@ -88,7 +89,10 @@ def remediate():
         # informational only: execute re-reads the stored plan and refuses a dry run on its own
         return not the_plan.get("dry_run")
 
-    execute = ApprovedRunbookAutomationOperator(task_id="execute", deferrable=True, waiter_delay=5, retries=2)
+    execute = ApprovedRunbookAutomationOperator(
+        task_id="execute", deferrable=True, waiter_delay=5, retries=2,
+        aws_conn_id=get_settings().aws_executor_conn_id,  # the executor role (docs/connect-account.md)
+    )
 
     @task
     def verify(execution: dict, dag_run=None) -> dict:

@@ -31,6 +31,10 @@ os.environ.update(
         "AIOPS_HOME": str(_HOME / "aiops"),
         "GX_ANALYTICS_ENABLED": "False",
         "NO_PROXY": "127.0.0.1,localhost",
+        # One identity for the suite's emulators (tests of the reader/executor split set their own);
+        # every emulator started by the suite records the platform's API calls here (issue 16).
+        "AIOPS_AWS_EXECUTOR_CONN_ID": "aws_default",
+        "AIOPS_SANDBOX_CALL_LOG": str(_HOME / "api-calls.log"),
     }
 )
 (_HOME / "airflow").mkdir(parents=True, exist_ok=True)
@@ -59,6 +63,7 @@ def sandbox():
 
     server = SandboxServer(host="127.0.0.1", port=0).start()
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_conn_json(server.endpoint)
+    os.environ["AIRFLOW_CONN_AWS_EXECUTOR"] = aws_conn_json(server.endpoint)  # the sandbox sets both
     aws.clear_client_cache()
     yield server
     server.stop()
@@ -192,3 +197,28 @@ def state_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return request.getfixturevalue("postgres_server").create_database()
+#: Calls test code makes through the platform's client to arrange a scenario (not product calls).
+TEST_SETUP_ACTIONS = {
+    "events:CreateEventBus", "events:DeleteEventBus", "events:PutRule", "events:DeleteRule", "events:PutTargets",
+    "events:RemoveTargets", "sqs:CreateQueue", "sqs:DeleteQueue", "ssm:DescribeDocument", "s3:CreateBucket",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def declared_api_calls():
+    """After the session: every AWS API the platform called on the suite's emulators (recorded by the
+    emulator, Amazon-provider user agent only) must be covered by the generated IAM policies, i.e.
+    declared in some module's ``PERMISSIONS`` (issue 16). An undeclared call fails the session here."""
+    yield
+    log = Path(os.environ["AIOPS_SANDBOX_CALL_LOG"])
+    if not log.exists():
+        return
+    from aiops.account.iam import allowed, default_params, render_policies
+
+    called = {line.strip() for line in log.read_text().splitlines() if line.strip()}
+    policies = render_policies(default_params(), emulator=True)
+    platform = [policies[name] for name in ("aiops-reader", "aiops-notifier", "aiops-executor")]
+    uncovered = sorted(a for a in called - TEST_SETUP_ACTIONS if not allowed(a, platform))
+    if uncovered:
+        pytest.fail("AWS APIs called by the platform that no PERMISSIONS declaration covers (add them to the "
+                    f"calling module's PERMISSIONS = permissions(...)): {', '.join(uncovered)}", pytrace=False)

@@ -28,6 +28,8 @@
     aiops metrics partitions                      day partitions in the metrics store
     aiops anomaly score --input IN.csv --output OUT.csv   score one series offline
     aiops dev run                                 what `make run` does
+    aiops account policies|template|bootstrap|check   connect an account: generated IAM, bootstrap stack,
+                                                  preflight (docs/connect-account.md)
 """
 
 from __future__ import annotations
@@ -397,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show every change as dry-run (as a run triggered with conf dry_run=true would)")
     oplan.set_defaults(func=cmd_ops_plan)
     _register_extensions(sub, alerting)
+    from aiops.account.cli import register as register_account  # issue 16: aiops account ...
+
+    register_account(sub)
     return parser
 
 

@@ -39,6 +39,13 @@ EXECUTOR_ROLE = "aiops-executor"
 #: Services whose requests moto authorises against a real resource ARN (others: ``*``).
 EMULATOR_RESOURCE_AWARE = {"s3", "sqs", "sts"}
 _VAR = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
+#: API operations whose IAM action has another name (moto authorises the API name; AWS the IAM name).
+API_ALIASES = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "sts:GetCallerIdentity": "",  # needs no permission
+}
 
 
 def runbook_role_name(runbook_id: str) -> str:
@@ -65,6 +72,8 @@ def statements(role_grants: Iterable[Grant], *, sid_prefix: str, emulator: bool 
         if emulator and g.action.split(":", 1)[0] not in EMULATOR_RESOURCE_AWARE:
             resource = "*"
         by_resource[resource].add(g.action)
+        if emulator:  # moto checks the API name where it differs from the IAM action
+            by_resource[resource].update(api for api, iam in API_ALIASES.items() if iam == g.action)
     out = []
     for i, (resource, actions) in enumerate(sorted(by_resource.items(), key=lambda kv: (kv[0] != "*", kv[0]))):
         sid = f"{sid_prefix}{i}" if resource != "*" else f"{sid_prefix}Any"
@@ -128,7 +137,11 @@ def default_params(*, account_id: str = "123456789012", region: str = "us-east-1
 
 
 def allowed(action: str, documents: Iterable[Mapping[str, Any]]) -> bool:
-    """Is ``action`` allowed (by action pattern, any resource) by one of the policy documents?"""
+    """Is ``action`` (an IAM action or an API name, see :data:`API_ALIASES`) allowed, by action pattern and
+    any resource, by one of the policy documents?"""
+    action = API_ALIASES.get(action, action)
+    if not action:
+        return True
     for document in documents:
         for s in document["Statement"]:
             if s.get("Effect") != "Allow":

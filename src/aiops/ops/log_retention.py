@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected
@@ -98,7 +99,7 @@ def plan_retention(policies: list[LogRetentionPolicy], groups: list[LogGroup], *
 
 
 def put_retention(change: Change) -> dict[str, Any]:
-    logs = aws.client("logs")
+    logs = executor_client("logs")
     logs.put_retention_policy(logGroupName=change.resource_id, retentionInDays=int(change.params["retention_days"]))
     return {"retention_days": change.params["retention_days"], "previous": change.params["previous"]}
 

@@ -222,13 +222,13 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
     """Install the plan's ``requires_approval`` (or not) policies batch by batch; stop a policy at
     its first failed or unhealthy batch (and every batch after it, of any policy). Idempotent: a batch whose instances are recorded done is not
     sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
-    from aiops.core import aws
+    from aiops.account.connections import executor_client
     from aiops.core.state import StateStore
     from aiops.ops import records
     from aiops.ops.plan import Change, change_key
 
     store = StateStore()
-    ssm = aws.client("ssm")
+    ssm = executor_client("ssm")  # SendCommand: the executor (aws_executor)
     started = time.monotonic()
     report: dict[str, Any] = {"policies": [], "failed": False}
     if plan.get("refused"):

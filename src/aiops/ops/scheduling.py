@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected, tag_dict
@@ -180,18 +181,18 @@ def plan_schedules(schedules: list[InstanceSchedule], asg_schedules: list[AsgSch
 
 
 def stop_instance(change: Change) -> dict[str, Any]:
-    resp = aws.client("ec2").stop_instances(InstanceIds=[change.resource_id])
+    resp = executor_client("ec2").stop_instances(InstanceIds=[change.resource_id])
     return {"state": resp["StoppingInstances"][0]["CurrentState"]["Name"]}
 
 
 def start_instance(change: Change) -> dict[str, Any]:
-    resp = aws.client("ec2").start_instances(InstanceIds=[change.resource_id])
+    resp = executor_client("ec2").start_instances(InstanceIds=[change.resource_id])
     return {"state": resp["StartingInstances"][0]["CurrentState"]["Name"]}
 
 
 def set_capacity(change: Change) -> dict[str, Any]:
     p = change.params
-    aws.client("autoscaling").update_auto_scaling_group(
+    executor_client("autoscaling").update_auto_scaling_group(
         AutoScalingGroupName=change.resource_id, MinSize=int(p["min"]), MaxSize=int(p["max"]),
         DesiredCapacity=int(p["desired"]))
     return {"min": p["min"], "max": p["max"], "desired": p["desired"]}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import KEEP_TAG, Change, Skip, is_protected, tag_dict
@@ -207,7 +208,7 @@ def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime)
 
 
 def create_snapshot(change: Change) -> dict[str, Any]:
-    ec2 = aws.client("ec2")
+    ec2 = executor_client("ec2")
     key = change.params["snapshot_key"]
     found = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": f"tag:{KEY_TAG}", "Values": [key]}])
     if found["Snapshots"]:  # created by an earlier attempt whose record was lost
@@ -221,7 +222,7 @@ def create_snapshot(change: Change) -> dict[str, Any]:
 def delete_snapshot(change: Change) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
-    ec2 = aws.client("ec2")
+    ec2 = executor_client("ec2")
     try:
         ec2.delete_snapshot(SnapshotId=change.resource_id)
     except ClientError as exc:

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
+from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
-from aiops.core import aws
 
 PERMISSIONS = permissions(
     "publishing the runbook catalog as SSM documents MatCarv-*",
@@ -81,7 +81,7 @@ def ensure_published(runbook_id: str) -> SyncResult:
     (published if this account never got it, e.g. a fresh account before the first runbook_sync)."""
     from aiops.remediation.catalog import load_catalog
 
-    result = sync_runbook(aws.client("ssm"), runbook_id, load_catalog().get(runbook_id))
+    result = sync_runbook(executor_client("ssm"), runbook_id, load_catalog().get(runbook_id))
     if result.action == "error":
         raise RuntimeError(f"cannot publish runbook {runbook_id} as {result.document_name}: {result.detail}")
     if result.action != "unchanged":
@@ -94,7 +94,7 @@ def sync_catalog(directory: Any = None) -> dict[str, Any]:
     from aiops.remediation.catalog import load_catalog
 
     catalog = load_catalog(directory)
-    ssm = aws.client("ssm")
+    ssm = executor_client("ssm")
     results: list[SyncResult] = []
     for rid, runbook in sorted(catalog.runbooks.items()):
         results.append(sync_runbook(ssm, rid, runbook))
