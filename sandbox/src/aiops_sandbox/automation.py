@@ -57,8 +57,13 @@ implement ssm.DescribeInstanceInformation ...".
 
 Known differences from AWS (deliberate, for a local rehearsal account):
 
-* ``assumeRole`` / ``AutomationAssumeRole`` is accepted but not enforced: steps run with the
-  caller's (emulator) credentials, and moto does not enforce IAM anyway.
+* ``assumeRole`` / ``AutomationAssumeRole``: when the parameter names a role, the steps run with
+  that role's temporary credentials (moto STS ``AssumeRole``, without checking that the caller may
+  pass it: moto has no ``iam:PassRole``); otherwise with the caller's own access key and secret
+  (looked up in moto's IAM). With ``INITIAL_NO_AUTH_ACTION_COUNT`` set, moto then authorises every
+  step's API call against that role's / caller's policies, and the emulator authorises the
+  automation calls themselves (``ssm:StartAutomationExecution`` ...) against the caller's
+  (:func:`aiops_sandbox.emulator.authorize_automation`).
 * ``aws:sleep`` really sleeps at most :data:`SLEEP_CAP_SECONDS`; the step's ``WarningMessage`` says
   so when it shortened a sleep.
 * ``aws:runCommand`` has no agent: moto marks every command and invocation ``Success`` with
@@ -239,6 +244,8 @@ class _Execution:
     mode: str
     tags: list[dict[str, str]]
     status: str = "Pending"
+    secret_key: str = "testing"
+    session_token: str | None = None
     start: float = field(default_factory=time.time)
     end: float | None = None
     steps: list[_StepRecord] = field(default_factory=list)
@@ -599,6 +606,32 @@ def validate_parameters(declared: dict[str, Any] | None,
     return wire, native
 
 
+def _step_credentials(caller: _Caller, role_arn: str, execution_id: str) -> tuple[str, str, str | None]:
+    """(access key, secret, session token) the steps sign with: the assumed role's, else the caller's."""
+    from moto.utilities.utils import get_partition
+
+    partition = get_partition(caller.region)
+    if role_arn:
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        try:
+            iam_backends[caller.account_id][partition].get_role_by_arn(role_arn)
+        except Exception as exc:
+            raise _bad_parameters(f"AutomationAssumeRole {role_arn} does not exist ({exc}).") from exc
+        assumed = sts_backends[caller.account_id][partition].assume_role(
+            region_name=caller.region, role_session_name=f"automation-{execution_id[:8]}", role_arn=role_arn,
+            policy="", duration=3600, external_id="")
+        return assumed.access_key_id, assumed.secret_access_key, assumed.session_token
+    try:
+        from moto.iam.models import iam_backends
+
+        key = iam_backends[caller.account_id][partition].access_keys.get(caller.access_key)
+    except Exception:  # moto internals moved: the emulator's default secret
+        key = None
+    return caller.access_key, (key.secret_access_key if key is not None else "testing"), None
+
+
 def start_automation_execution(caller: _Caller, request: dict[str, Any]) -> dict[str, Any]:
     name = str(_require(request, "DocumentName"))
     version = request.get("DocumentVersion")
@@ -636,6 +669,8 @@ def start_automation_execution(caller: _Caller, request: dict[str, Any]) -> dict
             account_header=caller.account_header, document_name=short,
             document_version=resolved_version, document=content, parameters=wire, values=native,
             mode=mode, tags=tags)
+        execution.access_key, execution.secret_key, execution.session_token = _step_credentials(
+            caller, str(native.get("AutomationAssumeRole") or ""), execution.execution_id)
         _executions[execution.execution_id] = execution
         if token:
             _tokens[(caller.account_id, caller.region, str(token))] = (fingerprint,
@@ -1124,8 +1159,8 @@ class _Runner:
 
             if self._session is None:
                 self._session = boto3.session.Session(
-                    aws_access_key_id=self.ex.access_key, aws_secret_access_key="testing",
-                    region_name=self.ex.region)
+                    aws_access_key_id=self.ex.access_key, aws_secret_access_key=self.ex.secret_key,
+                    aws_session_token=self.ex.session_token, region_name=self.ex.region)
             try:
                 client = self._session.client(
                     service, endpoint_url=self.ex.endpoint,
@@ -1552,7 +1587,10 @@ def _execute_script(self: _Runner, step: str, inputs: dict[str, Any], spec: dict
         raise _StepFailed(f"runtime {runtime!r} is not supported by the sandbox executor (Python 3 only)",
                           "InputValidation", "Verification", retryable=False)
     env = {**os.environ, "AWS_ENDPOINT_URL": self.ex.endpoint, "AWS_ACCESS_KEY_ID": self.ex.access_key,
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": self.ex.region, "AWS_REGION": self.ex.region}
+           "AWS_SECRET_ACCESS_KEY": self.ex.secret_key, "AWS_DEFAULT_REGION": self.ex.region,
+           "AWS_REGION": self.ex.region}
+    if self.ex.session_token:
+        env["AWS_SESSION_TOKEN"] = self.ex.session_token
     job = {"script": str(inputs["Script"]), "handler": str(inputs["Handler"]).split(".")[-1],
            "events": inputs.get("InputPayload") or {}}
     timeout = max(1.0, min(SCRIPT_TIMEOUT_SECONDS, deadline - time.monotonic()))

@@ -634,6 +634,9 @@ class SandboxApp:
             target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
             record_call({"User-Agent": environ.get("HTTP_USER_AGENT", ""),
                          "Authorization": environ.get("HTTP_AUTHORIZATION", "")}, target.rsplit(".", 1)[-1])
+            denied = authorize_automation(environ, target.rsplit(".", 1)[-1])
+            if denied is not None:
+                return _json_response(start_response, "403 Forbidden", denied)
             return automation.handle(environ, start_response)
         return self.moto(environ, start_response)
 
@@ -774,6 +777,43 @@ def _install_call_recorder() -> None:
         self._action = f"{iam_prefix(service)}:{name}"
 
     access_control.IAMRequestBase.__init__ = init  # type: ignore[method-assign]
+
+
+def authorize_automation(environ: dict[str, Any], action: str) -> dict[str, Any] | None:
+    """With moto's IAM enforcement on (``INITIAL_NO_AUTH_ACTION_COUNT``), authorise an SSM Automation
+    call (answered by the sandbox, not moto) the way moto authorises its own: signature, then the
+    caller's policies for ``ssm:<action>``. Returns an AWS-style error body when refused."""
+    import io
+
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequest
+    from moto.iam.models import get_account_id_from
+    from werkzeug.wrappers import Request
+
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        ActionAuthenticatorMixin.request_count += 1
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    request = Request(environ)
+    headers = dict(request.headers)
+    match = _SCOPE.search(str(headers.get("Authorization", "")))
+    if not match:
+        return {"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"}
+    access_key = str(headers["Authorization"]).split("Credential=", 1)[1].split("/", 1)[0]
+    path = request.full_path.rstrip("?")
+    try:
+        iam_request = IAMRequest(account_id=get_account_id_from(access_key), method=request.method, path=path,
+                                 data={}, body=body, headers=headers, action=action)
+        iam_request.check_signature()
+        iam_request.check_action_permitted("*")
+    except Exception as exc:  # moto's AccessDenied / SignatureDoesNotMatch / InvalidClientTokenId
+        code = getattr(exc, "error_type", None) or type(exc).__name__
+        return {"__type": str(code), "message": str(getattr(exc, "message", None) or exc)}
+    return None
 
 
 def install_extensions() -> None:

@@ -122,7 +122,7 @@ class _Checker:
             fn()
         except Exception as exc:
             if _not_implemented(exc):
-                self.add(capability, name, "unknown", f"the endpoint does not implement this API ({exc})")
+                self.add(capability, name, "unknown", "the endpoint does not implement the API this check needs")
             elif _code(exc) in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}:
                 self.add(capability, name, "missing", f"access denied: {exc}",
                          f"attach the generated aiops-reader policy to connection {self.conn_id!r}'s identity "
