@@ -13,11 +13,6 @@ from typing import Any
 
 from aiops_sandbox.topology import PROTECTED_TAG, Topology
 
-OPS_EVENT_SOURCES = [
-    "aws.cloudwatch", "aws.ec2", "aws.rds", "aws.autoscaling", "aws.securityhub", "aws.guardduty",
-    "aws.health", "matcarv.aiops",
-]
-
 
 @dataclass
 class Created:
@@ -333,28 +328,48 @@ def create_iam(clients: Any, out: Created, days_ago: Any) -> None:
                     Description="Assumed by SSM Automation runbooks started by MatCarv AIOps")
 
 
-def create_messaging(clients: Any, topo: Topology, out: Created) -> None:
-    sns, sqs, events = clients("sns"), clients("sqs"), clients("events")
+BOOTSTRAP_STACK = "matcarv-aiops-bootstrap"
+
+
+def deploy_bootstrap_stack(clients: Any, topo: Topology, out: Created) -> None:
+    """The platform's own resources come from the same bootstrap template users deploy
+    (``infra/bootstrap.yaml``, :mod:`aiops.account.template`): roles and policies, artifact bucket,
+    ``aiops-ops-events`` rule -> queue (+ DLQ), ``aiops-cloudtrail-files`` queue (+ DLQ), team topics,
+    the SES sender. The seeded account already has its trail (``matcarv-org-trail``), so the stack is
+    given that bucket and the trail's ObjectCreated notification is added by hand (as a user with an
+    existing trail does: :func:`create_cloudtrail_notifications`). TLS-only bucket policies are off:
+    the emulator is reached over plain http and enforces bucket policies."""
+    import time
+
+    from aiops.account.template import build_template, render_yaml
+    from aiops.core.settings import get_settings
+
+    cfn, sqs, sns = clients("cloudformation"), clients("sqs"), clients("sns")
+    settings = get_settings()
+    cfn.create_stack(
+        StackName=BOOTSTRAP_STACK, TemplateBody=render_yaml(build_template(teams=topo.teams)),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {
+            "ArtifactBucketName": settings.artifact_bucket, "TrailBucketName": out.buckets["cloudtrail"],
+            "SenderEmail": settings.email_sender, "EnforceTls": "false", "EnableSecurityHub": "true"}.items()])
+    for _ in range(300):
+        status = cfn.describe_stacks(StackName=BOOTSTRAP_STACK)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.2)
+    if status != "CREATE_COMPLETE":
+        raise RuntimeError(f"bootstrap stack ended {status}")
+    arns = {t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"] for t in sns.list_topics()["Topics"]}
     for team in topo.teams:
-        out.topics[team] = sns.create_topic(Name=f"aiops-alerts-{team}", Tags=_tags(team=team))["TopicArn"]
-    dlq = sqs.create_queue(QueueName="aiops-ops-events-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName="aiops-ops-events", Attributes={
-        "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "120",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    rule_arn = events.put_rule(Name="aiops-ops-events", EventPattern=json.dumps({"source": OPS_EVENT_SOURCES}),
-                               State="ENABLED", Description="Operational events to MatCarv AIOps")["RuleArn"]
-    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-                                                "Action": "sqs:SendMessage", "Resource": queue_arn,
-                                                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
-    events.put_targets(Rule="aiops-ops-events", Targets=[{"Id": "ops-events-queue", "Arn": queue_arn}])
-    out.queues = {"ops_events": queue, "ops_events_dlq": dlq}
-    ses = clients("ses")
+        out.topics[team] = arns[f"aiops-alerts-{team}"]
+    out.queues.update({
+        "ops_events": sqs.get_queue_url(QueueName="aiops-ops-events")["QueueUrl"],
+        "ops_events_dlq": sqs.get_queue_url(QueueName="aiops-ops-events-dlq")["QueueUrl"],
+        "cloudtrail_files": sqs.get_queue_url(QueueName="aiops-cloudtrail-files")["QueueUrl"],
+    })
+    ses = clients("ses")  # the recipients (the sender came from the stack), as a team would verify them
     ses.verify_domain_identity(Domain="matcarv.example")
-    for address in ("aiops@matcarv.example", "finops@matcarv.example", "security@matcarv.example",
-                    "eng-managers@matcarv.example"):
+    for address in ("finops@matcarv.example", "security@matcarv.example", "eng-managers@matcarv.example"):
         ses.verify_email_identity(EmailAddress=address)
 
 
@@ -367,23 +382,16 @@ def create_trail(clients: Any, out: Created) -> None:
 
 
 def create_cloudtrail_notifications(clients: Any, out: Created) -> None:
-    """The trail bucket notifies the ``aiops-cloudtrail-files`` SQS queue of every new log file
-    (S3 ObjectCreated -> SQS): what the ``security_events`` DAG's AssetWatcher listens to."""
+    """The trail bucket notifies the bootstrap stack's ``aiops-cloudtrail-files`` SQS queue of every
+    new log file (S3 ObjectCreated -> SQS): what the ``security_events`` DAG's AssetWatcher listens to."""
     sqs, s3 = clients("sqs"), clients("s3")
-    url = sqs.create_queue(QueueName="aiops-cloudtrail-files", Attributes={
-        "MessageRetentionPeriod": str(4 * 86_400)})["QueueUrl"]
+    url = out.queues["cloudtrail_files"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bucket = out.buckets["cloudtrail"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Sid": "TrailBucketNotifications", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}}}]})})
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
         "Id": "aiops-cloudtrail-files", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "AWSLogs/"},
                                            {"Name": "suffix", "Value": ".json.gz"}]}}}]})
-    out.queues["cloudtrail_files"] = url
 
 
 def create_log_groups(clients: Any, topo: Topology, out: Created) -> None:

@@ -26,11 +26,11 @@ from aiops_sandbox.resources import (
     create_iam,
     create_load_balancers,
     create_log_groups,
-    create_messaging,
     create_network,
     create_ops_fixtures,
     create_storage,
     create_trail,
+    deploy_bootstrap_stack,
 )
 from aiops_sandbox.topology import Topology, default_topology
 
@@ -115,8 +115,8 @@ def seed_account(
         ("routine-operations snapshot history and golden AMI", lambda: create_ops_fixtures(clients, out, days_ago)),
         ("S3 buckets", lambda: create_buckets(clients, out)),
         ("IAM users, roles, policies", lambda: create_iam(clients, out, days_ago)),
-        ("SNS topics, SQS queue, EventBridge rule, SES identities",
-         lambda: create_messaging(clients, topo, out)),
+        ("bootstrap stack (infra/bootstrap.yaml): roles, queues, rule, topics, SES sender",
+         lambda: deploy_bootstrap_stack(clients, topo, out)),
         ("CloudTrail trail", lambda: create_trail(clients, out)),
         ("CloudTrail file notifications (S3 -> SQS aiops-cloudtrail-files)",
          lambda: create_cloudtrail_notifications(clients, out)),
