@@ -19,6 +19,8 @@ emulator adds small models that create the same state through moto's own backend
 ``AWS::SecurityHub::Standard``            recorded only (moto has no standards API): :data:`STANDARDS`
 ``AWS::S3::Bucket`` (extra properties)    ``PutPublicAccessBlock``, ``PutBucketNotificationConfiguration``,
                                           ``PutBucketVersioning``
+``AWS::IAM::Role`` ``Policies``           stored as JSON text (moto stores the template's dict, which
+                                          its own IAM enforcement then cannot read: HTTP 500)
 ========================================  ============================================================
 
 Deleting a stack does not remove what these models created (the bootstrap stack is not deleted in
@@ -265,6 +267,20 @@ def _install_bucket_properties() -> None:
     FakeBucket._aiops_cfn_props = True  # type: ignore[attr-defined]
 
 
+def _install_role_policy_fix() -> None:
+    from moto.iam.models import Role
+
+    if getattr(Role, "_aiops_policy_fix", False):
+        return
+    original = Role.put_policy
+
+    def put_policy(self: Any, policy_name: str, policy_json: Any) -> None:
+        original(self, policy_name, _policy_text(policy_json))
+
+    Role.put_policy = put_policy  # type: ignore[method-assign]
+    Role._aiops_policy_fix = True  # type: ignore[attr-defined]
+
+
 _installed: list[type] = []
 
 
@@ -276,5 +292,6 @@ def install() -> None:
 
     _installed.extend(_models())
     _install_bucket_properties()
+    _install_role_policy_fix()
     for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cache.cache_clear()

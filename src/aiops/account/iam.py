@@ -44,6 +44,10 @@ API_ALIASES = {
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:SendMessageBatch": "sqs:SendMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
     "sts:GetCallerIdentity": "",  # needs no permission
 }
 
@@ -136,9 +140,13 @@ def default_params(*, account_id: str = "123456789012", region: str = "us-east-1
     }
 
 
-def allowed(action: str, documents: Iterable[Mapping[str, Any]]) -> bool:
-    """Is ``action`` (an IAM action or an API name, see :data:`API_ALIASES`) allowed, by action pattern and
-    any resource, by one of the policy documents?"""
+def _matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), value, flags=re.IGNORECASE) is not None
+
+
+def allowed(action: str, documents: Iterable[Mapping[str, Any]], resource: str | None = None) -> bool:
+    """Is ``action`` (an IAM action or an API name, see :data:`API_ALIASES`) allowed by one of the policy
+    documents, on ``resource`` (``None``: on any resource)?"""
     action = API_ALIASES.get(action, action)
     if not action:
         return True
@@ -147,9 +155,11 @@ def allowed(action: str, documents: Iterable[Mapping[str, Any]]) -> bool:
             if s.get("Effect") != "Allow":
                 continue
             patterns = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-            for p in patterns:
-                if re.fullmatch(re.escape(p).replace(r"\*", ".*"), action, flags=re.IGNORECASE):
-                    return True
+            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+            if resource is not None and not any(_matches(r, resource) for r in resources):
+                continue
+            if any(_matches(p, action) for p in patterns):
+                return True
     return False
 
 
