@@ -66,6 +66,19 @@ Reject (or no answer) sends nothing; the failures stay in the summary and in Sec
     },
 )
 def compliance_sweep():
+    @task(retries=0)
+    def preflight(params=None) -> list[str]:
+        """Fail first, with the fix, when the account lacks what the sweep needs (SES sender, Security Hub)."""
+        from airflow.exceptions import AirflowFailException
+
+        from aiops.account.check import AccountNotReady, require_for_dag
+
+        try:
+            items = require_for_dag("compliance_sweep", email=bool((params or {}).get("send_email", True)))
+        except AccountNotReady as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return [item.line() for item in items]
+
     @task
     def collect(data_interval_end=None, dag_run=None) -> dict:
         from aiops.compliance.pipeline import collect_inventory
@@ -106,8 +119,10 @@ def compliance_sweep():
 
         if not (params or {}).get("send_email", True):
             raise AirflowSkipException("send_email is off")
+        from aiops.account.check import require
         from aiops.airflow import resend_requested
 
+        require("email")  # SES sender verified (and out of the SES sandbox): a clear error before sending
         return send(stored, resend=resend_requested(params, dag_run))
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -138,7 +153,9 @@ def compliance_sweep():
                      offer["sweep_id"], hashlib.sha256(json.dumps(f["conf"], sort_keys=True).encode()).hexdigest()[:12])}
                 for f in offer["fixes"]]
 
-    evaluated = evaluate(collect())
+    collected = collect()
+    preflight() >> collected
+    evaluated = evaluate(collected)
     publish_findings(evaluated)
     send_summary(build_summary(evaluated, external()))
     offer = offer_fixes(evaluated)

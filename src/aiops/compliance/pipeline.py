@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.compliance import asff, external, history, registry
 from aiops.compliance import collect as collectors
 from aiops.compliance.exceptions import apply_exceptions, load_exceptions_lenient
@@ -24,6 +25,8 @@ from aiops.compliance.model import Inventory, Result
 from aiops.core.artifacts import ArtifactStore
 from aiops.core.settings import get_settings
 from aiops.core.state import StateStore
+
+PERMISSIONS = permissions("the sweep's steps (calls are in collect/external/asff); only a client's region here")
 
 log = logging.getLogger(__name__)
 DOMAIN = "compliance"
