@@ -13,11 +13,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.account.template import build_template, render_yaml
 
-#: What the deploying identity needs (not part of the generated roles: a person runs it).
-DEPLOYER_ACTIONS = ("cloudformation:*", "iam:*Role*", "iam:*Policy*", "iam:PassRole", "s3:*", "sqs:*",
-                    "sns:*", "events:*", "ses:*", "cloudtrail:*", "config:*", "securityhub:*")
+#: What the deploying identity needs (``aiops account policies`` writes it as ``aiops-deployer``; a
+#: person runs the bootstrap with it, no platform connection holds it).
+PERMISSIONS = permissions(
+    "deploying the bootstrap stack (CloudFormation creates roles, bucket, queues, rule, topics, SES identity)",
+    deployer=(
+        "cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+        "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+        "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:TagRole", "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+        "iam:CreatePolicy", "iam:DeletePolicy", "iam:GetPolicy", "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion", "iam:ListPolicyVersions", "iam:PassRole",
+        "s3:CreateBucket", "s3:PutBucketPolicy", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock",
+        "s3:PutBucketVersioning", "s3:PutBucketNotification", "s3:PutBucketTagging",
+        "sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:GetQueueAttributes", "sqs:TagQueue",
+        "events:PutRule", "events:PutTargets", "events:DescribeRule",
+        "sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:GetTopicAttributes",
+        "ses:CreateEmailIdentity", "ses:GetEmailIdentity", "ses:VerifyEmailIdentity",
+        "cloudtrail:CreateTrail", "cloudtrail:StartLogging", "cloudtrail:UpdateTrail", "cloudtrail:AddTags",
+        "config:PutConfigurationRecorder", "config:PutDeliveryChannel", "config:StartConfigurationRecorder",
+        "config:PutConfigRule", "securityhub:EnableSecurityHub", "securityhub:BatchEnableStandards",
+        "securityhub:GetEnabledStandards",
+    ),
+)
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 TERMINAL_FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE",
                    "UPDATE_ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED"}

@@ -11,6 +11,7 @@ Produces (JSON policy documents; the bootstrap template embeds the same statemen
 * ``aiops-executor`` - every ``executor`` grant: SSM automations of the MatCarv-* documents, runbook
                        publishing, ``iam:PassRole`` only to ``aiops-runbook-*``, routine-ops writes
                        (connection ``aws_executor``)
+* ``aiops-deployer`` - what the person running ``aiops account bootstrap`` needs (not in the stack)
 * ``aiops-runbook-<id>`` - one automation role per runbook whose policy is exactly the ``permissions``
                        of its ``include/runbooks/<id>.meta.yaml``
 

@@ -17,6 +17,8 @@ Three identities hold them (:mod:`aiops.account.iam` generates their policies):
   Attached to the reader role (connection ``aws_default``): sending a message changes no resource.
 * ``executor`` - changes the account after an approval: SSM automations, runbook publishing, the
   routine-operations writes. Connection ``aws_executor``.
+* ``deployer`` - what the person running ``aiops account bootstrap`` needs (CloudFormation and the
+  services whose resources the stack creates). Not a platform identity: no connection holds it.
 
 An entry is ``"service:Action"`` or ``"service:Action @ resource"``; a resource may use
 ``${AWS::Partition}``, ``${AWS::AccountId}``, ``${AWS::Region}`` and the stack parameters
@@ -32,8 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Role = Literal["reader", "notifier", "executor"]
-ROLES: tuple[Role, ...] = ("reader", "notifier", "executor")
+Role = Literal["reader", "notifier", "executor", "deployer"]
+ROLES: tuple[Role, ...] = ("reader", "notifier", "executor", "deployer")
 _ENTRY = re.compile(r"^(?P<action>[a-z0-9-]+:[A-Za-z0-9*]+)(?:\s*@\s*(?P<resource>\S+))?$")
 
 #: Modules that declare ``PERMISSIONS`` (every module that calls AWS through a connection).
@@ -69,6 +71,7 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.ops.scheduling",
     "aiops.ops.snapshots",
     "aiops.account.check",
+    "aiops.account.bootstrap",
 )
 
 
@@ -97,10 +100,11 @@ def _parse(entry: str) -> Grant:
 
 
 def permissions(purpose: str, *, reader: Iterable[str] = (), notifier: Iterable[str] = (),
-                executor: Iterable[str] = ()) -> Permissions:
+                executor: Iterable[str] = (), deployer: Iterable[str] = ()) -> Permissions:
     """A module's declaration (validated at import: a typo fails loudly, not in production)."""
     grants = {role: tuple(_parse(e) for e in entries)
-              for role, entries in (("reader", reader), ("notifier", notifier), ("executor", executor))}
+              for role, entries in (("reader", reader), ("notifier", notifier), ("executor", executor),
+                                    ("deployer", deployer))}
     return Permissions(purpose, {r: g for r, g in grants.items() if g})
 
 
