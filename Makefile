@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/cfn-lint infra/bootstrap.yaml
 
 mypy: $(STAMP)
 	$(BIN)/mypy

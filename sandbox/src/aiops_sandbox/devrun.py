@@ -191,13 +191,16 @@ def run(*, sandbox: bool = True, seed: int | None = None, port: int | None = Non
             feeder = LiveFeeder(boto_factory(server.endpoint)("cloudwatch"), result.series, start,
                                 trace_services=trace_services(result.manifest))
             feeder.start()
-            env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
+            conn = json.dumps({
                 "conn_type": "aws", "login": "testing", "password": "testing",
                 "extra": {"region_name": settings.regions[0], "endpoint_url": server.endpoint}})
+            # the two connections (docs/connect-account.md): reader and executor, both the emulator here
+            env["AIRFLOW_CONN_AWS_DEFAULT"] = conn
+            env["AIRFLOW_CONN_AWS_EXECUTOR"] = conn
             env.setdefault("AWS_ACCESS_KEY_ID", "testing")
             env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         else:
-            _say("Using the AWS connection 'aws_default' as configured (no emulator).")
+            _say("Using the AWS connections 'aws_default' (reader) and 'aws_executor' as configured (no emulator).")
         if stop["requested"]:
             return 130
         _say(f"Starting Airflow standalone (log: {log_path})...")
