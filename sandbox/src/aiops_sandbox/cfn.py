@@ -201,7 +201,9 @@ def _models() -> list[type]:
         def apply(cls, props: dict[str, Any], account_id: str, region: str) -> str | None:
             from moto.config.models import config_backends
 
-            rule = {"ConfigRuleName": props["ConfigRuleName"], "Source": props["Source"]}
+            rule: dict[str, Any] = {"ConfigRuleName": props["ConfigRuleName"], "Source": props["Source"]}
+            if props.get("InputParameters"):
+                rule["InputParameters"] = _policy_text(props["InputParameters"])
             config_backends[account_id][region].put_config_rule(rule)
             return str(props["ConfigRuleName"])
 

@@ -58,6 +58,11 @@ CIS_CONFIG_RULES = {
     "aiops-cis-ebs-encryption": "EC2_EBS_ENCRYPTION_BY_DEFAULT",
     "aiops-cis-rds-encrypted": "RDS_STORAGE_ENCRYPTED",
 }
+#: Required inputs of those managed rules (CIS: 90-day key rotation, 45 days unused credentials).
+CIS_RULE_INPUTS = {
+    "ACCESS_KEYS_ROTATED": {"maxAccessKeyAge": "90"},
+    "IAM_USER_UNUSED_CREDENTIALS_CHECK": {"maxCredentialUsageAge": "45"},
+}
 #: IAM managed policies are limited to 6,144 characters (whitespace excluded); stay below.
 MAX_POLICY_CHARS = 6000
 
@@ -255,9 +260,11 @@ def build_template(*, teams: tuple[str, ...] | list[str] = DEFAULT_TEAMS,
                                           "Properties": {
         "Name": "default", "S3BucketName": {"Ref": "ArtifactBucket"}, "S3KeyPrefix": "config"}}
     for name, identifier in CIS_CONFIG_RULES.items():
+        props: dict[str, Any] = {"ConfigRuleName": name, "Source": {"Owner": "AWS", "SourceIdentifier": identifier}}
+        if identifier in CIS_RULE_INPUTS:
+            props["InputParameters"] = CIS_RULE_INPUTS[identifier]
         resources[_logical(name) + "Rule"] = {"Type": "AWS::Config::ConfigRule", "Condition": "EnableConfig",
-                                              "DependsOn": ["ConfigRecorder"], "Properties": {
-            "ConfigRuleName": name, "Source": {"Owner": "AWS", "SourceIdentifier": identifier}}}
+                                              "DependsOn": ["ConfigRecorder"], "Properties": props}
     resources["SecurityHub"] = {"Type": "AWS::SecurityHub::Hub", "Condition": "EnableSecurityHub",
                                 "Properties": {"EnableDefaultStandards": False}}
     resources["SecurityHubCis"] = {"Type": "AWS::SecurityHub::Standard", "Condition": "EnableSecurityHub",
