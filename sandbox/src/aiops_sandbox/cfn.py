@@ -144,11 +144,12 @@ def _models() -> list[type]:
 
             backend = cloudtrail_backends[account_id][region]
             name = props["TrailName"]
+            opt: Any = props  # moto accepts None for the optional ones (its hints say str)
             backend.create_trail(
-                name, props["S3BucketName"], props.get("S3KeyPrefix"), props.get("SnsTopicName"),
+                name, props["S3BucketName"], opt.get("S3KeyPrefix"), opt.get("SnsTopicName"),
                 _bool(props.get("IncludeGlobalServiceEvents", True)), _bool(props.get("IsMultiRegionTrail", False)),
                 _bool(props.get("EnableLogFileValidation", False)), _bool(props.get("IsOrganizationTrail", False)),
-                props.get("CloudWatchLogsLogGroupArn"), props.get("CloudWatchLogsRoleArn"), props.get("KMSKeyId"),
+                opt.get("CloudWatchLogsLogGroupArn"), opt.get("CloudWatchLogsRoleArn"), opt.get("KMSKeyId"),
                 props.get("Tags", []))
             if _bool(props.get("IsLogging", True)):
                 backend.start_logging(name)
