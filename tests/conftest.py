@@ -201,7 +201,7 @@ def state_url(request, tmp_path):
 TEST_SETUP_ACTIONS = {
     "events:CreateEventBus", "events:DeleteEventBus", "events:PutRule", "events:DeleteRule", "events:PutTargets",
     "events:RemoveTargets", "sqs:CreateQueue", "sqs:DeleteQueue", "ssm:DescribeDocument", "s3:CreateBucket",
-    "ses:GetSendQuota",
+    "ses:GetSendQuota", "ssm:DeleteDocument",
 }
 
 
