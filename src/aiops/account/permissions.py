@@ -45,7 +45,7 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.core.artifacts",
     "aiops.core.reporting",
     "aiops.metrics.collect",
-    "aiops.metrics.targets",
+    "aiops.remediation.targets",
     "aiops.anomaly.collect",
     "aiops.anomaly.pipeline",
     "aiops.alerting.enrich",
