@@ -25,7 +25,7 @@ from aiops.airflow import default_args
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args(retries=0),
+    default_args=default_args(),  # a missing piece raises AirflowFailException: no retry
     tags=["aiops", "account"],
     doc_md=__doc__,
 )

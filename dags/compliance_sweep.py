@@ -66,7 +66,7 @@ Reject (or no answer) sends nothing; the failures stay in the summary and in Sec
     },
 )
 def compliance_sweep():
-    @task(retries=0)
+    @task  # a missing piece raises AirflowFailException: failed at once, not retried
     def preflight(params=None) -> list[str]:
         """Fail first, with the fix, when the account lacks what the sweep needs (SES sender, Security Hub)."""
         from airflow.exceptions import AirflowFailException
