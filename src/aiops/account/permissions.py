@@ -50,6 +50,7 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.anomaly.pipeline",
     "aiops.alerting.enrich",
     "aiops.alerting.notify",
+    "aiops.alerting.pipeline",
     "aiops.incidents.triage",
     "aiops.incidents.runbook_rules",
     "aiops.compliance.collect",

@@ -27,10 +27,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.alerting.engine import Engine, Ledger, counts
 from aiops.alerting.normalise import normalise_batch
 from aiops.alerting.rules import FILES, AlertingRules, load_rules
 from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
+
+PERMISSIONS = permissions(
+    "acknowledging processed messages of the intake queue",
+    reader=("sqs:DeleteMessage @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",),
+)
 
 log = logging.getLogger(__name__)
 
