@@ -42,6 +42,7 @@ _ENTRY = re.compile(r"^(?P<action>[a-z0-9-]+:[A-Za-z0-9*]+)(?:\s*@\s*(?P<resourc
 #: ``tests/unit/test_account_iam.py`` fails when a module calls ``aws.client`` and is missing here.
 DECLARING_MODULES: tuple[str, ...] = (
     "aiops.core.aws",
+    "aiops.core.identity",
     "aiops.core.artifacts",
     "aiops.core.reporting",
     "aiops.metrics.collect",

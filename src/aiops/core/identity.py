@@ -12,7 +12,10 @@ import threading
 import weakref
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions("the connected account's id", reader=("sts:GetCallerIdentity",))
 
 _lock = threading.Lock()
 # Keyed by the cached STS client itself: a changed connection (aws.clear_client_cache(), a new task
