@@ -16,15 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "application log groups and their events",
+    reader=("logs:DescribeLogGroups", "logs:FilterLogEvents"),
+)
 
 PREFIX = "/matcarv/"
 BUCKET_SECONDS = 300
 ERROR_LEVELS = {"ERROR", "FATAL", "CRITICAL"}
 WARN_LEVELS = {"WARN", "WARNING"}
 MAX_EVENTS_PER_GROUP = 200_000  # a safety stop per group and window; hitting it is logged as truncated
-# Permissions this collector needs (read-only): logs:DescribeLogGroups, logs:FilterLogEvents.
-PERMISSIONS = ("logs:DescribeLogGroups", "logs:FilterLogEvents")
 
 _SUBS = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),

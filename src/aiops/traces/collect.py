@@ -13,13 +13,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.core import aws
+
+PERMISSIONS = permissions(
+    "X-Ray service graph and trace summaries",
+    reader=("xray:GetServiceGraph", "xray:GetTraceSummaries"),
+)
 
 BUCKET = timedelta(minutes=5)
 SLOW_PER_HOUR = 3  # slowest traces kept per service and hour (plus every faulty one, up to FAULTY_PER_HOUR)
 FAULTY_PER_HOUR = 5
-# Permissions this collector needs (read-only).
-PERMISSIONS = ("xray:GetServiceGraph", "xray:GetTraceSummaries")
 
 
 def percentile(histogram: Iterable[dict[str, Any]], q: float) -> float | None:

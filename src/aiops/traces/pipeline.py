@@ -10,7 +10,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from aiops.account.permissions import permissions
 from aiops.metrics.pipeline import plan_range, split_days
+
+PERMISSIONS = permissions("traces extract (the calls are in aiops.traces.collect)")
 
 log = logging.getLogger(__name__)
 WATERMARK = "traces_collect"
