@@ -6,7 +6,7 @@ account, the bootstrap stack and two IAM users exist).
   paths (compliance sweep incl. its email, metrics extract, cost, CloudTrail analysis, alert
   notification, event publishing) succeed, and every write any runbook makes is refused.
 * ``aws_executor`` = a user holding only the generated executor policy: publishes the runbooks and
-  runs ``stop-idle-instance`` as its automation role ``aiops-runbook-stop-idle-instance`` (the
+  runs ``stop-idle-instance`` as its automation role ``MatCarvAIOps-stop-idle-instance`` (the
   role's policy = the runbook metadata's permissions; each step is authorised against it).
 
 The emulator variant of the policies widens resource scopes where moto only authorises against

@@ -78,7 +78,7 @@ def test_reader_and_notifier_hold_no_runbook_write(policies):
 def test_executor_passes_only_the_automation_roles_to_ssm_only(policies):
     passrole = [s for s in policies["aiops-executor"]["Statement"] if "iam:PassRole" in s["Action"]]
     assert passrole == [{"Sid": passrole[0]["Sid"], "Effect": "Allow", "Action": ["iam:PassRole"],
-                         "Resource": "arn:aws:iam::111122223333:role/aiops-runbook-*",
+                         "Resource": "arn:aws:iam::111122223333:role/MatCarvAIOps-*",
                          "Condition": {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}}]
     start = [s for s in policies["aiops-executor"]["Statement"] if "ssm:StartAutomationExecution" in s["Action"]]
     assert start[0]["Resource"] == "arn:aws:ssm:us-east-1:111122223333:automation-definition/MatCarv-*"
@@ -93,6 +93,7 @@ def test_each_runbook_role_is_exactly_its_metadata_permissions(policies):
     assert len(catalog) >= 10
     for runbook in catalog:
         doc = policies[f"aiops-runbook-{runbook.id}"]
+        assert runbook.metadata.automation_role.startswith("MatCarvAIOps-")  # PassRole covers it
         assert [s["Action"] for s in doc["Statement"]] == [sorted(set(runbook.metadata.permissions))]
 
 

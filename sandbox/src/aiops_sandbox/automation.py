@@ -59,7 +59,8 @@ Known differences from AWS (deliberate, for a local rehearsal account):
 
 * ``assumeRole`` / ``AutomationAssumeRole``: when the parameter names a role, the steps run with
   that role's temporary credentials (moto STS ``AssumeRole``, without checking that the caller may
-  pass it: moto has no ``iam:PassRole``); otherwise with the caller's own access key and secret
+  pass it: moto has no ``iam:PassRole``); a role that does not exist fails the start under IAM
+  enforcement and is ignored without it; otherwise with the caller's own access key and secret
   (looked up in moto's IAM). With ``INITIAL_NO_AUTH_ACTION_COUNT`` set, moto then authorises every
   step's API call against that role's / caller's policies, and the emulator authorises the
   automation calls themselves (``ssm:StartAutomationExecution`` ...) against the caller's
@@ -606,6 +607,13 @@ def validate_parameters(declared: dict[str, Any] | None,
     return wire, native
 
 
+def _iam_enforced() -> bool:
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
 def _step_credentials(caller: _Caller, role_arn: str, execution_id: str) -> tuple[str, str, str | None]:
     """(access key, secret, session token) the steps sign with: the assumed role's, else the caller's."""
     from moto.utilities.utils import get_partition
@@ -613,12 +621,16 @@ def _step_credentials(caller: _Caller, role_arn: str, execution_id: str) -> tupl
     partition = get_partition(caller.region)
     if role_arn:
         from moto.iam.models import iam_backends
-        from moto.sts.models import sts_backends
 
         try:
             iam_backends[caller.account_id][partition].get_role_by_arn(role_arn)
         except Exception as exc:
-            raise _bad_parameters(f"AutomationAssumeRole {role_arn} does not exist ({exc}).") from exc
+            if _iam_enforced():  # as AWS: the execution cannot assume a role that does not exist
+                raise _bad_parameters(f"AutomationAssumeRole {role_arn} does not exist ({exc}).") from exc
+            role_arn = ""  # no IAM enforcement (the default sandbox): run as the caller, as before
+    if role_arn:
+        from moto.sts.models import sts_backends
+
         assumed = sts_backends[caller.account_id][partition].assume_role(
             region_name=caller.region, role_session_name=f"automation-{execution_id[:8]}", role_arn=role_arn,
             policy="", duration=3600, external_id="")

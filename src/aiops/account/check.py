@@ -45,7 +45,7 @@ PERMISSIONS = permissions(
         "ce:GetCostAndUsage",
         "compute-optimizer:GetEnrollmentStatus",
         "iam:SimulatePrincipalPolicy",
-        "iam:GetRole @ arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aiops-*",
+        "iam:GetRole @ arn:${AWS::Partition}:iam::${AWS::AccountId}:role/MatCarvAIOps-*",
     ),
 )
 
@@ -391,21 +391,21 @@ class _Checker:
 
     # -- runbooks ----------------------------------------------------------------------------------
     def runbooks(self) -> None:
-        from aiops.account.iam import runbook_permissions, runbook_role_name
+        from aiops.account.iam import runbook_roles
 
         iam, absent = self.client("iam"), []
-        for rid in sorted(runbook_permissions()):
+        for role in sorted(runbook_roles().values()):
             try:
-                iam.get_role(RoleName=runbook_role_name(rid))
+                iam.get_role(RoleName=role)
             except Exception as exc:
                 if _code(exc) != "NoSuchEntity":
                     raise
-                absent.append(runbook_role_name(rid))
+                absent.append(role)
         if absent:
             self.add("runbooks", "automation roles", "missing", f"{len(absent)} absent: {', '.join(absent[:5])}"
                      + (" ..." if len(absent) > 5 else ""), STACK_FIX)
         else:
-            self.add("runbooks", "automation roles", "ready", "one aiops-runbook-<id> role per runbook")
+            self.add("runbooks", "automation roles", "ready", "each runbook's automation_role exists")
 
 
 def _principal_arn(arn: str) -> str:

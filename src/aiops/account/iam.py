@@ -9,10 +9,11 @@ Produces (JSON policy documents; the bootstrap template embeds the same statemen
 * ``aiops-notifier`` - every ``notifier`` grant: SNS Publish, SES SendRawEmail, EventBridge PutEvents
                        (attached to the reader role)
 * ``aiops-executor`` - every ``executor`` grant: SSM automations of the MatCarv-* documents, runbook
-                       publishing, ``iam:PassRole`` only to ``aiops-runbook-*``, routine-ops writes
+                       publishing, ``iam:PassRole`` only to ``MatCarvAIOps-*``, routine-ops writes
                        (connection ``aws_executor``)
 * ``aiops-deployer`` - what the person running ``aiops account bootstrap`` needs (not in the stack)
-* ``aiops-runbook-<id>`` - one automation role per runbook whose policy is exactly the ``permissions``
+* ``aiops-runbook-<id>`` - the policy of runbook <id>'s automation role (its metadata's ``automation_role``,
+                       ``MatCarvAIOps-<id>``): exactly the ``permissions``
                        of its ``include/runbooks/<id>.meta.yaml``
 
 ``--emulator`` widens resource scopes to ``*`` where moto authorises against ``*`` only (every service
@@ -34,7 +35,8 @@ from typing import Any
 from aiops.account.permissions import DECLARING_MODULES, ROLES, Grant, Role, grants
 
 POLICY_VERSION = "2012-10-17"
-RUNBOOK_ROLE_PREFIX = "aiops-runbook-"
+#: Every runbook's ``automation_role`` (its metadata) starts with this; ``iam:PassRole`` is limited to it.
+RUNBOOK_ROLE_PREFIX = "MatCarvAIOps-"
 READER_ROLE = "aiops-reader"
 EXECUTOR_ROLE = "aiops-executor"
 #: Services whose requests moto authorises against a real resource ARN (others: ``*``).
@@ -53,8 +55,15 @@ API_ALIASES = {
 }
 
 
-def runbook_role_name(runbook_id: str) -> str:
-    return f"{RUNBOOK_ROLE_PREFIX}{runbook_id}"
+def runbook_roles(catalog_dir: Path | None = None) -> dict[str, str]:
+    """``runbook id -> automation role name`` (the metadata's ``automation_role``)."""
+    from aiops.remediation.catalog import load_catalog
+
+    return {rb.id: rb.metadata.automation_role for rb in load_catalog(catalog_dir)}
+
+
+def runbook_role_name(runbook_id: str, catalog_dir: Path | None = None) -> str:
+    return runbook_roles(catalog_dir)[runbook_id]
 
 
 def substitute(text: str, params: Mapping[str, str]) -> str:
@@ -123,7 +132,7 @@ def render_policies(params: Mapping[str, str], *, emulator: bool = False,
 
     out = {f"aiops-{role}": doc(role_statements(role, emulator=emulator)) for role in ROLES}
     for rid, actions in runbook_permissions(catalog_dir).items():
-        out[runbook_role_name(rid)] = doc(runbook_statements(actions))
+        out[f"aiops-runbook-{rid}"] = doc(runbook_statements(actions))
     return out
 
 

@@ -22,7 +22,7 @@ from aiops.account.iam import (
     READER_ROLE,
     role_statements,
     runbook_permissions,
-    runbook_role_name,
+    runbook_roles,
     runbook_statements,
 )
 
@@ -155,9 +155,10 @@ def build_template(*, teams: tuple[str, ...] | list[str] = DEFAULT_TEAMS,
     ssm_trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "ssm.amazonaws.com"}, "Action": "sts:AssumeRole",
         "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}
+    roles = runbook_roles(catalog_dir)
     for rid, actions in sorted(runbook_permissions(catalog_dir).items()):
         resources[f"Runbook{_logical(rid)}Role"] = {"Type": "AWS::IAM::Role", "Properties": {
-            "RoleName": runbook_role_name(rid), "AssumeRolePolicyDocument": ssm_trust,
+            "RoleName": roles[rid], "AssumeRolePolicyDocument": ssm_trust,
             "Description": f"SSM Automation role of runbook {rid}: exactly its metadata's permissions",
             "Policies": [{"PolicyName": "runbook", "PolicyDocument": {
                 "Version": "2012-10-17", "Statement": runbook_statements(actions)}}]}}

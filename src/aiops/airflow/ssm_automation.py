@@ -35,7 +35,7 @@ PERMISSIONS = permissions(
         "ssm:DescribeAutomationExecutions",
         "ssm:DescribeAutomationStepExecutions",
         "ssm:StopAutomationExecution",
-        "iam:PassRole @ arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aiops-runbook-*",
+        "iam:PassRole @ arn:${AWS::Partition}:iam::${AWS::AccountId}:role/MatCarvAIOps-*",
     ),
 )
 
