@@ -151,3 +151,35 @@ def test_mask_setting(name, value, shown):
     from aiops.core.redact import mask_setting
 
     assert mask_setting(name, value) == shown
+
+
+# -- every approval has assigned users --------------------------------------------------------------------
+def test_prod_patch_install_without_policy_approvers_is_assigned_to_the_default_approvers():
+    from datetime import UTC, datetime
+
+    from aiops.core.settings import get_settings
+    from aiops.ops import patching
+    from aiops.ops.policy import PatchPolicy
+
+    policy = PatchPolicy.model_validate({"id": "p", "selector": {"PatchGroup": "g"}, "mode": "enforce",
+                                         "maintenance_window": {"days": ["sun"], "start": "23:00",
+                                                                "duration_minutes": 240, "timezone": "UTC"}})
+    assert policy.approvers == []
+    fleet = [patching.Instance(f"i-{k}", "running", {"env": "prod", "Name": f"h{k}"}) for k in range(2)]
+    _, _, plan = patching.plan_patching([policy], {"p": fleet}, datetime(2026, 11, 22, 23, 30, tzinfo=UTC),
+                                        default_batch_size=3)
+    assert plan["needs_approval"] is True
+    assert plan["approvers"] == sorted(get_settings().ops_patch_approvers)
+    assert plan["approvers"]
+
+
+@pytest.mark.airflow
+def test_compliance_fix_offer_is_assigned_to_named_users(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from aiops.core.settings import get_settings
+
+    dag = DagBag(dag_folder="dags/compliance_sweep.py").get_dag("compliance_sweep")
+    users = [u["id"] for u in dag.get_task("request_fixes").assigned_users]
+    assert users == get_settings().compliance_fix_approvers
+    assert users

@@ -212,6 +212,10 @@ class Settings(BaseSettings):
         "auto", pattern="^(auto|on|off)$",
         description="Pull AWS Config rule compliance: auto (when a recorder exists), on, off.",
     )
+    compliance_fix_approvers: list[str] = Field(
+        ["carol.secops", "alice.sre"], description="Airflow users who may answer the sweep's 'request fixes' step "
+        "(each fix is then approved again in remediate by its runbook's approvers)."
+    )
     compliance_remediation_timeout_hours: float = Field(
         12, gt=0, description="How long the sweep's 'request fixes' step waits; no answer = no request."
     )
@@ -243,6 +247,10 @@ class Settings(BaseSettings):
         description="Whether that default is applied (enforce) or only reported (dry-run).",
     )
     ops_patch_batch_size: int = Field(2, ge=1, description="Instances patched per batch (policy may override).")
+    ops_patch_approvers: list[str] = Field(
+        ["alice.sre", "carol.secops"], description="Who approves a prod patch install when its policy names no "
+        "approvers (every approval has assigned users)."
+    )
     ops_patch_approval_timeout_minutes: float = Field(
         240, gt=0, description="An unanswered prod patch-install approval means 'not installed'."
     )
