@@ -120,13 +120,24 @@ def test_protected_target_is_refused_before_anything_reaches_ssm(dag, account):
     assert "protected" in row["outcome"]["error"]
 
 
-def test_pre_approved_runbook_runs_without_asking(dag, account):
+def test_manual_trigger_of_a_pre_approved_runbook_needs_an_approval(dag, account):
+    """Pre-approved means pre-approved for a verified incident cause (docs/preapproval.md): a person
+    triggering remediate gets an approval step, and nothing runs until someone approves."""
     truth, _ec2 = account
     volume = truth["resources"]["volumes"]["catalog-prod-search-data"]
-    dag_run, states, responder = run(dag, {"runbook": "snapshot-ebs-volume", "parameters": {"VolumeId": volume},
-                                           "requested_by": "alice.sre"}, {})
+    conf = {"runbook": "snapshot-ebs-volume", "parameters": {"VolumeId": volume}, "requested_by": "alice.sre"}
+    dag_run, states, responder = run(dag, conf, {"approve_1": reject(by="bob.finops")})
+    assert states["execute"] == "skipped", states
+    assert [r.task_id for r, _ in responder.answered] == ["approve_1"]
+    row = request_row(dag_run)
+    assert row["status"] == "rejected"
+    assert row["plan"]["preapproval"]["preapproved"] is False
+    assert "manual" in row["plan"]["preapproval"]["reasons"][0]
+
+    dag_run, states, responder = run(dag, conf, {"approve_1": approve(by="bob.finops")})
     assert states["execute"] == "success", states
-    assert responder.answered == []
+    request = responder.answered[0][0]
+    assert "pre-approval not granted" in request.body
     assert request_row(dag_run)["status"] == "succeeded"
 
 
