@@ -301,3 +301,21 @@ def test_rate_limit_per_runbook(world, monkeypatch):
                            detail={"runbook": "reboot-ec2-instance", "resource": f"i-00000000000000{i:02d}"})
     decision = verify(open_incident(alarm_event(world["alarm"], world["instance"])))
     assert failed(decision) == {"rate_limit"}
+
+
+def test_emulator_delivers_the_event_account_like_eventbridge(sandbox):
+    """moto drops ``account`` from events delivered to SQS; real EventBridge always sends it and the
+    account check relies on it (the sandbox's fix, aiops_sandbox.emulator._install_event_account_fix)."""
+    import json
+
+    from aiops.core import aws
+
+    sqs, events_client = aws.client("sqs"), aws.client("events")
+    name = f"acct-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events_client.put_rule(Name=name, EventPattern=json.dumps({"source": [name]}))
+    events_client.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+    events_client.put_events(Entries=[{"Source": name, "DetailType": "t", "Detail": "{}"}])
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(message["Body"])["account"] == aws.account_id()
