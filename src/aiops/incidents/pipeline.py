@@ -97,7 +97,7 @@ def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[
         match = decision["match"]
         remediate_run = trigger_run_id(incident_id, run_id)
         # pre-approved only for a verified, current cause (else remediate asks for an approval)
-        preapproval = decide_for_incident(incident, match)
+        preapproval = decide_for_incident(incident, match) if incident["state"] == "triaged" else None
         policy = match["approval"] if preapproval is None else preapproval.summary
         try:
             incidents.transition(
