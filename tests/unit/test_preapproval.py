@@ -65,7 +65,7 @@ def anomaly_event(instance: str, *, value: float, lower: float = 40.0, upper: fl
 
 def open_incident(*raw_events: dict) -> dict:
     """Intake's path: normalise -> one incident (triaged, as incident_response finds it)."""
-    from aiops.alerting.model import IncidentCandidate
+    from aiops.core.alerts import IncidentCandidate
     from aiops.alerting.normalise import normalise_batch
     from aiops.incidents import store
 

@@ -122,7 +122,7 @@ class AwsCauseReads:
         return out
 
     def resource_exists(self, kind: str, resource_id: str) -> bool:
-        from aiops.metrics.targets import describe_targets
+        from aiops.remediation.targets import describe_targets
 
         return all(t.exists for t in describe_targets(kind, [resource_id]))
 
@@ -178,10 +178,21 @@ def _utc(value: Any) -> datetime | None:
 
 
 def _series_of(alert: dict[str, Any]) -> str | None:
-    from aiops.incidents.triage import signal_of
+    """The series an alert is about (as triage's ``signal_of`` names it: ``alert.metric`` or the
+    alarm's metric). Kept here: remediation sits below incidents in the package layers."""
+    from aiops.metrics.model import series_id
 
-    signal = signal_of(alert)
-    return signal["series_id"] if signal else None
+    sid = alert.get("metric")
+    if sid and str(sid).count("|") == 3:
+        return str(sid)
+    detail = (alert.get("raw") or {}).get("detail") or {}
+    for query in (detail.get("configuration") or {}).get("metrics") or []:
+        stat_block: dict[str, Any] = query.get("metricStat") or {}
+        metric: dict[str, Any] = stat_block.get("metric") or {}
+        if metric.get("name"):
+            dims = {str(k): str(v) for k, v in (metric.get("dimensions") or {}).items()}
+            return series_id(metric.get("namespace", ""), metric["name"], dims, stat_block.get("stat", "Average"))
+    return None
 
 
 def _num(value: Any) -> float | None:
@@ -232,12 +243,9 @@ def _target(match: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def _rule_direction(match: dict[str, Any]) -> str | None:
-    if "direction" in match:
-        return match.get("direction")
-    from aiops.incidents.config import load_rules
-
-    rule = next((r for r in load_rules().rules if r.id == match.get("rule")), None)
-    return rule.when.direction if rule else None
+    """``when.direction`` of the matched rule (``matching_runbooks`` and the grant carry it)."""
+    value = match.get("direction")
+    return str(value) if value else None
 
 
 # -- the rule set ----------------------------------------------------------------------------------
@@ -458,12 +466,24 @@ def _find_grant(incident_id: str, runbook: str, parameters: dict[str, Any], now:
     return None
 
 
+def _incident(incident_id: str) -> dict[str, Any] | None:
+    """The incident row as the platform stored it (read directly: remediation is below incidents)."""
+    from sqlalchemy import select
+
+    from aiops.core.state import StateStore, incidents
+
+    store = StateStore()
+    store._ready()
+    with store.engine.connect() as conn:
+        row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)).first()
+    return dict(row._mapping) if row else None
+
+
 def gate_plan(conf: dict[str, Any], *, runbook: Any, parameters: dict[str, Any], request_id: str, run_id: str,
               now: datetime | None = None, reads: CauseReads | None = None) -> PlanGate:
     """Approval rounds for a remediate request; for a pre-approved runbook only a platform grant
     for this incident, runbook and parameters, re-verified now, lets it run without a human."""
     from aiops.core.state import StateStore
-    from aiops.incidents import store as incidents
     from aiops.remediation.pipeline import APPROVAL_ROUNDS
 
     meta = runbook.metadata
@@ -491,10 +511,9 @@ def gate_plan(conf: dict[str, Any], *, runbook: Any, parameters: dict[str, Any],
     if grant is None:
         return fallback([f"no unclaimed platform grant for incident {incident_id}, runbook {runbook.id} and these "
                          f"parameters in the last {_settings().preapproval_grant_ttl_minutes:g} min"])
-    try:
-        incident = incidents.get(str(incident_id))
-    except Exception as exc:
-        return fallback([f"incident {incident_id} not found: {exc}"])
+    incident = _incident(str(incident_id))
+    if incident is None:
+        return fallback([f"incident {incident_id} not found in the state store"])
     detail = grant["detail"] or {}
     if grant["action"] == REFUSED:
         refused = PreapprovalDecision.model_validate(detail.get("decision") or {**base, "preapproved": False})
