@@ -65,8 +65,8 @@ def anomaly_event(instance: str, *, value: float, lower: float = 40.0, upper: fl
 
 def open_incident(*raw_events: dict) -> dict:
     """Intake's path: normalise -> one incident (triaged, as incident_response finds it)."""
-    from aiops.core.alerts import IncidentCandidate
     from aiops.alerting.normalise import normalise_batch
+    from aiops.core.alerts import IncidentCandidate
     from aiops.incidents import store
 
     alerts, dead = normalise_batch(list(raw_events))
