@@ -152,8 +152,9 @@ def test_runbook_missing_from_the_account_is_published_before_execution(dag, acc
     name = load_catalog().get("reboot-ec2-instance").document_name
     ssm = aws.client("ssm")
     ssm.delete_document(Name=name)
+    # a manual request: the pre-approved runbook asks for an approval (docs/preapproval.md)
     _dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
-                                   "requested_by": "incident_response"}, {})
+                                   "requested_by": "incident_response"}, {"approve_1": approve(by="bob.finops")})
     assert states["execute"] == "success", states
     assert ssm.describe_document(Name=name)["Document"]["Name"] == name
     assert state(ec2, target) == "running"
@@ -164,7 +165,7 @@ def test_failed_execution_is_recorded_and_fails_the_run(dag, account):
     target = truth["resources"]["instances"]["platform-staging-ci-runner"]
     ec2.stop_instances(InstanceIds=[target])  # the runbook asserts "running" first: SSM fails it
     dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
-                                   "requested_by": "alice.sre"}, {})
+                                   "requested_by": "alice.sre"}, {"approve_1": approve(by="bob.finops")})
     assert states["execute"] == "failed"
     assert states["record"] == "failed"  # recorded, and the run is red rather than green
     assert str(dag_run.state) == "failed"
