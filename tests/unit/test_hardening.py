@@ -114,11 +114,11 @@ def test_state_migrate_masks_the_database_password(monkeypatch, capsys):
     class FakeStore:
         url = "postgresql+psycopg2://aiops:s3cr3t-pw@db.internal:5432/aiops_state"
 
-        def migrate(self) -> list[int]:
+        def migrate(self) -> list[str]:
             return []
 
-        def schema_version(self) -> int:
-            return 8
+        def schema_revision(self) -> str:
+            return "0001"
 
     monkeypatch.setattr(state, "StateStore", FakeStore)
     assert main(["state", "migrate"]) == 0
