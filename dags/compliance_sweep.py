@@ -139,6 +139,7 @@ def compliance_sweep():
         subject="Send fixable compliance failures to remediate?",
         body=FIX_BODY,
         defaults=[ApprovalOperator.REJECT],  # no answer: nothing is sent
+        assigned_users=[{"id": u, "name": u} for u in get_settings().compliance_fix_approvers],
         response_timeout=timedelta(hours=get_settings().compliance_remediation_timeout_hours),
         ignore_downstream_trigger_rules=False,
     )

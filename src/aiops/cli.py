@@ -97,11 +97,13 @@ def cmd_ops_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from aiops.core.redact import mask_setting
     from aiops.core.settings import get_settings
 
     settings = get_settings()
     for name, info in type(settings).model_fields.items():
-        _print(f"AIOPS_{name.upper():<28} = {getattr(settings, name)!s:<40} # {info.description or ''}")
+        value = mask_setting(name, getattr(settings, name))
+        _print(f"AIOPS_{name.upper():<28} = {value:<40} # {info.description or ''}")
     return 0
 
 
@@ -131,11 +133,12 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_state_migrate(args: argparse.Namespace) -> int:
+    from aiops.core.redact import mask_url
     from aiops.core.state import StateStore
 
     store = StateStore()
     applied = store.migrate()
-    _print(f"state store {store.url}: schema revision {store.schema_revision()}"
+    _print(f"state store {mask_url(store.url)}: schema revision {store.schema_revision()}"
            + (f" (applied {', '.join(applied)})" if applied else " (up to date)"))
     return 0
 

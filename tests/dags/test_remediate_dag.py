@@ -120,13 +120,24 @@ def test_protected_target_is_refused_before_anything_reaches_ssm(dag, account):
     assert "protected" in row["outcome"]["error"]
 
 
-def test_pre_approved_runbook_runs_without_asking(dag, account):
+def test_manual_trigger_of_a_pre_approved_runbook_needs_an_approval(dag, account):
+    """Pre-approved means pre-approved for a verified incident cause (docs/preapproval.md): a person
+    triggering remediate gets an approval step, and nothing runs until someone approves."""
     truth, _ec2 = account
     volume = truth["resources"]["volumes"]["catalog-prod-search-data"]
-    dag_run, states, responder = run(dag, {"runbook": "snapshot-ebs-volume", "parameters": {"VolumeId": volume},
-                                           "requested_by": "alice.sre"}, {})
+    conf = {"runbook": "snapshot-ebs-volume", "parameters": {"VolumeId": volume}, "requested_by": "alice.sre"}
+    dag_run, states, responder = run(dag, conf, {"approve_1": reject(by="bob.finops")})
+    assert states["execute"] == "skipped", states
+    assert [r.task_id for r, _ in responder.answered] == ["approve_1"]
+    row = request_row(dag_run)
+    assert row["status"] == "rejected"
+    assert row["plan"]["preapproval"]["preapproved"] is False
+    assert "manual" in row["plan"]["preapproval"]["reasons"][0]
+
+    dag_run, states, responder = run(dag, conf, {"approve_1": approve(by="bob.finops")})
     assert states["execute"] == "success", states
-    assert responder.answered == []
+    request = responder.answered[0][0]
+    assert "pre-approval not granted" in request.body
     assert request_row(dag_run)["status"] == "succeeded"
 
 
@@ -141,8 +152,9 @@ def test_runbook_missing_from_the_account_is_published_before_execution(dag, acc
     name = load_catalog().get("reboot-ec2-instance").document_name
     ssm = aws.client("ssm")
     ssm.delete_document(Name=name)
+    # a manual request: the pre-approved runbook asks for an approval (docs/preapproval.md)
     _dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
-                                   "requested_by": "incident_response"}, {})
+                                   "requested_by": "incident_response"}, {"approve_1": approve(by="bob.finops")})
     assert states["execute"] == "success", states
     assert ssm.describe_document(Name=name)["Document"]["Name"] == name
     assert state(ec2, target) == "running"
@@ -153,7 +165,7 @@ def test_failed_execution_is_recorded_and_fails_the_run(dag, account):
     target = truth["resources"]["instances"]["platform-staging-ci-runner"]
     ec2.stop_instances(InstanceIds=[target])  # the runbook asserts "running" first: SSM fails it
     dag_run, states, _ = run(dag, {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
-                                   "requested_by": "alice.sre"}, {})
+                                   "requested_by": "alice.sre"}, {"approve_1": approve(by="bob.finops")})
     assert states["execute"] == "failed"
     assert states["record"] == "failed"  # recorded, and the run is red rather than green
     assert str(dag_run.state) == "failed"

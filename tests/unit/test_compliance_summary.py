@@ -72,19 +72,56 @@ def test_text_has_the_same_story(model):
 
 
 def test_accepted_risk_tag_and_yaml_exception():
-    res = [r("s3_bucket_not_public", "site", tags={"aiops:accepted-risk": "public website"}),
-           r("s3_tls_only", "site", tags={"aiops:accepted-risk": "x", "aiops:accepted-risk-checks": "other_check"}),
+    res = [r("s3_bucket_not_public", "site", tags={"aiops:accepted-risk": "RISK-site"}),
+           r("s3_tls_only", "site", tags={"aiops:accepted-risk": "RISK-site", "aiops:accepted-risk-checks": "other_check"}),
            r("ebs_volume_encrypted", "vol-1"), r("ebs_volume_encrypted", "vol-2"), r("kms_key_rotation", "k", "PASSED")]
     exc = [RiskException(check="ebs_volume_encrypted", resource="vol-1", reason="scratch disk", owner="carol",
                          expires=date(2026, 12, 31)),
-           RiskException(check="*", resource="vol-2", reason="expired one", expires=date(2026, 11, 1))]
+           RiskException(check="*", resource="vol-2", reason="expired one", expires=date(2026, 11, 1)),
+           RiskException(id="RISK-site", check="s3_bucket_not_public", resource="site", reason="public website",
+                         approved_by="carol.secops", expires=date(2027, 1, 31))]
     out = {(x.check_id, x.resource_id): x for x in apply_exceptions(res, exc, AS_OF)}
-    assert "public website" in out[("s3_bucket_not_public", "site")].suppressed
+    site = out[("s3_bucket_not_public", "site")].suppressed
+    assert "public website" in site
+    assert "exception RISK-site, approved by carol.secops, until 2027-01-31" in site
     assert out[("s3_tls_only", "site")].suppressed is None  # tag limited to another check
     assert "scratch disk" in out[("ebs_volume_encrypted", "vol-1")].suppressed
     assert "owner carol" in out[("ebs_volume_encrypted", "vol-1")].suppressed
     assert out[("ebs_volume_encrypted", "vol-2")].suppressed is None  # expired
     assert out[("kms_key_rotation", "k")].suppressed is None  # a PASS is never suppressed
+
+
+UNAPPROVED = [RiskException(id="RISK-noexpiry", check="*", resource="site", reason="no expiry", approved_by="carol"),
+              RiskException(id="RISK-noapprover", check="*", resource="site", reason="nobody", expires=date(2027, 1, 1)),
+              RiskException(id="RISK-old", check="*", resource="site", reason="old", approved_by="carol",
+                            expires=date(2026, 11, 1)),
+              RiskException(id="RISK-other", check="*", resource="other-bucket", reason="other", approved_by="carol",
+                            expires=date(2027, 1, 1))]
+
+
+@pytest.mark.parametrize(("tag", "why"), [
+    pytest.param("public website, trust me", "names no exception recorded", id="free-text-tag"),
+    pytest.param("RISK-noexpiry", "records no expires", id="no-expiry"),
+    pytest.param("RISK-noapprover", "records no approved_by", id="no-approver"),
+    pytest.param("RISK-old", "expired on 2026-11-01", id="expired"),
+    pytest.param("RISK-other", "is for resource other-bucket", id="another-resource"),
+])
+def test_accepted_risk_tag_without_an_approved_live_exception_does_not_suppress(tag, why):
+    [out] = apply_exceptions([r("s3_bucket_not_public", "site", tags={"aiops:accepted-risk": tag})], UNAPPROVED, AS_OF)
+    assert out.suppressed is None
+    assert out.effective == "FAILED"
+    assert why in out.risk_tag_ignored
+    model = summary.summary_model(results=[out], sweep_diff=diff(None, [out]), trend=[], errors={}, as_of=AS_OF,
+                                  account_id="123456789012", region="us-east-1")
+    assert why in summary.render_html(model)  # the summary says why the finding is still failing
+    assert "ACCEPTED-RISK TAGS NOT HONOURED" in summary.render_text(model)
+
+
+def test_wildcard_resource_needs_id_approver_and_expiry():
+    with pytest.raises(ValueError, match="only for an entry with an id"):
+        RiskException(check="*", resource="*", reason="everything is fine")
+    RiskException(id="RISK-fleet", check="s3_tls_only", resource="*", reason="legacy fleet", approved_by="carol",
+                  expires=date(2027, 1, 1))
 
 
 @pytest.mark.parametrize(("text", "field"), [

@@ -178,8 +178,97 @@ def test_secret_is_shared_through_the_common_env(services, common_env, variable)
     assert {services[name]["environment"][variable] for name in COMMON_SERVICES} == {common_env[variable]}
 
 
-def test_jwt_secret_has_a_non_empty_default(common_env):
-    assert _with_defaults(common_env["AIRFLOW__API_AUTH__JWT_SECRET"])
+class ComposeRefuses(ValueError):
+    """What `docker compose config` / `up` does for ``${X:?message}`` with X unset or empty."""
+
+
+_FULL = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}")
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's interpolation: ${X}, ${X:-default}, ${X-default}, ${X:?error}, ${X?error}; $$ is $."""
+    def one(m: re.Match[str]) -> str:
+        name, op, arg = m.group("name"), m.group("op"), m.group("arg")
+        present, value = name in env, env.get(name, "")
+        if op in (":?", "?") and (not present or (op == ":?" and not value)):
+            raise ComposeRefuses(f"required variable {name} is missing a value: {arg}")
+        if (op == ":-" and not value) or (op == "-" and not present):
+            return arg
+        return value
+    return _FULL.sub(one, str(value).replace("$$", "\0")).replace("\0", "$")
+
+
+def _interpolate_all(node: Any, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate_all(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate_all(v, env) for v in node]
+    return _interpolate(node, env) if isinstance(node, str) else node
+
+
+def _env_example() -> dict[str, str]:
+    return dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
+                if line and not line.startswith("#") and "=" in line)
+
+
+SECRETS = {"AIRFLOW__CORE__FERNET_KEY": "x" * 43 + "=", "AIRFLOW__API_AUTH__JWT_SECRET": "y" * 64}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [pytest.param({}, id="no-env"), pytest.param(_env_example(), id="env-example-copied-unchanged"),
+     pytest.param({"AIRFLOW__CORE__FERNET_KEY": SECRETS["AIRFLOW__CORE__FERNET_KEY"]}, id="jwt-secret-missing"),
+     pytest.param({"AIRFLOW__API_AUTH__JWT_SECRET": SECRETS["AIRFLOW__API_AUTH__JWT_SECRET"]}, id="fernet-missing")],
+)
+def test_compose_without_secrets_refuses_to_start_with_a_clear_message(compose, env):
+    with pytest.raises(ComposeRefuses) as refused:
+        _interpolate_all(compose, env)
+    message = str(refused.value)
+    assert "AIRFLOW__CORE__FERNET_KEY" in message or "AIRFLOW__API_AUTH__JWT_SECRET" in message
+    assert ".env" in message
+    assert "docs/deploy.md" in message
+
+
+def test_compose_with_secrets_in_env_passes_them_to_every_airflow_component(compose):
+    config = _interpolate_all(compose, dict(SECRETS))
+    for name in COMMON_SERVICES:
+        environment = config["services"][name]["environment"]
+        for variable, secret in SECRETS.items():
+            assert environment[variable] == secret
+
+
+@pytest.mark.parametrize("variable", list(SECRETS))
+def test_no_default_secret_ships_anywhere(common_env, variable):
+    assert common_env[variable].startswith(f"${{{variable}:?")  # required, no fallback value
+    assert _env_example()[variable] == ""  # the example does not ship one either
+    assert "change-me" not in COMPOSE.read_text()
+
+
+def test_env_files_are_not_committed():
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_approvers_are_users_of_the_compose_auth_manager(common_env):
+    """Runbook approvers are user names; compose's auth manager must know users by those names."""
+    from aiops.remediation.catalog import load_catalog
+
+    manager = _with_defaults(common_env["AIRFLOW__CORE__AUTH_MANAGER"])
+    assert manager.endswith("simple_auth_manager.SimpleAuthManager")
+    users = dict(entry.split(":")[:2] for entry in _with_defaults(common_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"])
+                 .split(","))
+    named = {u for rb in load_catalog() for u in rb.metadata.approvers.users}
+    assert named
+    assert named <= set(users), named - set(users)
+    roles = {r for rb in load_catalog() for r in rb.metadata.approvers.roles}
+    assert roles <= set(users.values()) | {"admin"}
+
+
+def test_generated_password_file_is_in_the_private_volume_and_owner_only(services, common_env):
+    path = common_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert path.startswith("/opt/airflow/.aiops/")
+    script = "\n".join(services["airflow-init"]["command"])
+    assert f"chmod 0600 {path}" in script
+    assert services["airflow-init"]["environment"]["_AIRFLOW_WWW_USER_CREATE"] == "false"
 
 
 def test_parallelism_is_small(common_env):

@@ -204,6 +204,11 @@ def run(*, sandbox: bool = True, seed: int | None = None, port: int | None = Non
         if stop["requested"]:
             return 130
         _say(f"Starting Airflow standalone (log: {log_path})...")
+        from aiops.core.redact import private_file
+
+        # the generated passwords (and the log, where standalone prints the admin's) are owner-only
+        private_file(airflow_home / "simple_auth_manager_passwords.json.generated")
+        private_file(log_path)
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, cwd=PROJECT_ROOT,
                                     stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)

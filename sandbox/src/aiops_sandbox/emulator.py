@@ -30,6 +30,9 @@ calls the same AWS APIs it calls on real AWS):
    segments in the real API's shape. ``POST /aiops-sandbox/xray`` bulk-loads history segments
    (the documents ``PutTraceSegments`` takes) into that index (not into moto's storage).
 
+Small fixes where moto differs from the real API are installed alongside (SSM ``SendCommand``
+targets; the ``account`` field of EventBridge events delivered to targets).
+
 Everything else is stock moto. The server binds 127.0.0.1 only.
 
 Two small aids for the least-privilege proof (issue 16, :mod:`aiops.account`):
@@ -816,11 +819,25 @@ def authorize_automation(environ: dict[str, Any], action: str) -> dict[str, Any]
     return None
 
 
+def _install_event_account_fix() -> None:
+    """moto 5.2.5 delivers EventBridge events to targets through a default input template that drops
+    the envelope's ``account`` field. Real EventBridge always delivers it (``version, id,
+    detail-type, source, account, time, region, resources, detail``), and the platform checks it
+    before acting unattended (docs/preapproval.md), so the template gets it back."""
+    from moto.events.utils import EventTemplateParser
+
+    template = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' not in template:
+        EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
+            '"source": "<source>",', '"source": "<source>", "account": "<account>",')
+
+
 def install_extensions() -> None:
     """Patch moto's CloudWatch and Cost Explorer backends (idempotent; also for ``mock_aws``)."""
     _install_cloudwatch_index()
     _install_cost_explorer()
     _install_run_command_targets_fix()
+    _install_event_account_fix()
     from aiops_sandbox import xray
 
     xray.install()

@@ -245,6 +245,21 @@ def _put_errors(clients: ClientFactory, injection: Injection, times: list[dateti
     return len(events)
 
 
+def _set_alarms(clients: ClientFactory, injection: Injection, *, firing: bool) -> None:
+    """The alarms the events name exist in the account, in the state the events report (AWS would
+    have them: the platform verifies an alarm event against DescribeAlarms before it acts unattended)."""
+    cloudwatch = clients("cloudwatch")
+    for s in injection.series:
+        if firing:
+            cloudwatch.put_metric_alarm(
+                AlarmName=s.alarm, Namespace=s.namespace, MetricName=s.metric, Statistic=s.stat, Period=60,
+                Dimensions=[{"Name": k, "Value": v} for k, v in s.dimensions.items()], EvaluationPeriods=1,
+                Threshold=s.threshold, ComparisonOperator="GreaterThanThreshold",
+                AlarmDescription=f"game day {injection.scenario}: {injection.description}")
+        cloudwatch.set_alarm_state(AlarmName=s.alarm, StateValue="ALARM" if firing else "OK",
+                                   StateReason=f"game day {injection.scenario} " + ("started" if firing else "fixed"))
+
+
 def _alarm_events(injection: Injection, *, firing: bool, at: datetime) -> list[dict[str, Any]]:
     from aiops_sandbox import events
 
@@ -275,6 +290,7 @@ def inject(name: str, clients: ClientFactory, *, now: datetime | None = None) ->
     for back in (2, 1, 0):
         _put(cloudwatch, injection.series, _minute(now) - timedelta(minutes=back), failing=True)
     _put_errors(clients, injection, [now - timedelta(seconds=s) for s in range(150, 0, -10)])
+    _set_alarms(clients, injection, firing=True)
     fired = _alarm_events(injection, firing=True, at=now)
     sent = put_ops_events(fired, client=clients("events"))
     injection.events_sent = [e["id"] for e in fired]
@@ -339,6 +355,7 @@ class GameDayOverlay:
                 execution = fixed_by(self.clients, injection)
                 if execution:
                     injection.state, injection.ended_at, injection.fixed_by_execution = "recovering", now.isoformat(), execution
+                    _set_alarms(self.clients, injection, firing=False)
                     put_ops_events(_alarm_events(injection, firing=False, at=now), client=self.clients("events"))
                     save(self.clients, injection)
                     log.info("game day %s: fixed by %s; recovering", injection.scenario, execution)

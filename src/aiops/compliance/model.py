@@ -79,6 +79,7 @@ class Result:
     # Set when this sweep could not evaluate the check (its collector failed): the result is the
     # last evaluated one carried forward, and this says why it was not re-evaluated.
     not_evaluated: str | None = None
+    risk_tag_ignored: str | None = None  # why an aiops:accepted-risk tag did not suppress this FAILED result
 
     @property
     def key(self) -> tuple[str, str]:

@@ -27,7 +27,7 @@ def _row(r: Result) -> dict[str, Any]:
     return {"check_id": r.check_id, "title": meta.title, "severity": meta.severity,
             "cis": ", ".join(meta.cis) or "-", "resource": r.resource_name or r.resource_id,
             "resource_id": r.resource_arn or r.resource_id, "region": r.region, "reason": r.reason,
-            "runbook": meta.runbook, "suppressed": r.suppressed or "",
+            "runbook": meta.runbook, "suppressed": r.suppressed or "", "risk_tag_ignored": r.risk_tag_ignored or "",
             "tags": ", ".join(f"{k}={v}" for k, v in sorted(r.tags.items()))}
 
 
@@ -78,6 +78,7 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
         "top_resources": top,
         "fixable": _sorted([_row(r) for r in failed if checks()[r.check_id].meta.runbook]),
         "suppressed": _sorted([_row(r) for r in results if r.effective == "SUPPRESSED"]),
+        "risk_tags_ignored": _sorted([_row(r) for r in failed if r.risk_tag_ignored]),
         "external": {"config": (external or {}).get("config"), "securityhub": (external or {}).get("securityhub")},
         "errors": sorted(errors.items()), "partial": bool(partial),
         "not_evaluated": _sorted([{**_row(r), "why": r.not_evaluated} for r in results
@@ -140,6 +141,13 @@ every change is approved in <code>remediate</code>.</p>
 {% if m.suppressed %}<table><tr><th>Check</th><th>Resource</th><th>Tags</th><th>Reason</th></tr>
 {% for r in m.suppressed %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td>{{ r.tags }}</td><td>{{ r.suppressed }}</td></tr>
 {% endfor %}</table>{% else %}<p>None.</p>{% endif %}
+{% if m.risk_tags_ignored %}<h2>Accepted-risk tags not honoured ({{ m.risk_tags_ignored|length }})</h2>
+<p class="muted">Still FAILED: a tag suppresses only by naming an exception in include/compliance/exceptions.yaml
+with an approver and an expiry.</p>
+<table><tr><th>Check</th><th>Resource</th><th>Tags</th><th>Why</th></tr>
+{% for r in m.risk_tags_ignored %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td>{{ r.tags }}</td>
+<td>{{ r.risk_tag_ignored }}</td></tr>
+{% endfor %}</table>{% endif %}
 
 {% if m.external.config %}<h2>AWS Config</h2><p>{{ m.external.config.note }}</p>
 {% if m.external.config["items"] %}<table><tr><th>Rule</th><th>Resource</th><th>Annotation</th></tr>
@@ -196,6 +204,9 @@ def render_text(m: dict[str, Any]) -> str:
                                                for r in m["fixable"]]
     lines += ["", "ACCEPTED RISK"] + ([f"  {r['check_id']} {r['resource']}: {r['suppressed']}"
                                       for r in m["suppressed"]] or ["  none"])
+    if m.get("risk_tags_ignored"):
+        lines += ["", "ACCEPTED-RISK TAGS NOT HONOURED (still failed)"] + [
+            f"  {r['check_id']} {r['resource']}: {r['risk_tag_ignored']}" for r in m["risk_tags_ignored"]]
     for name in ("config", "securityhub"):
         ext = m["external"].get(name)
         if ext:

@@ -110,6 +110,27 @@ class Settings(BaseSettings):
         description="Airflow pool slots per remediation origin (pools aiops_remediation_<origin>).",
     )
 
+    # Pre-approval (issue 14b): a pre-approved runbook runs unattended only for a verified, current cause
+    preapproval_signal_horizon_minutes: float = Field(
+        15, gt=0, description="A signal older than this cannot justify an unattended (pre-approved) runbook."
+    )
+    preapproval_rate_window_minutes: float = Field(
+        60, gt=0, description="Window over which unattended runs are counted for the rate limits."
+    )
+    preapproval_max_per_runbook: int = Field(
+        3, ge=0, description="At most this many unattended runs of one runbook per window (then: approval)."
+    )
+    preapproval_max_per_resource: int = Field(
+        1, ge=0, description="At most this many unattended runs on one resource per window (then: approval)."
+    )
+    preapproval_grant_ttl_minutes: float = Field(
+        30, gt=0, description="How long incident_response's pre-approval grant waits for its remediate plan."
+    )
+    preapproval_fallback_approver_roles: list[str] = Field(
+        ["op", "admin"], description="Who approves a pre-approved runbook that fell back to approval "
+        "(when its metadata names no approvers)."
+    )
+
     # SLO tracking
     slo_report_recipients: list[str] = Field(
         ["eng-managers@matcarv.example"], description="Who receives the weekly SLO report (SES)."
@@ -198,6 +219,10 @@ class Settings(BaseSettings):
         "auto", pattern="^(auto|on|off)$",
         description="Pull AWS Config rule compliance: auto (when a recorder exists), on, off.",
     )
+    compliance_fix_approvers: list[str] = Field(
+        ["carol.secops", "alice.sre"], description="Airflow users who may answer the sweep's 'request fixes' step "
+        "(each fix is then approved again in remediate by its runbook's approvers)."
+    )
     compliance_remediation_timeout_hours: float = Field(
         12, gt=0, description="How long the sweep's 'request fixes' step waits; no answer = no request."
     )
@@ -229,6 +254,10 @@ class Settings(BaseSettings):
         description="Whether that default is applied (enforce) or only reported (dry-run).",
     )
     ops_patch_batch_size: int = Field(2, ge=1, description="Instances patched per batch (policy may override).")
+    ops_patch_approvers: list[str] = Field(
+        ["alice.sre", "carol.secops"], description="Who approves a prod patch install when its policy names no "
+        "approvers (every approval has assigned users)."
+    )
     ops_patch_approval_timeout_minutes: float = Field(
         240, gt=0, description="An unanswered prod patch-install approval means 'not installed'."
     )

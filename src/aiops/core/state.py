@@ -372,6 +372,10 @@ def _engine(url: str) -> Engine:
     with _engine_lock:
         if url not in _engines:
             if url.startswith("sqlite"):
+                if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                    from aiops.core.redact import private_file
+
+                    private_file(url[len("sqlite:///"):].split("?")[0])  # readable by its owner only
                 _engines[url] = _sqlite_engine(url)
             else:
                 _engines[url] = create_engine(url, pool_pre_ping=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -25,6 +25,9 @@ class When(BaseModel):
     namespace: str | None = None
     metric: str | None = None
     source: str | None = None
+    # above / below: the rule fixes a signal on that side of its threshold or band only (a CPU-pin
+    # reboot never answers CPU *below* its band). Required for a pre-approved runbook to run unattended.
+    direction: Literal["above", "below"] | None = None
 
 
 class MatchRule(BaseModel):
@@ -44,7 +47,11 @@ class MatchRule(BaseModel):
                                  "{instance:target_group}")
         return value
 
-    def matches(self, signal: dict[str, Any]) -> bool:
+    def matches(self, signal: dict[str, Any], direction: str | None = None) -> bool:
+        """Every given field matches; a rule with a direction never matches a signal known to go the
+        other way (an unknown direction still matches, but cannot be pre-approved)."""
+        if self.when.direction and direction and direction != self.when.direction:
+            return False
         return all(expected is None or signal.get(field) == expected
                    for field, expected in (("namespace", self.when.namespace), ("metric", self.when.metric),
                                            ("source", self.when.source)))

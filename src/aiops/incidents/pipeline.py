@@ -82,6 +82,7 @@ def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[
     """triaged -> remediating for those with a runbook (returns TriggerDagRunOperator kwargs),
     triaged -> escalated for those without."""
     from aiops.incidents.runbook_rules import remediate_conf
+    from aiops.remediation.preapproval import decide_for_incident, record_grant
 
     out = []
     for decision in decisions:
@@ -95,14 +96,20 @@ def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[
         incident = incidents.get(incident_id)
         match = decision["match"]
         remediate_run = trigger_run_id(incident_id, run_id)
+        # pre-approved only for a verified, current cause (else remediate asks for an approval)
+        preapproval = decide_for_incident(incident, match) if incident["state"] == "triaged" else None
+        policy = match["approval"] if preapproval is None else preapproval.summary
         try:
             incidents.transition(
                 incident_id, "remediating", actor=ACTOR, run_id=run_id, key=f"{run_id}:remediating",
-                reason=f"runbook {match['runbook']} ({match['approval']}) via rule {match['rule']}: {match['parameters']}",
+                reason=f"runbook {match['runbook']} ({policy}) via rule {match['rule']}: {match['parameters']}",
                 links={"remediate_run": f"remediate/{remediate_run}"})
         except incidents.IllegalTransition as exc:  # a concurrent run got there first: it owns the remediation
             log.info("%s: not remediating from this run (%s)", incident_id, exc)
             continue
+        if preapproval is not None:
+            record_grant(preapproval, match, remediate_run=remediate_run, run_id=run_id)
+            log.info("%s: %s", incident_id, preapproval.summary)
         out.append({"trigger_run_id": remediate_run, "conf": remediate_conf(incident, match, run_id=run_id)})
         log.info("%s: remediate run %s requested (%s)", incident_id, remediate_run, match["runbook"])
     return out

@@ -156,7 +156,7 @@ def _what(entry: dict[str, Any]) -> str:
 
 
 def _approvers(action: dict[str, Any]) -> str:
-    if action.get("approval") == "pre-approved":
+    if action.get("approval") == "pre-approved" and not action.get("approvals"):  # ran unattended
         return "pre-approved runbook"
     names = [f"{a.get('user')} ({a.get('decision')})" for a in action.get("approvals") or []]
     return ", ".join(names) or "none"

@@ -78,6 +78,7 @@ def _instance_in_target_group(dimension: str | None) -> str:
 def matching_runbooks(incident: dict[str, Any], signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from aiops.incidents.config import check_against_catalog, load_rules
     from aiops.remediation.catalog import load_catalog
+    from aiops.remediation.preapproval import signal_direction
 
     config = load_rules()
     catalog = load_catalog()
@@ -88,7 +89,11 @@ def matching_runbooks(incident: dict[str, Any], signals: list[dict[str, Any]]) -
         if rule.runbook not in catalog:
             continue
         for signal in signals:
-            if not rule.matches(signal):
+            direction = signal_direction(signal, incident)
+            if not rule.matches(signal, direction):
+                if rule.matches(signal):
+                    log.info("rule %s: %s is %s, the rule fixes %s", rule.id, signal["series_id"], direction,
+                             rule.when.direction)
                 continue
             try:
                 params = {k: _resolve(v, signal, incident) for k, v in rule.parameters.items()}
@@ -100,6 +105,7 @@ def matching_runbooks(incident: dict[str, Any], signals: list[dict[str, Any]]) -
             out.append({
                 "rule": rule.id, "runbook": rule.runbook, "title": meta.title, "risk": meta.risk,
                 "approval": meta.approval, "parameters": params, "signal": signal["series_id"], "note": rule.note,
+                "direction": rule.when.direction, "signal_direction": direction,
                 "verify": {"metric_back_in_band": bool(verify and verify.metric_back_in_band),
                            "within_minutes": verify.within_minutes if verify else 30},
             })

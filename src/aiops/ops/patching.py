@@ -143,7 +143,7 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
         names = {i.id: i.tags.get("Name", "") for i in eligible}
         installs.append({
             "policy": policy.id, "mode": policy.mode, "batches": groups, "requires_approval": needs_approval,
-            "approvers": list(policy.approvers), "reboot": policy.reboot, "health_check": policy.health_check,
+            "approvers": list(policy.approvers) or _default_approvers(), "reboot": policy.reboot, "health_check": policy.health_check,
             "window": {"start": bounds[0].isoformat(), "end": bounds[1].isoformat()},
             "seconds_left": (bounds[1] - at).total_seconds()})
         for n, group in enumerate(groups, 1):
@@ -159,6 +159,13 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
              "needs_approval": any(i["requires_approval"] and i["mode"] == "enforce" for i in installs),
              "approvers": sorted({u for i in installs if i["requires_approval"] for u in i["approvers"]})}
     return changes, skipped, extra
+
+
+def _default_approvers() -> list[str]:
+    """Who approves an install whose policy names nobody: every approval has assigned users."""
+    from aiops.core.settings import get_settings
+
+    return list(get_settings().ops_patch_approvers)
 
 
 def scan_command(plan: dict[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     from aiops.core.state import StateStore
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
+    from aiops.remediation.preapproval import gate_plan
     from aiops.remediation.targets import describe_targets
 
     if not conf.get("runbook"):
@@ -96,13 +97,15 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
         store.audit(actor="aiops", action="rejected_by_guard", subject=f"remediation:{rid}", run_id=run_id,
                     detail={"error": str(exc)})
         raise
-    rounds = APPROVAL_ROUNDS[meta.approval]
+    # pre-approved runs unattended only for a platform grant re-verified now (aiops.remediation.preapproval)
+    gate = gate_plan(conf, runbook=runbook, parameters=params, request_id=rid, run_id=run_id)
+    rounds = gate.rounds
     extra = [r for r in (hook({"runbook": runbook.id, "risk": meta.risk, "targets": [asdict(t) for t in targets]})
                          for hook in APPROVAL_POLICIES) if r]
     if extra and rounds < 2:
         rounds += 1
     # the requester never approves their own change
-    approvers = [u for u in approvers_for(meta.approvers.users, meta.approvers.roles) if u != who.identity]
+    approvers = [u for u in approvers_for(gate.approver_users, gate.approver_roles) if u != who.identity]
     if rounds > len(approvers) and not conf.get("dry_run"):  # a dry run shows the plan; it never executes
         refusal = GuardViolation(runbook.id, f"needs {rounds} approval(s) from people other than the requester "
                                  f"{who.identity}, but only {approvers or 'nobody'} may approve it")
@@ -114,7 +117,8 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
         "request_id": rid, "run_id": run_id, "runbook": runbook.id, "title": meta.title,
         "document_name": document["name"], "document_version": document["version"],
         "document_sha256": document["sha256"], "assume_role": assume_role,
-        "risk": meta.risk, "approval": meta.approval, "approval_rounds": rounds, "extra_approval_reasons": extra,
+        "risk": meta.risk, "approval": meta.approval, "approval_rounds": rounds,
+        "extra_approval_reasons": extra + gate.notes, "preapproval": gate.decision.model_dump(mode="json"),
         "approvers": approvers, "parameters": params, "targets": [asdict(t) for t in targets],
         "targets_executable": sorted(f"{t.kind}:{t.id}" for t in targets),
         "blast_radius": {"targets": len(targets), "limit": limit},
