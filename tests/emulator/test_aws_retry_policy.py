@@ -25,7 +25,10 @@ pytestmark = [pytest.mark.emulator]
 
 @pytest.fixture
 def proxy(sandbox, monkeypatch):
-    """The default AWS connection goes through a fault proxy in front of the session emulator."""
+    """The default AWS connection goes through a fault proxy in front of the session emulator.
+    Backoff sleeps are zeroed: the tests count attempts, not seconds."""
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    monkeypatch.setattr("botocore.retryhandler.delay_exponential", lambda *args, **kwargs: 0)
     with FaultProxy(sandbox.endpoint) as p:
         monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
             "conn_type": "aws", "login": "testing", "password": "testing",
