@@ -29,7 +29,6 @@ lint: $(STAMP)
 
 mypy: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/python -m aiops.cli config validate

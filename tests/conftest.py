@@ -204,6 +204,9 @@ TEST_SETUP_ACTIONS = {
     "ses:GetSendQuota", "ssm:DeleteDocument",
     # the retry-policy tests probe each service family through the platform's own client
     "sqs:ListQueues", "ssm:DescribeParameters", "ssm:PutParameter",
+    # the pre-approval tests stage alarms and instances through the platform's own client
+    "cloudwatch:PutMetricAlarm", "cloudwatch:SetAlarmState", "cloudwatch:DeleteAlarms",
+    "ec2:RunInstances", "ec2:TerminateInstances",
 }
 
 

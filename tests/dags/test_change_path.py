@@ -309,18 +309,23 @@ def test_two_person_approval_runs_and_audit_names_approvers_and_plan_hash(dag, a
     assert instance["InstanceType"] == "m5.xlarge"
 
 
-def test_incident_driven_pre_approved_reboot_runs_without_asking(dag, account):
+def test_incident_run_without_a_verified_cause_asks_before_a_pre_approved_reboot(dag, account):
+    """A platform-triggered run naming an incident the platform never verified (no pre-approval
+    grant bound to it) does not run the pre-approved runbook unattended: it asks a person. The
+    honest unattended path (a verified game-day alarm) is tests/emulator/test_incident_response.py."""
     truth, _ec2 = account
     target = truth["resources"]["instances"]["catalog-prod-api-1"]
     conf = {"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": target},
             "requested_by": "incident_response", "incident_id": "INC-GAMEDAY"}
-    dag_run, states, responder = run(dag, conf, {}, user=None, run_type="operator_triggered")
+    dag_run, states, responder = run(dag, conf, {"approve_1": approve(by="alice.sre")}, user=None,
+                                     run_type="operator_triggered")
     assert states["execute"] == "success", states
-    assert responder.answered == []
+    [(request, _)] = responder.answered  # asked once, although the runbook is pre-approved
+    assert target in request.subject
     row = row_of(dag_run)
     assert row["requested_by"] == "platform:incident_response"
     assert row["plan"]["origin"] == "incident"
     assert row["status"] == "succeeded"
     authorised = next(e for e in audit_of(dag_run) if e["action"] == "execution_authorised")
-    assert authorised["detail"]["approved_by"] == []
+    assert authorised["detail"]["approved_by"] == ["alice.sre"]
     assert authorised["detail"]["plan_hash"] == row["plan"]["plan_hash"]

@@ -149,6 +149,11 @@ def second_account(sandbox, monkeypatch):
         "extra": {"region_name": "us-east-1", "endpoint_url": sandbox.endpoint,
                   "aws_session_token": creds["SessionToken"]}}))
     aws.clear_client_cache()
+    # S3 bucket names are global: the second account has its own artifact bucket
+    from aiops.core.settings import get_settings
+
+    monkeypatch.setenv("AIOPS_ARTIFACT_BUCKET", f"{get_settings().artifact_bucket}-second")
+    get_settings.cache_clear()
     # one instance's CPU in that account: 13 days ago and an hour ago
     boto3.client("cloudwatch", endpoint_url=sandbox.endpoint, region_name="us-east-1",
                  aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
@@ -158,6 +163,7 @@ def second_account(sandbox, monkeypatch):
         for age in (timedelta(days=13), timedelta(hours=1))])
     yield "222222222222"
     monkeypatch.undo()
+    get_settings.cache_clear()
     aws.clear_client_cache()
 
 

@@ -720,6 +720,9 @@ def _install_run_command_targets_fix() -> None:
 CALLS: set[str] = set()  # IAM actions the platform (AmPP user agent) called in this process
 _calls_lock = threading.Lock()
 SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch", "tagging": "tag"}
+# REST-JSON services whose moto action name is the URL path, not the IAM action
+REST_PATH_ACTIONS = {"xray:ServiceGraph": "xray:GetServiceGraph", "xray:TraceSummaries": "xray:GetTraceSummaries",
+                     "xray:Traces": "xray:BatchGetTraces", "xray:TraceSegments": "xray:PutTraceSegments"}
 _SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/")
 
 
@@ -740,6 +743,7 @@ def record_call(headers: Any, action: str | None) -> None:
     if not match:
         return
     name = f"{iam_prefix(match.group(1))}:{action}"
+    name = REST_PATH_ACTIONS.get(name, name)
     with _calls_lock:
         if name in CALLS:
             return

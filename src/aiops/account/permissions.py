@@ -68,6 +68,7 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.security.pipeline",
     "aiops.slo.pipeline",
     "aiops.remediation.pipeline",
+    "aiops.remediation.preapproval",
     "aiops.remediation.sync",
     "aiops.airflow.ssm_automation",
     "aiops.airflow.assets",

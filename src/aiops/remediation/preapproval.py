@@ -43,7 +43,14 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from aiops.account.permissions import permissions
+
 log = logging.getLogger(__name__)
+
+PERMISSIONS = permissions(
+    "verifying a pre-approved runbook's cause (the alarm exists and fires in this account)",
+    reader=("cloudwatch:DescribeAlarms",),
+)
 
 Direction = Literal["above", "below"]
 GRANTED = "preapproval_granted"
