@@ -290,6 +290,12 @@ def test_aws_connection_defaults_to_the_sandbox_service(common_env):
     assert conn.extra_dejson["endpoint_url"] == "http://sandbox:5055"
 
 
+@pytest.mark.parametrize("variable", ["AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_AWS_EXECUTOR"])
+def test_both_aws_connections_are_set_and_overridable(common_env, variable):
+    # two identities: the reader (aws_default) and the runbook executor (aws_executor)
+    assert common_env[variable].startswith("${" + variable + ":-aws://")
+
+
 def test_state_connection_is_the_aiops_state_database(common_env):
     url = urlsplit(_with_defaults(common_env["AIRFLOW_CONN_AIOPS_STATE"]))
     assert (url.scheme, url.hostname, url.path) == ("postgresql", "postgres", "/aiops_state")
