@@ -174,4 +174,4 @@ def test_first_start_is_quiet_and_a_live_incident_still_pages(first_start):
     assert len(out["created"]) >= 1
     opened = incidents.get(out["created"][0])
     assert opened["root_resource"] == web1 or web1 in json.dumps(opened["alerts"])
-    assert any(n["status"] == "sent" for n in out["notifications"])  # paged
+    assert any(n["status"] == "sent" for n in out["notifications"]), (out, opened)  # paged

@@ -359,3 +359,19 @@ def test_observed_at_is_the_data_time_and_the_horizon_is_a_setting():
     alarm_alert = tagged(alarm("cpu", now - timedelta(hours=5)))
     alarm_alert.received_at = now
     assert engine.stale(alarm_alert) is None
+
+
+@pytest.mark.parametrize(("score", "evidence", "severity"), [
+    pytest.param(0.995, {}, "high", id="score_high"),
+    pytest.param(0.92, {}, "medium", id="score_medium"),
+    pytest.param(0.7, {"residual_vs_band": 1.2, "surprise": 6.0}, "low", id="marginal_is_a_ticket"),
+    # A CPU pinned at 97% vs a 59-70% band: score 0.896 (the bounded score saturates slowly) but the
+    # evidence is overwhelming; it must page (the first-start acceptance test failed on this in CI).
+    pytest.param(0.896, {"residual_vs_band": 6.0, "surprise": 31.1}, "medium", id="clear_departure"),
+    pytest.param(0.896, {"residual_vs_band": 1.5, "surprise": 31.1}, "low", id="certain_but_small"),
+    pytest.param(0.8, {"residual_vs_band": "n/a", "surprise": None}, "low", id="bad_evidence_is_ignored"),
+])
+def test_anomaly_severity_follows_score_and_evidence(score, evidence, severity):
+    from aiops.alerting.normalise import anomaly_severity
+
+    assert anomaly_severity(score, evidence) == severity

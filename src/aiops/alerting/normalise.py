@@ -274,12 +274,37 @@ def health(event: dict[str, Any]) -> Alert:
 
 
 # --- our own events -------------------------------------------------------------------------------
+#: An anomaly this far outside its band (in band half-widths) with this much evidence (-log10 p) is
+#: a clear departure (a pinned CPU, a 5xx surge), paged at medium even where the bounded score sits
+#: just under 0.9 — the score saturates slowly (surprise 31 -> 0.896), the evidence does not.
+CLEAR_DEPARTURE_BANDS = 3.0
+CLEAR_DEPARTURE_SURPRISE = 20.0
+
+
+def anomaly_severity(score: float, evidence: dict[str, Any]) -> Severity:
+    """The initial severity of a detector anomaly (severity rules may still change it).
+
+    ``high`` at score >= 0.99; ``medium`` at score >= 0.9 or for a clear departure (residual at least
+    :data:`CLEAR_DEPARTURE_BANDS` band half-widths out, surprise at least
+    :data:`CLEAR_DEPARTURE_SURPRISE`); otherwise ``low`` (a ticket, nobody paged)."""
+    if score >= 0.99:
+        return "high"
+    try:
+        bands = float(evidence.get("residual_vs_band") or 0.0)
+        surprise = float(evidence.get("surprise") or 0.0)
+    except (TypeError, ValueError):
+        bands = surprise = 0.0
+    if score >= 0.9 or (bands >= CLEAR_DEPARTURE_BANDS and surprise >= CLEAR_DEPARTURE_SURPRISE):
+        return "medium"
+    return "low"
+
+
 @normaliser("matcarv.aiops", "AIOps Anomaly Detected")
 def aiops_anomaly(event: dict[str, Any]) -> Alert:
     d = event["detail"]
     _require(d, "series_id", "onset")
     score = float(d.get("anomaly_score") or 0.0)
-    sev: Severity = "high" if score >= 0.99 else "medium" if score >= 0.9 else "low"
+    sev = anomaly_severity(score, d.get("evidence") or {})
     return Alert(**_base(event, time=parse_time(d["onset"])), source="aiops_anomaly",
                  resource=d.get("resource_id"), resource_type=_resource_from_dimensions(d.get("dimensions") or {})[1],
                  service=d.get("service"), env=d.get("env"), team=d.get("team"), metric=d["series_id"],
