@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
 from aiops.remediation.approvals import Requester, plan_hash
+from aiops.remediation.policies import APPROVAL_POLICIES
 
 PERMISSIONS = permissions(
     "an execution's outcome",
@@ -37,9 +37,6 @@ PERMISSIONS = permissions(
 
 log = logging.getLogger(__name__)
 
-# Hooks that may demand extra approvals: fn(plan) -> reason or None. Other capabilities register
-# here (SLO tracking: an exhausted error budget makes risky runbooks need one more approval).
-APPROVAL_POLICIES: list[Callable[[dict[str, Any]], str | None]] = []
 APPROVAL_ROUNDS = {"pre-approved": 0, "requires-approval": 1, "requires-two-approvals": 2}
 
 
@@ -54,7 +51,6 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     ``requester`` comes from the run (:func:`aiops.remediation.approvals.resolve_requester`); the
     conf's ``requested_by`` is only a note. The plan is stored in the state store with its hash
     (:func:`aiops.remediation.approvals.plan_hash`) before anyone is asked to approve it."""
-    import aiops.slo.policy  # noqa: F401  (registers the error-budget policy)
     from aiops.core.state import StateStore
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
@@ -468,8 +464,8 @@ def finalise(dag_run: Any, ti: Any) -> dict[str, Any]:
 
 def _execution_summary(ti: Any) -> dict[str, Any] | None:
     """Why an execution failed, from SSM itself (the failed task left no XCom)."""
-    from aiops.airflow.ssm_automation import summarise
     from aiops.core import aws
+    from aiops.remediation.ssm import summarise
 
     execution_id = ti.xcom_pull(task_ids="execute", key="automation_execution_id")
     if not execution_id:
