@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from aiops.console import svg
+from aiops.core.times import parse as _parse
 
 TEMPLATES = Path(__file__).parent / "templates"
 DASH = "\u2013"
@@ -82,8 +83,6 @@ def _chart(start: datetime, end: datetime, title: str, lines: list[tuple[Any, ..
                                 bars=bars))
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _evidence_chart(metric: dict[str, Any]) -> Markup:

@@ -35,8 +35,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
+from aiops.core import times
 from aiops.core.settings import get_settings
-from aiops.metrics.pipeline import _utc
+from aiops.core.times import utc as _utc
 
 PERMISSIONS = permissions(
     "SLO metrics (namespace MatCarv/SLO) and dashboards (MatCarv-SLO-*)",
@@ -83,9 +84,7 @@ def load() -> SloSet:
 
 
 def _floor(value: datetime | str) -> datetime:
-    from aiops.metrics.pipeline import _floor as floor
-
-    return floor(_utc(value), get_settings().metric_period_seconds)
+    return times.floor(value, get_settings().metric_period_seconds)
 
 
 # --- plan ----------------------------------------------------------------------------------------
