@@ -68,7 +68,7 @@ def test_traces_become_tagged_derived_series_that_anomaly_detection_enumerates_a
     end = T0 + timedelta(minutes=15)
     stats = frame("stats", [stats_row("checkout", T0 + timedelta(minutes=5 * k), faults=k, p99=0.1 * (k + 1))
                             for k in range(3)] + [stats_row("checkout", T0, edge="payments", p99=9.0)])
-    summary = derived.publish("traces", service_points(stats), T0, end)
+    summary = derived.publish("traces", service_points(stats, T0), T0, end)
     assert summary["series"] == [FAULTS, P99]  # the service's own rows only, not its edges
     refs = {r.series_id: r for r in derived.series_refs()}
     assert {P99, FAULTS, "AWS/EC2|CPUUtilization|InstanceId=i-1|Average"} <= set(refs)
@@ -77,7 +77,8 @@ def test_traces_become_tagged_derived_series_that_anomaly_detection_enumerates_a
     assert P99 in batches[0] | batches[1]
     data = derived.read(T0, end, series_ids=[P99, FAULTS], columns=["series_id", "timestamp", "value"])
     assert sorted(data[data["series_id"] == P99]["value"].round(3)) == [0.1, 0.2, 0.3]
-    assert sorted(data[data["series_id"] == FAULTS]["value"].round(1)) == [0.0, 10.0, 20.0]
+    # the fault rate over the trailing 15 minutes: 0/10, 1/20, 3/30
+    assert sorted(data[data["series_id"] == FAULTS]["value"].round(1)) == [0.0, 5.0, 10.0]
     derived.publish("traces", service_points(stats), T0, end)  # a re-run rewrites, never duplicates
     again = derived.read(T0, end, series_ids=[P99])
     assert len(again) == 3

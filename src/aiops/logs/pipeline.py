@@ -57,9 +57,10 @@ def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
     counts, sigs = collect.to_frames(reduced)
     store = LogsStore()
     wrote = {"counts": store.write("counts", counts, start, end), "signatures": store.write("signatures", sigs, start, end)}
+    stored = store.read("counts", start, end)  # this chunk's good rows (a quarantined series: its stored ones)
+    series = derived.publish("logs", error_points(stored, start, end, derived.service_tags()), start, end)
     good = counts[~counts[["service", "env"]].astype(str).agg("/".join, axis=1).isin(wrote["counts"]["quarantined"])] \
         if len(counts) else counts
-    series = derived.publish("logs", error_points(good, start, end, derived.service_tags()), start, end)
     errors = int(good["errors"].sum()) if len(good) else 0
     quarantined = sorted({s for w in wrote.values() for s in w["quarantined"]})
     log.info("Logs [%s, %s): %d group(s), %d bucket row(s), %d error(s), %d signature row(s), %d derived series%s%s",

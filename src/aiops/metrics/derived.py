@@ -45,7 +45,7 @@ class DerivedMetric:
 
 
 P99_LATENCY = DerivedMetric("traces", "AIOps/Traces", "P99Latency", "p99", "p99 latency", "s")
-FAULT_RATE = DerivedMetric("traces", "AIOps/Traces", "FaultRatePercent", "Average", "fault rate", "%")
+FAULT_RATE = DerivedMetric("traces", "AIOps/Traces", "FaultRatePercent", "Average", "fault rate (15 min)", "%")
 LOG_ERRORS = DerivedMetric("logs", "AIOps/Logs", "ErrorCount", "Sum", "log errors per 5 min", "count")
 METRICS = (P99_LATENCY, FAULT_RATE, LOG_ERRORS)
 SOURCES = ("traces", "logs")
@@ -99,7 +99,9 @@ def publish(source: str, points: pd.DataFrame, start: datetime, end: datetime, *
             tags: dict[str, dict[str, str]] | None = None, artifacts: ArtifactStore | None = None) -> dict[str, Any]:
     """Store derived points (columns ``kind`` (a :class:`DerivedMetric`'s metric name), ``service``,
     ``timestamp``, ``value``) for [start, end) and register their series. Series absent from ``points`` keep their
-    stored rows (the metrics store's upsert: nothing replaces data but data)."""
+    stored rows (the metrics store's upsert: nothing replaces data but data). When the estate's tags
+    are known, only its services get series (X-Ray also names remote dependencies: redis, a payment
+    gateway), so every derived alert has a service, env and team to route on."""
     import pandas as pd
 
     artifacts = artifacts or ArtifactStore()
@@ -108,6 +110,8 @@ def publish(source: str, points: pd.DataFrame, start: datetime, end: datetime, *
     parts = []
     kinds = {m.metric: m for m in METRICS if m.source == source}
     for (name, service), g in points.groupby(["kind", "service"], sort=True) if len(points) else []:
+        if tags and str(service) not in tags:
+            continue  # not one of the estate's services (a remote dependency in the trace graph): no owner to page
         r = ref(kinds[str(name)], str(service), {k: v for k, v in tags.get(str(service), {}).items() if k in ("env", "team")})
         refs[r.series_id] = r
         parts.append(pd.DataFrame({

@@ -10,7 +10,7 @@ which anomaly detection scores like CloudWatch metrics.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
@@ -28,20 +28,31 @@ plan = COLLECTION.plan
 publish = COLLECTION.publish
 
 
-def service_points(stats: pd.DataFrame) -> pd.DataFrame:
-    """Derived points from the per-service rows (edge ""): p99 latency (seconds) and fault rate (%)."""
+RATE_WINDOW = timedelta(minutes=15)  # the fault rate's window: a few sampled traces per 5 minutes are too few
+
+
+def service_points(stats: pd.DataFrame, start: datetime | None = None) -> pd.DataFrame:
+    """Derived points from the per-service rows (edge ""): p99 latency (seconds) per 5-minute window,
+    and the fault rate (%) over the trailing RATE_WINDOW (faults / requests of the windows in it), so
+    one faulty sampled trace is not a 33 % rate. ``stats`` may start RATE_WINDOW before ``start``
+    (the stored windows before the chunk); points are returned from ``start``."""
     import pandas as pd
 
     from aiops.metrics.derived import FAULT_RATE, P99_LATENCY
 
-    own = stats[stats["edge"] == ""]
-    p99 = own[own["p99"].notna()]
-    return pd.concat([
-        pd.DataFrame({"kind": P99_LATENCY.metric, "service": p99["service"].astype(str), "timestamp": p99["timestamp"],
-                      "value": p99["p99"].astype(float)}),
-        pd.DataFrame({"kind": FAULT_RATE.metric, "service": own["service"].astype(str), "timestamp": own["timestamp"],
-                      "value": 100.0 * own["fault_rate"].astype(float)}),
-    ], ignore_index=True)
+    own = stats[stats["edge"] == ""].sort_values("timestamp")
+    parts = []
+    for service, g in own.groupby("service"):
+        sums = g.set_index("timestamp")[["faults", "requests"]].astype(float).rolling(RATE_WINDOW).sum()
+        parts.append(pd.DataFrame({"kind": FAULT_RATE.metric, "service": str(service), "timestamp": sums.index,
+                                   "value": (100.0 * sums["faults"] / sums["requests"]).to_numpy()}))
+        p99 = g[g["p99"].notna()]
+        parts.append(pd.DataFrame({"kind": P99_LATENCY.metric, "service": str(service), "timestamp": p99["timestamp"],
+                                   "value": p99["p99"].astype(float).to_numpy()}))
+    if not parts:
+        return pd.DataFrame(columns=["kind", "service", "timestamp", "value"])
+    points = pd.concat(parts, ignore_index=True)
+    return points[points["timestamp"] >= pd.Timestamp(start)] if start is not None else points
 
 
 def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
@@ -57,10 +68,8 @@ def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
     store = TracesStore()
     wrote = {"stats": store.write("stats", store.frame("stats", stats), start, end),
              "slow": store.write("slow", store.frame("slow", slow), start, end)}
-    good = store.frame("stats", stats)
-    good = good[~good[["service", "edge"]].astype(str).agg("/".join, axis=1).isin(wrote["stats"]["quarantined"])] \
-        if len(good) else good
-    series = derived.publish("traces", service_points(good), start, end)
+    good = store.read("stats", start - RATE_WINDOW, end)  # what is stored now: this chunk's good rows and before
+    series = derived.publish("traces", service_points(good, start), start, end)
     services = sorted({r["service"] for r in stats if not r["edge"]})
     quarantined = sorted({s for w in wrote.values() for s in w["quarantined"]})
     log.info("Traces [%s, %s): %d stat row(s) for %s, %d slow/faulty trace(s), %d derived series%s", chunk["start"],
