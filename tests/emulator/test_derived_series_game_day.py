@@ -29,10 +29,9 @@ TAGS = {"checkout": "storefront", "catalog": "discovery"}
 def game_day_traces(fresh_emulator, isolated_stores, monkeypatch):
     """Two quiet days, then 45 minutes of cpu-pinned on checkout and 5xx-surge on catalog, then quiet:
     the documents the live feeder sends (same generator, same effects), through PutTraceSegments."""
-    from aiops_sandbox import traces as feed
-
     from aiops.core.artifacts import ArtifactStore
     from aiops.core.settings import get_settings
+    from aiops_sandbox import traces as feed
 
     monkeypatch.setenv("AIOPS_ANOMALY_BATCHES", "1")
     monkeypatch.setenv("AIOPS_ANOMALY_IMPORT_CW_BANDS", "false")
@@ -91,5 +90,6 @@ def test_a_game_day_raises_derived_series_anomalies_routed_to_the_team(game_day_
     p99 = next(i for i in evidence["series"] if i["series_id"] == P99.format("checkout"))
     assert p99["outside"]
     assert p99["band_source"] == "anomaly_detector"
-    assert p99["text"].startswith("p99 latency ") and " ms vs expected " in p99["text"]
+    assert p99["text"].startswith("p99 latency ")
+    assert " ms vs expected " in p99["text"]
     assert p99["value"] > p99["upper"]
