@@ -152,6 +152,9 @@ def evidence_lines(incident: dict[str, Any], evidence: dict[str, Any]) -> list[t
         if logs.get("top_messages") else ""
     lines.append(("logs", f"{logs['errors']} error line(s){top}" if "errors" in logs
                   else f"n/a{' (' + logs['error'] + ')' if logs.get('error') else ''}"))
+    for item in (ev.get("derived") or {}).get("series") or []:
+        lines.append((f"{item['label']} (from {item['series_id'].split('/', 1)[1].split('|', 1)[0].lower()})",
+                      item["text"] + (" — outside the band" if item.get("outside") else "")))
     changes = ev.get("changes") or {}
     lines.append(("recent changes (CloudTrail)", str(changes["total"]) if "total" in changes else "n/a"))
     lines.append(("related alerts", str(len((ev.get("related_alerts") or {}).get("alerts") or []))))
