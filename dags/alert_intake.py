@@ -59,8 +59,11 @@ OPS_EVENTS = ops_events_asset()
 def alert_intake():
     @task
     def process_events(params=None, triggering_asset_events=None, run_id=None) -> dict:
+        from aiops.airflow import account_ready
         from aiops.alerting.pipeline import bodies_from_asset_events, process
 
+        # queue, rule, SNS topics; a pass is trusted for account_preflight_ttl_minutes (runs come seconds apart)
+        account_ready("alert_intake", cached=True)
         bodies = [e for events in (triggering_asset_events or {}).values()
                   for e in bodies_from_asset_events(list(events))]
         bodies += list((params or {}).get("events") or [])

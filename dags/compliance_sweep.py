@@ -69,15 +69,9 @@ def compliance_sweep():
     @task  # a missing piece raises AirflowFailException: failed at once, not retried
     def preflight(params=None) -> list[str]:
         """Fail first, with the fix, when the account lacks what the sweep needs (SES sender, Security Hub)."""
-        from airflow.exceptions import AirflowFailException
+        from aiops.airflow import account_ready
 
-        from aiops.account.check import AccountNotReady, require_for_dag
-
-        try:
-            items = require_for_dag("compliance_sweep", email=bool((params or {}).get("send_email", True)))
-        except AccountNotReady as exc:
-            raise AirflowFailException(str(exc)) from exc
-        return [item.line() for item in items]
+        return account_ready("compliance_sweep", email=bool((params or {}).get("send_email", True)))
 
     @task
     def collect(data_interval_end=None, dag_run=None) -> dict:
@@ -154,11 +148,11 @@ def compliance_sweep():
                      offer["sweep_id"], hashlib.sha256(json.dumps(f["conf"], sort_keys=True).encode()).hexdigest()[:12])}
                 for f in offer["fixes"]]
 
-    collected = collect()
-    preflight() >> collected
+    collected, external_data = collect(), external()
+    preflight() >> [collected, external_data]  # nothing reads the account before the gate passed
     evaluated = evaluate(collected)
     publish_findings(evaluated)
-    send_summary(build_summary(evaluated, external()))
+    send_summary(build_summary(evaluated, external_data))
     offer = offer_fixes(evaluated)
     requests = fix_requests(offer)
     offer >> request_fixes >> requests
