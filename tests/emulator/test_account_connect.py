@@ -106,7 +106,8 @@ def _gate_is_cached_only_while_it_passes(emulator) -> None:
         with pytest.raises(AccountNotReady, match="absent: aiops-alerts-payments"):
             require_for_dag("alert_intake")  # a fresh check sees the topic gone
         cached = require_for_dag("alert_intake", max_age=ttl)  # the pass of a moment ago is trusted
-        assert [i.name for i in cached] == ["preflight"] and "passed at" in cached[0].detail
+        assert [i.name for i in cached] == ["preflight"]
+        assert "passed at" in cached[0].detail
         with pytest.raises(AccountNotReady, match="absent: aiops-alerts-payments"):
             require_for_dag("alert_intake", max_age=timedelta(microseconds=1))  # expired: checked again
         with pytest.raises(AccountNotReady):
@@ -165,17 +166,22 @@ def _event_on_the_bus_opens_an_incident(emulator, monkeypatch) -> None:
     tasks = {t.task_id: t.python_callable for t in dag.tasks}
     summary = tasks["process_events"](params={}, triggering_asset_events={
         "aiops_ops_events": [{"extra": {"from_trigger": True, "payload": payload}}]}, run_id="connect-e2e")
-    assert summary["alerts"] == 1 and summary["dead_letters"] == 0, summary
+    assert summary["alerts"] == 1, summary
+    assert summary["dead_letters"] == 0, summary
     assert summary["decisions"] == {"accepted": 1}, summary
-    assert len(summary["created"]) == 1 and summary["announce"] == summary["created"]
+    assert len(summary["created"]) == 1
+    assert summary["announce"] == summary["created"]
     with StateStore().engine.connect() as conn:
         row = conn.execute(select(alert_ledger).where(alert_ledger.c.event_id == event_id)).mappings().one()
         incident = conn.execute(select(incidents).where(
             incidents.c.incident_id == summary["created"][0])).mappings().one()
-    assert row["decision"] == "accepted" and row["source"] == "cloudwatch_alarm"
-    assert incident["state"] == "detected" and incident["group_key"] == row["group_key"]
-    assert summary["notifications"] and all(n["status"] == "sent" and ":aiops-alerts-" in n["topic"]
-                                            for n in summary["notifications"]), summary["notifications"]
+    assert row["decision"] == "accepted"
+    assert row["source"] == "cloudwatch_alarm"
+    assert incident["state"] == "detected"
+    assert incident["group_key"] == row["group_key"]
+    assert summary["notifications"]
+    assert all(n["status"] == "sent" for n in summary["notifications"]), summary["notifications"]
+    assert all(":aiops-alerts-" in n["topic"] for n in summary["notifications"]), summary["notifications"]
     assert tasks["ack_messages"](summary) == {"deleted": 1, "failed": []}
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
@@ -250,4 +256,5 @@ def test_dag_without_email_is_not_gated_on_the_sender(unbootstrapped):
     dag = DagBag(dag_folder="dags/compliance_sweep.py").dags["compliance_sweep"]
     with pytest.raises(AirflowFailException) as failed:
         dag.get_task("preflight").python_callable(params={"send_email": False})
-    assert "compliance/Security Hub" in str(failed.value) and "SES sender" not in str(failed.value)
+    assert "compliance/Security Hub" in str(failed.value)
+    assert "SES sender" not in str(failed.value)
