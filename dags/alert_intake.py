@@ -7,6 +7,9 @@ Hub and GuardDuty findings, AWS Health events and our own anomaly / SLO / securi
 run a few seconds after messages arrive. Nothing polls on a schedule.
 
 * **process_events** — in one task, because latency matters (event -> remediation start < 60 s):
+  0. *account gate*: the queue, rule and SNS topics exist (`aiops account check --capability
+     alerting`; a pass is trusted for `AIOPS_ACCOUNT_PREFLIGHT_TTL_MINUTES`); a missing piece fails
+     the run with the fix before anything is recorded (docs/connect-account.md, "The DAG gates");
   1. *normalise* every event to one alert model; malformed or unknown events go to the dead-letter
      table `aiops_alert_dead_letters` with the reason (they never fail the run);
   2. *enrich*: service / team / owner / env from resource tags, recent CloudTrail changes to the

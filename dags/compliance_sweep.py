@@ -5,6 +5,8 @@ Daily (and on demand: *Trigger DAG*). Every enabled check of the registry
 (`aiops compliance checks`; 40 checks over IAM, logging, networking, storage, KMS, mapped to the
 CIS AWS Foundations Benchmark v3.0.0) runs over one collection of the account.
 
+0. **preflight** — the account gate: SES sender verified (when the summary is emailed), Security
+   Hub on (`aiops account check`); a missing piece fails here with its fix, before any read.
 1. **collect** — collectors page through each service once per region (`AIOPS_REGIONS`) into
    `compliance/inventory/dt=<day>/`; a service that cannot be read is reported, the rest run.
 2. **evaluate** — checks (pure functions of the records) + accepted-risk exceptions (tag

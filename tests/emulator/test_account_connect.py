@@ -1,7 +1,9 @@
 """Connecting a fresh account (issue 16 acceptance, on an empty emulator): `aiops account check`
-lists every missing piece and exits 1; the compliance sweep's gate fails first with the SES fix;
-after `aiops account bootstrap` the check is green, the compliance summary email is sent and an
-event put on the account's bus reaches the alert intake's queue and normalises into an alert."""
+lists every missing piece and exits 1; every DAG that needs a missing piece fails at its first task
+with the preflight's message; after `aiops account bootstrap` the check is green, the compliance
+summary email is sent, the gate's pass is cached (a failure never is), and a CloudWatch alarm event
+put on the account's default bus goes through the stack's rule and queue to the AssetWatcher's
+trigger and alert_intake's own tasks, which record the alert, open an incident, page and ack."""
 
 from __future__ import annotations
 
@@ -158,10 +160,13 @@ def _event_on_the_bus_opens_an_incident(emulator, monkeypatch) -> None:
         "Detail": json.dumps(alarm["detail"])}])  # no EventBusName: the default bus, where CloudWatch puts them
     assert put["FailedEntryCount"] == 0
     event_id = put["Entries"][0]["EventId"]
+    other = emulator.client("events").put_events(Entries=[{  # a source the rule does not listen to
+        "Source": "acme.billing", "DetailType": "Invoice Paid", "Detail": "{}"}])
+    assert other["FailedEntryCount"] == 0
 
     payload = _fire(watcher)
     batch = payload["message_batch"]
-    assert [json.loads(m["Body"])["id"] for m in batch] == [event_id]
+    assert [json.loads(m["Body"])["id"] for m in batch] == [event_id]  # the rule's pattern filtered the other
 
     tasks = {t.task_id: t.python_callable for t in dag.tasks}
     summary = tasks["process_events"](params={}, triggering_asset_events={
