@@ -7,6 +7,9 @@ Hub and GuardDuty findings, AWS Health events and our own anomaly / SLO / securi
 run a few seconds after messages arrive. Nothing polls on a schedule.
 
 * **process_events** — in one task, because latency matters (event -> remediation start < 60 s):
+  0. *account gate*: the queue, rule and SNS topics exist (`aiops account check --capability
+     alerting`; a pass is trusted for `AIOPS_ACCOUNT_PREFLIGHT_TTL_MINUTES`); a missing piece fails
+     the run with the fix before anything is recorded (docs/connect-account.md, "The DAG gates");
   1. *normalise* every event to one alert model; malformed or unknown events go to the dead-letter
      table `aiops_alert_dead_letters` with the reason (they never fail the run);
   2. *enrich*: service / team / owner / env from resource tags, recent CloudTrail changes to the
@@ -59,8 +62,11 @@ OPS_EVENTS = ops_events_asset()
 def alert_intake():
     @task
     def process_events(params=None, triggering_asset_events=None, run_id=None) -> dict:
+        from aiops.airflow import account_ready
         from aiops.alerting.pipeline import bodies_from_asset_events, process
 
+        # queue, rule, SNS topics; a pass is trusted for account_preflight_ttl_minutes (runs come seconds apart)
+        account_ready("alert_intake", cached=True)
         bodies = [e for events in (triggering_asset_events or {}).values()
                   for e in bodies_from_asset_events(list(events))]
         bodies += list((params or {}).get("events") or [])

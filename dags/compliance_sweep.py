@@ -5,6 +5,8 @@ Daily (and on demand: *Trigger DAG*). Every enabled check of the registry
 (`aiops compliance checks`; 40 checks over IAM, logging, networking, storage, KMS, mapped to the
 CIS AWS Foundations Benchmark v3.0.0) runs over one collection of the account.
 
+0. **preflight** — the account gate: SES sender verified (when the summary is emailed), Security
+   Hub on (`aiops account check`); a missing piece fails here with its fix, before any read.
 1. **collect** — collectors page through each service once per region (`AIOPS_REGIONS`) into
    `compliance/inventory/dt=<day>/`; a service that cannot be read is reported, the rest run.
 2. **evaluate** — checks (pure functions of the records) + accepted-risk exceptions (tag
@@ -69,15 +71,9 @@ def compliance_sweep():
     @task  # a missing piece raises AirflowFailException: failed at once, not retried
     def preflight(params=None) -> list[str]:
         """Fail first, with the fix, when the account lacks what the sweep needs (SES sender, Security Hub)."""
-        from airflow.exceptions import AirflowFailException
+        from aiops.airflow import account_ready
 
-        from aiops.account.check import AccountNotReady, require_for_dag
-
-        try:
-            items = require_for_dag("compliance_sweep", email=bool((params or {}).get("send_email", True)))
-        except AccountNotReady as exc:
-            raise AirflowFailException(str(exc)) from exc
-        return [item.line() for item in items]
+        return account_ready("compliance_sweep", email=bool((params or {}).get("send_email", True)))
 
     @task
     def collect(data_interval_end=None, dag_run=None) -> dict:
@@ -154,11 +150,11 @@ def compliance_sweep():
                      offer["sweep_id"], hashlib.sha256(json.dumps(f["conf"], sort_keys=True).encode()).hexdigest()[:12])}
                 for f in offer["fixes"]]
 
-    collected = collect()
-    preflight() >> collected
+    collected, external_data = collect(), external()
+    preflight() >> [collected, external_data]  # nothing reads the account before the gate passed
     evaluated = evaluate(collected)
     publish_findings(evaluated)
-    send_summary(build_summary(evaluated, external()))
+    send_summary(build_summary(evaluated, external_data))
     offer = offer_fixes(evaluated)
     requests = fix_requests(offer)
     offer >> request_fixes >> requests

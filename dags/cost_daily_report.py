@@ -48,8 +48,10 @@ def cost_daily_report():
     def build(params=None, data_interval_start=None, dag_run=None, run_id=None) -> dict:
         from datetime import timedelta
 
+        from aiops.airflow import account_ready
         from aiops.cost.report import build_report
 
+        account_ready("cost_daily_report")  # SES sender, Cost Explorer: fail here with the fix, not in send
         # a manual run without a logical date has no data interval: the day before it was triggered
         start = data_interval_start or dag_run.run_after - timedelta(days=1)
         day = (params or {}).get("day") or start.date().isoformat()

@@ -69,10 +69,12 @@ def remediate():
     def plan(params=None, dag_run=None) -> dict:
         from airflow.exceptions import AirflowFailException
 
+        from aiops.airflow import account_ready
         from aiops.remediation.approvals import ApprovalNotVerified, resolve_requester
         from aiops.remediation.guards import GuardViolation
         from aiops.remediation.pipeline import make_plan
 
+        account_ready("remediate", cached=True)  # the runbooks' automation roles (cached: incident bursts)
         conf = dict(params or {})
         try:
             requester = resolve_requester(run_type=dag_run.run_type, triggering_user=dag_run.triggering_user_name,

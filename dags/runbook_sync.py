@@ -30,8 +30,10 @@ from aiops.airflow import default_args
 def runbook_sync():
     @task
     def publish() -> dict:
+        from aiops.airflow import account_ready
         from aiops.remediation.sync import sync_catalog
 
+        account_ready("runbook_sync")  # the runbooks' automation roles
         report = sync_catalog()
         if report["catalog_errors"] or report["counts"]["error"]:
             problems = report["catalog_errors"] + [r["detail"] for r in report["results"] if r["action"] == "error"]

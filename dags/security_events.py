@@ -55,10 +55,12 @@ def security_events():
         from datetime import UTC
         from datetime import datetime as dt
 
+        from aiops.airflow import account_ready
         from aiops.core.settings import get_settings
         from aiops.security.collect import find_trail
         from aiops.security.pipeline import bodies_from_asset_events, keys_for_range, keys_from_notifications
 
+        account_ready("security_events", cached=True)  # trail, its queue and notifications (cached: per file batch)
         params = params or {}
         files = keys_from_notifications(bodies_from_asset_events(triggering_asset_events))
         if params.get("keys"):

@@ -43,8 +43,10 @@ def slo_weekly_report():
     def build(data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
         from datetime import timedelta
 
+        from aiops.airflow import account_ready
         from aiops.slo.pipeline import build_report
 
+        account_ready("slo_weekly_report")  # SES sender: fail here with the fix, not in send
         data_interval_end = data_interval_end or dag_run.run_after  # manual runs may have no interval
         start = data_interval_start
         if start is None or start >= data_interval_end:  # a manual run: the week before it

@@ -2,9 +2,10 @@
 
     aiops account check [--capability email ...] [--json]     exit 1 when something is missing
 
-The ``account_check`` DAG runs the same checks, and DAGs that need a piece call :func:`require` in
-their first task, so a fresh account fails early with the fix instead of deep in a send call
-(``MessageRejected: Did not have authority to send from email ...``).
+The ``account_check`` DAG runs the same checks, and each DAG of :data:`DAG_NEEDS` calls
+:func:`require_for_dag` (through ``aiops.airflow.account_ready``) in its first task, so a fresh
+account fails early with the fix instead of deep in a send call (``MessageRejected: Did not have
+authority to send from email ...``).
 
 Statuses: ``ready``; ``missing`` (the capability will fail; exit 1); ``warning`` (works, but below
 the intended posture); ``unknown`` (the endpoint cannot answer, e.g. the emulator has no
@@ -446,10 +447,41 @@ def require(*capabilities: str) -> list[Item]:
     return items
 
 
-def require_for_dag(dag_id: str, *, email: bool = True) -> list[Item]:
-    """A DAG's first-task gate: its :data:`DAG_NEEDS` (``email=False`` drops the email prerequisite)."""
+PREFLIGHT_WATERMARK = "account.preflight"
+
+
+def require_for_dag(dag_id: str, *, email: bool = True, max_age: timedelta | None = None) -> list[Item]:
+    """A DAG's first-task gate: its :data:`DAG_NEEDS` (``email=False`` drops the email prerequisite).
+
+    ``max_age``: a pass of the same gate recorded in the state store less than ``max_age`` ago is
+    trusted without asking AWS (event-driven DAGs run every few seconds or minutes; the checks cost 3
+    to 20 API calls). Only passes are remembered, and a gate that finds a piece missing forgets the
+    pass: a missing piece is re-checked on every run, so a fixed account is picked up at once; a
+    piece removed after a pass is noticed within ``max_age``."""
     needs = [c for c in DAG_NEEDS.get(dag_id, ()) if email or c != "email"]
-    return require(*needs) if needs else []
+    if not needs:
+        return []
+    store, key = None, ""
+    if max_age is not None and max_age > timedelta(0):
+        from aiops.core.settings import get_settings
+        from aiops.core.state import StateStore
+
+        store = StateStore()
+        key = f"{PREFLIGHT_WATERMARK}/{get_settings().aws_conn_id}/{dag_id}/{'+'.join(needs)}"
+        passed = store.get_watermark(key)
+        now = datetime.now(UTC)
+        if passed is not None and now - passed < max_age:
+            return [Item(c, "preflight", "ready", f"passed at {passed:%Y-%m-%d %H:%M:%S} UTC (re-checked "
+                         f"{max_age.total_seconds() / 60:g} min after a pass)") for c in needs]
+    try:
+        items = require(*needs)
+    except AccountNotReady:
+        if store is not None:
+            store.clear_watermark(key)  # what a run saw missing is not trusted again until it passes
+        raise
+    if store is not None:
+        store.set_watermark(key, datetime.now(UTC))
+    return items
 
 
 def render(items: list[Item], *, as_json: bool = False) -> str:

@@ -38,3 +38,24 @@ def resend_requested(params: dict[str, Any] | None, dag_run: Any = None) -> bool
     conf = getattr(dag_run, "conf", None) or {}
     value = (params or {}).get("resend", conf.get("resend"))
     return None if value is None else bool(value)
+
+
+def account_ready(dag_id: str, *, email: bool = True, cached: bool = False) -> list[str]:
+    """A DAG's first-task account gate (issue 16, ``aiops.account.check.DAG_NEEDS``): when the account
+    lacks a piece the DAG needs, fail the task at once (``AirflowFailException``: no retry can help)
+    with the preflight's message and fix, instead of deep in a send call. ``email=False``: the run
+    sends no email. ``cached``: trust a pass younger than ``account_preflight_ttl_minutes`` (the
+    event-driven DAGs, so a burst of runs does not re-check the account each time)."""
+    from airflow.exceptions import AirflowFailException
+
+    from aiops.account.check import AccountNotReady, require_for_dag
+
+    ttl = get_settings().account_preflight_ttl_minutes if cached else 0
+    try:
+        items = require_for_dag(dag_id, email=email, max_age=timedelta(minutes=ttl) if ttl else None)
+    except AccountNotReady as exc:
+        raise AirflowFailException(str(exc)) from exc
+    lines = [item.line() for item in items]
+    for line in lines:
+        print(line)
+    return lines

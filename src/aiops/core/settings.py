@@ -270,6 +270,10 @@ class Settings(BaseSettings):
     account_teams: list[str] = Field(
         ["platform", "storefront", "payments"], description="Teams that get an SNS topic aiops-alerts-<team>."
     )
+    account_preflight_ttl_minutes: float = Field(
+        15, ge=0, description="The event-driven DAGs (alert_intake, security_events, remediate) trust a passed "
+        "account preflight this long (state store) instead of re-checking the account on every run; 0: every run."
+    )
 
     # Sandbox (the embedded default account)
     sandbox_host: str = Field("127.0.0.1", description="Emulator bind address (loopback only).")
