@@ -21,11 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from remediate_runs import SLOTS, remediate_run, serialized_remediate
 
 pytestmark = [pytest.mark.airflow]
 
 REPO = Path(__file__).resolve().parents[2]
-SLOTS = {"incident": 4, "scheduled": 2, "manual": 2}
+
+
+@pytest.fixture
+def remediate_dag(airflow_db):
+    yield from serialized_remediate()
 
 
 @pytest.fixture
@@ -46,58 +51,6 @@ def policy():
     for plugin in added:
         pm.unregister(plugin)
     settings.task_instance_mutation_hook.is_noop = was
-
-
-@pytest.fixture
-def remediate_dag(airflow_db):
-    """The real remediate DAG, serialized into the metadata DB (as the DAG processor would)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    from airflow.models.dag import DagModel
-    from airflow.models.dagrun import DagRun
-    from airflow.models.pool import Pool
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete, update
-
-    from aiops.airflow.pools import ensure_pools
-
-    DagBundlesManager().sync_bundles_to_db()
-    bundle = next(iter(DagBundlesManager().get_all_dag_bundles()))
-    bag = BundleDagBag(dag_folder=str(REPO / "dags" / "remediate.py"), bundle_path=REPO / "dags",
-                       bundle_name=bundle.name)
-    assert "remediate" in bag.dags, bag.import_errors
-    sync_bag_to_db(bag, bundle.name, None)
-    ensure_pools(SLOTS)
-    with create_session() as session:
-        session.execute(update(DagModel).where(DagModel.dag_id == "remediate").values(is_paused=False))
-        session.execute(delete(TaskInstance).where(TaskInstance.dag_id == "remediate"))
-        session.execute(delete(DagRun).where(DagRun.dag_id == "remediate"))
-    yield SerializedDagModel.get_dag("remediate")
-    with create_session() as session:
-        session.execute(delete(TaskInstance).where(TaskInstance.dag_id == "remediate"))
-        session.execute(delete(DagRun).where(DagRun.dag_id == "remediate"))
-        for origin in SLOTS:
-            session.execute(delete(Pool).where(Pool.pool == f"aiops_remediation_{origin}"))
-
-
-def _run(dag, session, n: int, *, origin: str, at: datetime):
-    """A remediate run as its origin creates it (TriggerDagRunOperator from a platform DAG, or a person)."""
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-
-    component = {"incident": "incident_response", "scheduled": ("compliance_sweep", "cost_rightsizing")[n % 2]}
-    manual = origin == "manual"
-    return dag.create_dagrun(
-        run_id=f"{origin}-{n:02d}", logical_date=None, data_interval=None, run_after=at,
-        conf={"runbook": "reboot-ec2-instance", "parameters": {"InstanceId": f"i-{n:017x}"},
-              "requested_by": "" if manual else component[origin]},
-        run_type=DagRunType.MANUAL if manual else DagRunType.OPERATOR_TRIGGERED,
-        state=DagRunState.RUNNING,
-        triggered_by=DagRunTriggeredByType.UI if manual else DagRunTriggeredByType.OPERATOR,
-        triggering_user_name="bob.ops" if manual else None,
-        start_date=at, session=session)
 
 
 def _at_execute(run, session, *, weight: int = 1):
@@ -124,9 +77,9 @@ def _scheduler_loop(session):
 
 def _backlog_and_incident(dag, session):
     now = datetime.now(UTC)
-    backlog = [_at_execute(_run(dag, session, n, origin=("scheduled", "manual")[n % 2],
+    backlog = [_at_execute(remediate_run(dag, session, n, origin=("scheduled", "manual")[n % 2],
                                 at=now - timedelta(hours=20 - n)), session, weight=10) for n in range(20)]
-    incident = _at_execute(_run(dag, session, 0, origin="incident", at=now), session, weight=1)
+    incident = _at_execute(remediate_run(dag, session, 0, origin="incident", at=now), session, weight=1)
     return backlog, incident
 
 
