@@ -199,6 +199,34 @@ def test_cpu_pinned_is_rebooted_and_resolved(cpu_pinned, account):
     assert execution["AutomationExecution"]["Parameters"]["InstanceId"] == [injection.target]
 
 
+def test_cpu_pinned_goes_from_event_to_ssm_execution_within_60_seconds(cpu_pinned, account):
+    """Issue 19's acceptance, from recorded timestamps: the game day's first event (its EventBridge
+    ``time``) to the start of the SSM Automation execution that fixed it (SSM's ExecutionStartTime)."""
+    from aiops.incidents import store
+
+    _injection, bodies, incident_id, *_ = cpu_pinned
+    event_at = min(datetime.fromisoformat(json.loads(b["Body"])["time"].replace("Z", "+00:00")) for b in bodies)
+    overlay = json.loads(account.client("ssm").get_parameter(Name="/matcarv/sandbox/gameday/cpu-pinned")
+                         ["Parameter"]["Value"])
+    started = account.client("ssm").get_automation_execution(
+        AutomationExecutionId=overlay["fixed_by_execution"])["AutomationExecution"]["ExecutionStartTime"]
+    event_to_ssm = (started - event_at).total_seconds()
+    print(f"game day cpu-pinned: event -> SSM execution {event_to_ssm:.1f} s")
+    inc = store.get(incident_id)
+    for k in ("first_seen", "detected_at", "triaged_at", "remediation_started_at", "resolved_at"):
+        print(k, inc.get(k), (inc[k] - event_at).total_seconds() if inc.get(k) else None)
+    for e in store.timeline(incident_id):
+        print("TL", e.get("at"), e.get("kind"), e.get("to_state"), str(e.get("detail"))[:150])
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    with create_session() as session:
+        for r in session.query(DagRun).filter(DagRun.dag_id.in_(["remediate", "incident_response"])):
+            print("RUN", r.dag_id, r.run_id, r.queued_at, r.start_date, r.end_date)
+    assert 0 <= event_to_ssm <= 60, event_to_ssm
+    incident = store.get(incident_id)
+    assert incident["first_seen"] <= started  # the incident's clock starts no later than the fix
+
+
 def test_triage_evidence_is_stored_and_linked(cpu_pinned):
     from aiops.core.artifacts import ArtifactStore
     from aiops.incidents import store
