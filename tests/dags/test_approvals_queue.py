@@ -99,6 +99,7 @@ def airflow_api(airflow_db, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "alice.sre:op,carol.sre:op")
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-secret-for-the-in-process-api")
     from airflow.api_fastapi.app import create_app
 
     with TestClient(create_app(), base_url="http://testserver") as client:

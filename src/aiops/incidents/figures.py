@@ -14,16 +14,10 @@ by hand.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from aiops.core.times import lenient_utc
 
 
 def _secs(a: datetime | None, b: datetime | None) -> float | None:
@@ -41,7 +35,7 @@ def first_activity(store: Any = None) -> datetime | None:
     with store.engine.connect() as conn:
         stamps = [conn.execute(select(func.min(alert_ledger.c.received_at))).scalar(),
                   conn.execute(select(func.min(audit_log.c.at))).scalar()]
-    found = [_utc(s) for s in stamps if s is not None]
+    found = [lenient_utc(s) for s in stamps if s is not None]
     return min(x for x in found if x is not None) if found else None
 
 
@@ -70,7 +64,7 @@ def startup_figures(since: datetime, minutes: float = 30, *, store: Any = None) 
             incidents.c.detected_at >= since, incidents.c.detected_at < until)).all()
         requests = conn.execute(select(remediation_requests.c.plan, remediation_requests.c.status).where(
             remediation_requests.c.created_at >= since, remediation_requests.c.created_at < until)).all()
-    from_history = sum(1 for i in opened if (fs := _utc(i.first_seen)) is not None and fs < since)
+    from_history = sum(1 for i in opened if (fs := lenient_utc(i.first_seen)) is not None and fs < since)
     by_origin = Counter((r.plan or {}).get("origin") or "unknown" for r in requests)
     return {"since": since, "minutes": minutes, "alerts": dict(decisions), "notifications_sent": notes.get("sent", 0),
             "notifications_failed": notes.get("failed", 0), "incidents": len(opened),
@@ -95,16 +89,16 @@ def incident_figures(since: datetime, until: datetime | None = None, *, store: A
             remediation_requests.c.incident_id.in_([r["incident_id"] for r in rows])))] if rows else []
     out = []
     for inc in rows:
-        first = _utc(inc["first_seen"])
-        executions = [_utc(((q.get("outcome") or {}).get("execution") or {}).get("started_at"))
+        first = lenient_utc(inc["first_seen"])
+        executions = [lenient_utc(((q.get("outcome") or {}).get("execution") or {}).get("started_at"))
                       for q in reqs if q["incident_id"] == inc["incident_id"]]
         ssm = min((e for e in executions if e is not None), default=None)
         runbooks = sorted({q["runbook"] for q in reqs if q["incident_id"] == inc["incident_id"]})
         out.append({"incident_id": inc["incident_id"], "title": inc["title"], "state": inc["state"],
-                    "runbooks": runbooks, "detect_seconds": _secs(first, _utc(inc["detected_at"])),
+                    "runbooks": runbooks, "detect_seconds": _secs(first, lenient_utc(inc["detected_at"])),
                     "event_to_ssm_seconds": _secs(first, ssm),
-                    "respond_seconds": _secs(_utc(inc["detected_at"]), _utc(inc["remediation_started_at"])),
-                    "mttr_seconds": _secs(first, _utc(inc["resolved_at"]))})
+                    "respond_seconds": _secs(lenient_utc(inc["detected_at"]), lenient_utc(inc["remediation_started_at"])),
+                    "mttr_seconds": _secs(first, lenient_utc(inc["resolved_at"]))})
     return out
 
 

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.core.times import lenient_utc
+
 REMEDIATE_DAG = "remediate"
 REJECT = "Reject"
 
@@ -39,13 +41,6 @@ def parse_age(text: str) -> timedelta:
     return sum((timedelta(**{unit[u]: float(n)}) for n, u in parts), timedelta())
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
 
 def _asked_round(approvals: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The round shown to approvers and not answered yet (None: nothing open)."""
@@ -58,7 +53,7 @@ def _entry(row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     asked = _asked_round(list(row.get("approvals") or []))
     if asked is None:
         return None
-    asked_at = _utc(asked.get("asked_at")) or _utc(row["created_at"])
+    asked_at = lenient_utc(asked.get("asked_at")) or lenient_utc(row["created_at"])
     timeout = plan.get("approval_timeout_minutes")
     deadline = asked_at + timedelta(minutes=float(timeout)) if asked_at and timeout else None
     if row["status"] == "superseded":
@@ -67,7 +62,7 @@ def _entry(row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         state = "expired"
     else:
         state = "waiting"
-    created = _utc(row["created_at"]) or now
+    created = lenient_utc(row["created_at"]) or now
     targets = [str(t.get("id")) + (f" ({t['detail']['name']})" if (t.get("detail") or {}).get("name") else "")
                for t in plan.get("targets") or row.get("targets") or []]
     return {
