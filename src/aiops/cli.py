@@ -17,6 +17,10 @@
                                                   a day is emailed once unless --resend
     aiops cost recommend [--at T]                 right-sizing recommendations now (what FinOps reviews)
     aiops cost decisions                          FinOps decisions and realised savings
+    aiops approvals list [--all] [--json]         remediation approvals waiting: resource, incident, age,
+                                                  deadline (expired / superseded ones only with --all)
+    aiops approvals reject [ID ...] [--older-than 12h] [--superseded] [--expired]
+                                                  answer several prompts Reject through Airflow's HITL API
     aiops ops policies                            validate and list the routine-operations policies
     aiops ops plan WORKFLOW [--at T] [--dry-run]  what ops_snapshots / ops_log_retention / ops_scheduling /
                                                   ops_patching would do at T, each policy in its own mode
@@ -315,6 +319,60 @@ def cmd_cost_decisions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approvals_list(args: argparse.Namespace) -> int:
+    import json
+
+    from aiops.remediation.approval_queue import format_table, pending
+
+    entries = pending(include_closed=args.all)
+    if args.json:
+        _print(json.dumps(entries, default=str, indent=2))
+    else:
+        _print(format_table(entries))
+    return 0
+
+
+def cmd_approvals_reject(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from aiops.remediation.approval_queue import (
+        AirflowApi,
+        format_table,
+        parse_age,
+        pending,
+        reject,
+        select_for_reject,
+    )
+
+    older = parse_age(args.older_than) if args.older_than else None
+    if not (args.ids or older or args.superseded or args.expired):
+        _print("name request ids, or --older-than AGE / --superseded / --expired")
+        return 2
+    chosen = select_for_reject(pending(include_closed=True), ids=args.ids, older_than=older,
+                               superseded=args.superseded, expired=args.expired)
+    if not chosen:
+        _print("nothing to reject")
+        return 0
+    _print(format_table(chosen))
+    if args.dry_run:
+        _print(f"{len(chosen)} prompt(s) would be answered Reject (dry run)")
+        return 0
+    user = args.user or os.environ.get("AIOPS_AIRFLOW_USER")
+    password = os.environ.get("AIOPS_AIRFLOW_PASSWORD")
+    token = os.environ.get("AIOPS_AIRFLOW_TOKEN")
+    if not token and user and not password and sys.stdin.isatty():
+        password = getpass.getpass(f"Airflow password for {user}: ")
+    api = AirflowApi(args.api or os.environ.get("AIOPS_AIRFLOW_API", "http://127.0.0.1:8080"), token=token,
+                     username=user, password=password)
+    results = reject(chosen, api)
+    for r in results:
+        _print(f"{r['request_id'][:12]} {r['task_id']}: {r['result']}")
+    ok = sum(r["ok"] for r in results)
+    _print(f"{ok} of {len(results)} rejected")
+    return 0 if ok == len(results) else 1
+
+
 def _register_extensions(sub: Any, alerting: Any) -> None:
     """Commands contributed by other installed packages (entry point group ``aiops.cli``): the
     simulated account (``aiops sandbox``, ``aiops dev run``, ``aiops alerting replay``) lives in the
@@ -390,6 +448,22 @@ def build_parser() -> argparse.ArgumentParser:
     crec.add_argument("--at", help="evaluation time, ISO 8601 (default: now)")
     crec.set_defaults(func=cmd_cost_recommend)
     cost.add_parser("decisions", help="FinOps decisions and realised savings").set_defaults(func=cmd_cost_decisions)
+    approvals = sub.add_parser("approvals", help="remediation approvals: list, reject several").add_subparsers(
+        dest="approvals_command", required=True)
+    alist = approvals.add_parser("list", help="what waits for approval (resource, incident, age, deadline)")
+    alist.add_argument("--all", action="store_true", help="also expired and superseded prompts")
+    alist.add_argument("--json", action="store_true")
+    alist.set_defaults(func=cmd_approvals_list)
+    arej = approvals.add_parser("reject", help="answer Reject to several prompts through Airflow's HITL API")
+    arej.add_argument("ids", nargs="*", help="request ids (or unique prefixes) or remediate run ids")
+    arej.add_argument("--older-than", help="every prompt older than this, e.g. 12h, 90m, 2d")
+    arej.add_argument("--superseded", action="store_true", help="every prompt a newer request superseded")
+    arej.add_argument("--expired", action="store_true", help="every prompt past its deadline")
+    arej.add_argument("--dry-run", action="store_true", help="only show what would be rejected")
+    arej.add_argument("--api", help="Airflow API base URL (default $AIOPS_AIRFLOW_API or http://127.0.0.1:8080)")
+    arej.add_argument("--user", help="Airflow user who answers (default $AIOPS_AIRFLOW_USER; password from "
+                      "$AIOPS_AIRFLOW_PASSWORD or a prompt; or a token in $AIOPS_AIRFLOW_TOKEN)")
+    arej.set_defaults(func=cmd_approvals_reject)
     ops = sub.add_parser("ops", help="routine operations (snapshots, log retention, patching, scheduling)"
                          ).add_subparsers(dest="ops_command", required=True)
     ops.add_parser("policies", help="validate and list the policies in include/ops").set_defaults(

@@ -128,7 +128,8 @@ def cmd_sandbox_incident(args: argparse.Namespace) -> int:
            f"{injection.target} (expected runbook: {injection.runbook_hint}); the live feeder then recovers it.")
     _print("Follow it in the Airflow UI (http://localhost:8080): DAG alert_intake (the events) -> "
            "incident_response (triage, remediation, post-mortem) -> remediate (plan, approval, execution);")
-    _print("  approvals wait under Browse -> Required Actions; `aiops incidents list` / `aiops incidents show ID`.")
+    _print("  approvals wait under Browse -> Required Actions (`aiops approvals list`); "
+           "`aiops incidents list` / `aiops incidents show ID`.")
     return 0
 def cmd_alerting_replay(args: argparse.Namespace) -> int:
     from aiops_sandbox.replay import replay

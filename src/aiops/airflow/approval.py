@@ -75,9 +75,12 @@ class RunbookApprovalOperator(ApprovalOperator):
                      f"`{plan['request_id']}`, plan hash `{plan['plan_hash'][:12]}`. "
                      + (f"Unanswered at {deadline} it is rejected and nothing changes.\n\n" if deadline else "\n\n")
                      + plan["markdown"])
+        # the first thing the waiting task's log says: this run waits for people, whom, until when
+        self.log.info("WAITING FOR APPROVAL: %s — %s may answer in Required Actions (or `aiops approvals`)%s; "
+                      "request %s, plan %s", self.subject, ", ".join(approvers),
+                      f"; unanswered at {deadline} it is rejected and nothing changes" if deadline else "",
+                      plan["request_id"], plan["plan_hash"][:12])
         record_asked(plan, round_no=self.round_no, assigned=approvers, run_id=context["ti"].run_id)
-        self.log.info("Waiting for %s to approve %s (plan %s)", ", ".join(approvers), plan["request_id"],
-                      plan["plan_hash"][:12])
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

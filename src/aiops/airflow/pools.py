@@ -45,10 +45,14 @@ def origin_of(dag_run: Any) -> str:
 
 
 def _pool_exists(name: str) -> bool:
+    # A session of its own (not the scoped one): the hook runs inside the scheduler's session while
+    # it creates task instances, and closing that session here would abort the scheduler's work.
     try:
         from airflow.models.pool import Pool
+        from airflow.utils.session import create_session
 
-        return Pool.get_pool(name) is not None
+        with create_session(scoped=False) as session:
+            return Pool.get_pool(name, session=session) is not None
     except Exception:  # no DB access here: do not route
         return False
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiops.core.times import iso
+
 
 def summarise(execution: dict[str, Any]) -> dict[str, Any]:
     """The parts of GetAutomationExecution's AutomationExecution worth an event / XCom."""
@@ -24,4 +26,7 @@ def summarise(execution: dict[str, Any]) -> dict[str, Any]:
                   for s in steps],
         "failed_step": failed.get("StepName") if failed else None,
         "message": message,
+        # when SSM started / ended it (the figures' "event -> SSM execution" reads the start)
+        "started_at": iso(execution.get("ExecutionStartTime")),
+        "ended_at": iso(execution.get("ExecutionEndTime")),
     }
