@@ -73,6 +73,7 @@ def main() -> None:
     bench_environment(ROOT)
     if args.fill == "backend":
         import moto.sqs.models
+
         from aiops_sandbox.emulator import SandboxServer
 
         moto.sqs.models.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else (

@@ -59,10 +59,14 @@ def security_events():
         from datetime import UTC
         from datetime import datetime as dt
 
+        from aiops.core.queue import receipts
         from aiops.core.settings import get_settings
         from aiops.security.collect import find_trail
-        from aiops.core.queue import receipts
-        from aiops.security.pipeline import keys_for_range, keys_from_notifications, messages_from_asset_events
+        from aiops.security.pipeline import (
+            keys_for_range,
+            keys_from_notifications,
+            messages_from_asset_events,
+        )
 
         params = params or {}
         messages = messages_from_asset_events(triggering_asset_events)

@@ -106,7 +106,7 @@ def test_failed_analysis_leaves_notifications_for_redelivery_and_the_dead_letter
         assert ids == first_ids
         files = pipeline.keys_from_notifications([m["Body"] for m in messages])
         assert sorted(f["key"] for f in files) == sorted(keys)
-        with pytest.raises(Exception, match="NoSuchBucket|does not exist"):
+        with pytest.raises(Exception, match=r"NoSuchBucket|does not exist"):
             pipeline.analyse_files(files, run_id="failing-run")
         assert _counts(sqs, url)[0] + _counts(sqs, url)[1] == 3  # nothing deleted by the failed run
         time.sleep(1.5)
