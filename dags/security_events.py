@@ -17,6 +17,10 @@ few seconds later with the new keys. Nothing polls on a schedule.
   `security/detections/dt=<day>/`.
 * **raise_alerts** — one EventBridge event per detection (Source `matcarv.aiops`, DetailType
   `AIOps Security Event`), which the rule `aiops-ops-events` routes to `alert_intake`.
+* **ack_notifications** — deletes the run's SQS notifications, only now that the files were analysed
+  and the alerts raised (the watcher deletes nothing on reception). A failed run deletes nothing: the
+  notifications come back and after the queue's `maxReceiveCount` SQS moves them to the dead-letter
+  queue `aiops-cloudtrail-files-dlq`.
 
 Settings: `AIOPS_SECURITY_HOME_REGIONS` (default: `regions`), `AIOPS_SECURITY_ACCESS_DENIED_THRESHOLD`
 / `_WINDOW_MINUTES`, `AIOPS_SECURITY_QUEUE_URL`, `AIOPS_SECURITY_TRAIL_NAME`.
@@ -56,13 +60,19 @@ def security_events():
         from datetime import datetime as dt
 
         from aiops.airflow import account_ready
+        from aiops.core.queue import receipts
         from aiops.core.settings import get_settings
         from aiops.security.collect import find_trail
-        from aiops.security.pipeline import bodies_from_asset_events, keys_for_range, keys_from_notifications
+        from aiops.security.pipeline import (
+            keys_for_range,
+            keys_from_notifications,
+            messages_from_asset_events,
+        )
 
         account_ready("security_events", cached=True)  # trail, its queue and notifications (cached: per file batch)
         params = params or {}
-        files = keys_from_notifications(bodies_from_asset_events(triggering_asset_events))
+        messages = messages_from_asset_events(triggering_asset_events)
+        files = keys_from_notifications([m["Body"] for m in messages])
         if params.get("keys"):
             bucket = find_trail(get_settings().security_trail_name or None).bucket
             files += [{"bucket": bucket, "key": k} for k in params["keys"]]
@@ -80,7 +90,7 @@ def security_events():
             window = {"start": start.isoformat(), "end": end.isoformat()}
         unique = sorted({(f["bucket"], f["key"]): f for f in files}.values(), key=lambda f: f["key"])
         print(f"{len(unique)} CloudTrail log file(s) to analyse")
-        return {"files": unique, **window}
+        return {"files": unique, "receipts": receipts(messages), **window}
 
     @task
     def analyse(plan: dict, run_id=None) -> list[dict]:
@@ -105,7 +115,14 @@ def security_events():
             raise AirflowSkipException("nothing suspicious in these files")
         return put(detections)
 
-    raise_alerts(analyse(plan_files()))
+    @task(trigger_rule="none_failed")
+    def ack_notifications(plan: dict) -> dict:
+        from aiops.security.pipeline import ack_notifications as ack
+
+        return ack(plan.get("receipts") or [])
+
+    plan = plan_files()
+    raise_alerts(analyse(plan)) >> ack_notifications(plan)
 
 
 security_events()

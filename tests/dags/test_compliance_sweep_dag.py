@@ -44,7 +44,7 @@ def test_sweep_publishes_emails_and_sends_approved_fixes_to_remediate(dag, seede
     body = responder.answered[0][0].body
     assert m["resources"]["buckets"]["public_assets"] in body  # the approver sees what will be requested
 
-    sweep_id = ANCHOR.strftime("%Y-%m-%dT%H%M%SZ")
+    sweep_id = "123456789012-" + ANCHOR.strftime("%Y-%m-%dT%H%M%SZ")  # account-keyed (revision 0003)
     confs = [c for _, c in _remediate_runs(f"compliance__{sweep_id}")]
     by_runbook = {}
     for c in confs:

@@ -228,6 +228,9 @@ def test_manual_trigger_of_a_preapproved_runbook_needs_approval(world):
     assert plan["approval_rounds"] == 1
     assert plan["approvers"]
     assert "manual" in plan["preapproval"]["reasons"][0]
+    from aiops.core.state import StateStore
+
+    assert StateStore().get_request(plan["request_id"])["account_id"] == "123456789012"  # the account it changes
 
 
 def test_manual_trigger_naming_an_incident_and_forging_a_decision_needs_approval(world, image):

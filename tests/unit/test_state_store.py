@@ -48,7 +48,7 @@ def test_a_pre_alembic_database_upgrades_and_keeps_its_data(tmp_path, dump):
     with sqlite3.connect(path) as con:  # made by the hand-ordered migrations (aiops_schema_version)
         con.executescript((LEGACY / dump).read_text())
     store = state.StateStore(f"sqlite:///{path}")
-    assert store.migrate() == ["0001", "0002"]
+    assert store.migrate() == ["0001", "0002", "0003"]
     assert _schema_drift(store) == []
     # its rows survive; the watermark is not bound to any account ('' until re-established)
     assert store.get_watermark("metrics_extract") == datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -123,3 +123,41 @@ def test_default_url_is_a_sqlite_file_under_home(monkeypatch, tmp_path):
 def test_url_comes_from_the_airflow_connection(monkeypatch, uri, expected):
     monkeypatch.setenv("AIRFLOW_CONN_AIOPS_STATE", uri)
     assert state.state_db_url() == expected
+
+
+def test_revision_0003_keys_existing_sweeps_and_requests_by_account(state_url):
+    """Rows recorded before 0003: sweeps get their account as id prefix (results follow), remediation
+    requests get the account of their incident."""
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    store = state.StateStore(state_url)
+    with store.transaction() as conn:
+        command.upgrade(state._alembic_config(conn), "0002")
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with store.transaction() as conn:
+        for sweep, account in (("2026-11-19T000000Z", "111111111111"), ("2026-11-20T000000Z", "111111111111")):
+            conn.execute(insert(state.compliance_sweeps).values(
+                sweep_id=sweep, as_of=now, account_id=account, regions=["us-east-1"], counts={}, errors={},
+                recorded_at=now))
+            conn.execute(insert(state.compliance_results).values(
+                sweep_id=sweep, check_id="c1", resource_key="arn:x", resource_id="x", resource_type="t",
+                region="us-east-1", status="FAILED", effective="FAILED", severity="HIGH", result={}))
+        conn.execute(insert(state.incidents).values(
+            incident_id="INC-1", account_id="111111111111", group_key="g", title="t", severity="high",
+            state="open", first_seen=now, last_seen=now, detected_at=now, alerts=[], routed_to=[], links={},
+            created_at=now, updated_at=now))
+        for rid, incident in (("r1", "INC-1"), ("r2", None)):
+            conn.execute(insert(state.remediation_requests).values(
+                request_id=rid, run_id=rid, runbook="rb", parameters={}, targets=[], plan={}, requested_by="u",
+                incident_id=incident, status="requested", approvals=[], created_at=now, updated_at=now))
+    assert store.migrate()[0] == "0003"
+    with store.engine.connect() as conn:
+        sweeps = sorted(conn.execute(select(state.compliance_sweeps.c.sweep_id)).scalars())
+        results = sorted(conn.execute(select(state.compliance_results.c.sweep_id)).scalars())
+        accounts = dict(conn.execute(select(state.remediation_requests.c.request_id,
+                                            state.remediation_requests.c.account_id)).all())
+    assert sweeps == results == ["111111111111-2026-11-19T000000Z", "111111111111-2026-11-20T000000Z"]
+    assert accounts == {"r1": "111111111111", "r2": None}
+    assert store.migrate() == []  # once
+

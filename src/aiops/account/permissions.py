@@ -54,7 +54,7 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.anomaly.pipeline",
     "aiops.alerting.enrich",
     "aiops.alerting.notify",
-    "aiops.alerting.pipeline",
+    "aiops.core.queue",
     "aiops.incidents.triage",
     "aiops.incidents.runbook_rules",
     "aiops.compliance.collect",

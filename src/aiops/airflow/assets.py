@@ -7,6 +7,8 @@ and partitions changed: ``{"start", "end", "partitions", "rows", "series", "quar
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import Asset
 
 from aiops.account.permissions import permissions
@@ -44,12 +46,31 @@ INCIDENTS = Asset(
 scheduled on it. Event ``extra``: ``{"incident_ids": [...], "created": [...]}``."""
 
 
-#: One firing of the ops-events watcher: up to 10 messages per ReceiveMessage, this many receives.
+#: One firing of a queue watcher: up to 10 messages per ReceiveMessage, this many receives.
 OPS_EVENTS_RECEIVES_PER_FIRING = 10
-#: Received messages stay invisible this long; the run deletes them when done (alert_intake's last
-#: task). Longer than a run takes, queueing included; a message not deleted by then comes back and is
-#: recognised as a re-delivery. The queue's redrive policy dead-letters it after maxReceiveCount.
+#: Received messages stay invisible this long; the run deletes them when done (its last task,
+#: ``aiops.core.queue.ack_messages``). Longer than a run takes, queueing included; a message not
+#: deleted by then comes back and is recognised as a re-delivery. The queue's redrive policy
+#: dead-letters it after maxReceiveCount.
 OPS_EVENTS_VISIBILITY_TIMEOUT = 600
+
+
+def _queue_watcher(name: str, url: str, waiter_delay: int) -> Any:
+    """An ``AssetWatcher`` on an SQS queue consumed at least once (:mod:`aiops.core.queue`): 10
+    messages per receive, several receives per firing, nothing deleted on reception. The trigger is
+    serialised at parse time, so it carries the default retry policy (not the connection's
+    ``config_kwargs``, which would need a connection lookup while parsing)."""
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    from airflow.sdk import AssetWatcher
+
+    from aiops.core.aws import DEFAULT_RETRIES
+
+    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=url, aws_conn_id=get_settings().aws_conn_id,
+                                  waiter_delay=waiter_delay, max_messages=10,
+                                  num_batches=OPS_EVENTS_RECEIVES_PER_FIRING, delete_message_on_reception=False,
+                                  visibility_timeout=OPS_EVENTS_VISIBILITY_TIMEOUT,
+                                  botocore_config={"retries": dict(DEFAULT_RETRIES)})
+    return AssetWatcher(name=name, trigger=trigger)
 
 
 def ops_events_asset() -> Asset:
@@ -59,34 +80,20 @@ def ops_events_asset() -> Asset:
     is the ``alerting_queue_url`` setting (default: the sandbox queue).
 
     Messages are not deleted on reception: ``alert_intake`` deletes them after it recorded them, so a
-    failed run leaves them for a re-delivery and, in the end, the dead-letter queue. The trigger is
-    serialised at parse time, so it carries the default retry policy (not the connection's
-    ``config_kwargs``, which would need a connection lookup while parsing)."""
-    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
-    from airflow.sdk import AssetWatcher
-
-    from aiops.core.aws import DEFAULT_RETRIES
-
+    failed run leaves them for a re-delivery and, in the end, the dead-letter queue."""
     settings = get_settings()
-    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=settings.ops_queue_url, aws_conn_id=settings.aws_conn_id,
-                                  waiter_delay=settings.alerting_waiter_delay_seconds, max_messages=10,
-                                  num_batches=OPS_EVENTS_RECEIVES_PER_FIRING, delete_message_on_reception=False,
-                                  visibility_timeout=OPS_EVENTS_VISIBILITY_TIMEOUT,
-                                  botocore_config={"retries": dict(DEFAULT_RETRIES)})
     return Asset(name="aiops_ops_events", group="aiops",
-                 watchers=[AssetWatcher(name="aiops_ops_events_sqs", trigger=trigger)])
+                 watchers=[_queue_watcher("aiops_ops_events_sqs", settings.ops_queue_url,
+                                          settings.alerting_waiter_delay_seconds)])
 
 
 def cloudtrail_files_asset() -> Asset:
     """New CloudTrail log files (S3 ObjectCreated notifications on the SQS queue
     ``security_queue_url``, default the sandbox's ``aiops-cloudtrail-files``), watched by an
-    ``AssetWatcher``; each batch of messages starts ``security_events``."""
-    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
-    from airflow.sdk import AssetWatcher
-
+    ``AssetWatcher``; each batch of messages starts ``security_events``. Like the ops events, the
+    notifications are deleted by the run once it analysed the files and raised the alerts, never on
+    reception."""
     settings = get_settings()
-    url = settings.security_queue_url or f"{settings.sandbox_endpoint}/123456789012/aiops-cloudtrail-files"
-    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=url, aws_conn_id=settings.aws_conn_id,
-                                  waiter_delay=settings.security_waiter_delay_seconds)
     return Asset(name="aiops_cloudtrail_files", group="aiops",
-                 watchers=[AssetWatcher(name="aiops_cloudtrail_files_sqs", trigger=trigger)])
+                 watchers=[_queue_watcher("aiops_cloudtrail_files_sqs", settings.cloudtrail_queue_url,
+                                          settings.security_waiter_delay_seconds)])

@@ -27,16 +27,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from aiops.account.permissions import permissions
 from aiops.alerting.engine import Engine, Ledger, counts
 from aiops.alerting.normalise import normalise_batch
 from aiops.alerting.rules import FILES, AlertingRules, load_rules
+from aiops.core import queue
 from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
-
-PERMISSIONS = permissions(
-    "acknowledging processed messages of the intake queue",
-    reader=("sqs:DeleteMessage @ arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:aiops-*",),
-)
 
 log = logging.getLogger(__name__)
 
@@ -93,53 +88,14 @@ def rules_in_force(directory: Any = None, store: Any = None) -> tuple[AlertingRu
 def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
     """SQS messages from the AssetWatcher's asset events (``extra.payload.message_batch[].Body``),
     with the ``ReceiptHandle`` that :func:`ack_messages` deletes them by."""
-    out: list[dict[str, Any]] = []
-    for ev in events:
-        extra = getattr(ev, "extra", None) or (ev.get("extra") if isinstance(ev, dict) else None) or {}
-        payload = extra.get("payload") or {}
-        for msg in payload.get("message_batch") or []:
-            if isinstance(msg, dict) and "Body" in msg:
-                body = {"Body": msg["Body"], "MessageId": msg.get("MessageId")}
-                if msg.get("ReceiptHandle"):
-                    body["ReceiptHandle"] = msg["ReceiptHandle"]
-                out.append(body)
-    return out
-
-
-def receipts(bodies: list[Any]) -> list[dict[str, str]]:
-    """``{"Id", "ReceiptHandle"}`` of the queue messages among ``bodies`` (conf events have none)."""
-    out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for b in bodies:
-        handle = b.get("ReceiptHandle") if isinstance(b, dict) else None
-        if handle and handle not in seen:
-            seen.add(handle)
-            out.append({"Id": str(len(out)), "ReceiptHandle": handle})
-    return out
+    return queue.messages_from_asset_events(events)
 
 
 def ack_messages(receipt_list: list[dict[str, str]], queue_url: str | None = None) -> dict[str, Any]:
-    """Delete processed messages (DeleteMessageBatch, 10 per call). A handle SQS refuses (the message
-    became visible again and was received by another run) is reported, not fatal: that run sees a
-    re-delivery and deletes it."""
-    from aiops.core import aws
+    """Delete processed messages of the ops-events queue (:func:`aiops.core.queue.ack_messages`)."""
     from aiops.core.settings import get_settings
 
-    if not receipt_list:
-        return {"deleted": 0, "failed": []}
-    url = queue_url or get_settings().ops_queue_url
-    sqs = aws.client("sqs")
-    deleted, failed = 0, []
-    for i in range(0, len(receipt_list), 10):
-        chunk = [{"Id": str(j), "ReceiptHandle": r["ReceiptHandle"]} for j, r in enumerate(receipt_list[i:i + 10])]
-        resp = sqs.delete_message_batch(QueueUrl=url, Entries=chunk)
-        deleted += len(resp.get("Successful", []))
-        failed += [{"code": f.get("Code"), "message": f.get("Message")} for f in resp.get("Failed", [])]
-    if failed:
-        log.warning("%d message(s) not deleted (they will be re-delivered and recognised): %s", len(failed),
-                    failed[:3])
-    log.info("acknowledged %d message(s) on %s", deleted, url)
-    return {"deleted": deleted, "failed": failed}
+    return queue.ack_messages(receipt_list, queue_url or get_settings().ops_queue_url)
 
 
 ANNOUNCED = "incident.announced"
@@ -283,7 +239,7 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         "raw_events": len(bodies), "dead_letters": len(dead), "alerts": len(alerts),
         "decisions": counts(decided), "candidates": len(candidates),
         "incident_ids": sorted(set(ids.values())), "created": created,
-        "announce": announce, "receipts": receipts(bodies),
+        "announce": announce, "receipts": queue.receipts(bodies),
         "notifications": notifications, "config_errors": [str(e) for e in rules.errors],
         "seconds": round(time.monotonic() - started, 3), "timings": timings,
     }

@@ -327,9 +327,33 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
                "alerts_history": len(history),
                "fits": sum(r["fits"] for r in results), "warmed": sum(r["warmed"] for r in results)}
     if results and "end" in results[0]:
-        StateStore().set_watermark(WATERMARK, _utc(results[0]["end"]), run_id=run_id)
+        from aiops.core.identity import current_account
+
+        StateStore().set_watermark(WATERMARK, _utc(results[0]["end"]), run_id=run_id, account_id=current_account())
     log.info("anomaly detection: %s", summary)
     return summary
+
+
+def scored_until(store: Any = None, *, account_id: str | None = None) -> datetime | None:
+    """How far the connected account's series are scored: its ``anomaly_detection`` watermark, when
+    the scores it vouches for exist (the last day's score partition in the artifact store, as
+    :func:`aiops.metrics.pipeline.data_until` does for metrics). Another account's watermark is never
+    read (watermarks are per account), and one whose scores are gone is not trusted: None."""
+    from aiops.anomaly.store import DOMAIN
+    from aiops.core.artifacts import ArtifactStore
+    from aiops.core.identity import current_account
+    from aiops.core.state import StateStore
+
+    account_id = account_id if account_id is not None else current_account()
+    watermark = (store or StateStore()).get_watermark(WATERMARK, account_id=account_id)
+    if watermark is None:
+        return None
+    prefix = ArtifactStore.key(DOMAIN, "scores", (watermark - timedelta(microseconds=1)).date(), "")
+    if not ArtifactStore().list_keys(prefix):
+        log.warning("The anomaly watermark of account %s (%s) vouches for scores not in the artifact store (%s): "
+                    "not trusted", account_id, watermark.isoformat(), prefix)
+        return None
+    return watermark
 
 
 def refit(task: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Sweep results with history in the state store, and the diff against the previous sweep.
 
-A sweep is keyed by its ``sweep_id`` (the DAG run's logical date): recording it again replaces its
+A sweep is keyed by its ``sweep_id`` (account and the DAG run's logical date): recording it again replaces its
 rows, so a retry or a backfill never duplicates. :func:`diff` is pure; statuses are the effective
 ones (a FAILED result under an accepted-risk exception counts as SUPPRESSED).
 """

@@ -7,7 +7,8 @@
 4. :func:`gather_external` — AWS Config rule compliance, other products' findings.
 5. :func:`build_summary` / :func:`send_summary` — the email (stored first; a retry re-sends the same bytes).
 
-Keyed by ``sweep_id`` (the run's logical time): a retry or backfill rewrites, never duplicates.
+Keyed by ``sweep_id`` (the account and the run's logical time): a retry or backfill rewrites, never
+duplicates; the previous sweep a diff compares with is the same account's.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 DOMAIN = "compliance"
 
 
-def sweep_id_of(as_of: datetime) -> str:
-    return as_of.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+def sweep_id_of(as_of: datetime, account_id: str) -> str:
+    """``<account>-<logical time>``: a retry or backfill of the same run rewrites its sweep; another
+    account swept at the same time has its own (revision 0003 migrated the older, time-only ids)."""
+    return f"{account_id}-{as_of.astimezone(UTC).strftime('%Y-%m-%dT%H%M%SZ')}"
 
 
 def _as_of(value: datetime | str) -> datetime:
@@ -44,7 +47,7 @@ def _as_of(value: datetime | str) -> datetime:
 def collect_inventory(as_of: datetime | str, regions: list[str] | None = None) -> dict[str, Any]:
     as_of = _as_of(as_of)
     inv = collectors.collect(regions=regions, as_of=as_of)
-    sweep_id = sweep_id_of(as_of)
+    sweep_id = sweep_id_of(as_of, inv.account_id)
     key = ArtifactStore.key(DOMAIN, "inventory", as_of, f"{sweep_id}.json")
     ArtifactStore().put_json(key, inv.to_dict())
     n = sum(len(v) for v in inv.records.values())

@@ -292,6 +292,11 @@ class Settings(BaseSettings):
         return self.alerting_queue_url or f"{self.sandbox_endpoint}/123456789012/aiops-ops-events"
 
     @property
+    def cloudtrail_queue_url(self) -> str:
+        """security_events' SQS queue: ``security_queue_url`` or the sandbox queue."""
+        return self.security_queue_url or f"{self.sandbox_endpoint}/123456789012/aiops-cloudtrail-files"
+
+    @property
     def manifest_path(self) -> Path:
         return self.home / "sandbox" / "ground_truth.json"
 

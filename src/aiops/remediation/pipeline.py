@@ -54,6 +54,7 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     ``requester`` comes from the run (:func:`aiops.remediation.approvals.resolve_requester`); the
     conf's ``requested_by`` is only a note. The plan is stored in the state store with its hash
     (:func:`aiops.remediation.approvals.plan_hash`) before anyone is asked to approve it."""
+    from aiops.core.identity import current_account
     from aiops.core.state import StateStore
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
@@ -68,7 +69,8 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     now = at or datetime.now(UTC)
     store.upsert_request(rid, run_id=run_id, runbook=str(conf["runbook"]), requested_by=who.identity,
                          reason=conf.get("reason"), incident_id=conf.get("incident_id"),
-                         parameters=conf.get("parameters") or {}, status="requested")
+                         parameters=conf.get("parameters") or {}, status="requested",
+                         account_id=current_account())  # the account it changes (issue 15)
     store.audit(actor=who.identity, action="requested", subject=f"remediation:{rid}", run_id=run_id,
                 detail={"runbook": conf["runbook"], "parameters": conf.get("parameters") or {},
                         "reason": conf.get("reason"), "origin": who.origin, "note": who.note})

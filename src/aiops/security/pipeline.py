@@ -2,6 +2,8 @@
 
 1. :func:`keys_from_notifications` — the log keys named by S3 ``ObjectCreated`` notifications
    (the SQS message bodies the AssetWatcher delivered), or :func:`keys_for_range` for a manual run.
+   The watcher deletes nothing on reception; :func:`ack_notifications` deletes the notifications
+   once 2. and 3. succeeded (at least once, failures dead-lettered: :mod:`aiops.core.queue`).
 2. :func:`analyse_files` — read each file; a malformed or truncated one is quarantined (state store
    row + the raw bytes and the reason in the artifact store) and the rest are processed; run the
    detectors over the batch; store the detections at ``security/detections/dt=<day>/<batch>.json``.
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aiops.account.permissions import permissions
-from aiops.core import aws
+from aiops.core import aws, queue
 from aiops.core.settings import get_settings
 from aiops.security import collect as cloudtrail
 from aiops.security.detections import Detection, DetectionContext, TrailEvent, detect
@@ -71,16 +73,23 @@ def keys_from_notifications(bodies: Iterable[str | dict[str, Any]]) -> list[dict
     return sorted(out.values(), key=lambda x: (x["bucket"], x["key"]))
 
 
+def messages_from_asset_events(triggering_asset_events: Any) -> list[dict[str, Any]]:
+    """The SQS messages (``Body``, ``MessageId``, ``ReceiptHandle``) of the AssetWatcher's asset
+    events (``{asset: [event, ...]}``, as Airflow passes ``triggering_asset_events``)."""
+    return [m for events in (triggering_asset_events or {}).values()
+            for m in queue.messages_from_asset_events(list(events))]
+
+
 def bodies_from_asset_events(triggering_asset_events: Any) -> list[str]:
     """SQS message bodies from the AssetWatcher's asset events (``extra.payload.message_batch[].Body``)."""
-    out: list[str] = []
-    for events in (triggering_asset_events or {}).values():
-        for ev in events:
-            extra = getattr(ev, "extra", None) or (ev.get("extra") if isinstance(ev, dict) else None) or {}
-            for msg in (extra.get("payload") or {}).get("message_batch") or []:
-                if isinstance(msg, dict) and "Body" in msg:
-                    out.append(msg["Body"])
-    return out
+    return [m["Body"] for m in messages_from_asset_events(triggering_asset_events)]
+
+
+def ack_notifications(receipt_list: list[dict[str, str]]) -> dict[str, Any]:
+    """Delete the notifications of a run that analysed their files and raised the alerts (its last
+    task). A failed run deletes nothing: the notifications come back, and after the queue's
+    ``maxReceiveCount`` SQS moves them to ``aiops-cloudtrail-files-dlq`` (:mod:`aiops.core.queue`)."""
+    return queue.ack_messages(receipt_list, get_settings().cloudtrail_queue_url)
 
 
 def keys_for_range(start: datetime, end: datetime) -> list[dict[str, str]]:

@@ -115,7 +115,7 @@ def plan(interval_end: datetime | str, conf: dict[str, Any] | None = None) -> di
                     "emit_alerts": True, "reason": "metrics_extract has not run yet", "points": 0}
         settled = _floor(data_until - timedelta(minutes=s.metrics_settle_minutes))
         end = min(wanted, settled)
-        last = store.get_watermark(WATERMARK)
+        last = evaluated_until(store)
         start = max(last if last is not None else end - period, end - MAX_CATCH_UP)
         start = min(start, end)
         task = {"start": start.isoformat(), "end": end.isoformat(), "mode": "scheduled", "emit_alerts": True,
@@ -303,10 +303,36 @@ def read_history(start: datetime, end: datetime, *, slo_ids: list[str] | None = 
     return frame
 
 
+def evaluated_until(store: Any = None, *, account_id: str | None = None) -> datetime | None:
+    """How far the connected account's SLOs are evaluated: its ``slo_tracking`` watermark, when the
+    history it vouches for exists (rows at the watermark's point in ``aiops_slo_history``). Another
+    account's watermark is never read (watermarks are per account); one whose history is gone is not
+    trusted: None, so the next run starts as on a first start."""
+    from sqlalchemy import select
+
+    from aiops.core.identity import current_account
+    from aiops.core.state import StateStore, slo_history
+
+    store = store or StateStore()
+    account_id = account_id if account_id is not None else current_account()
+    watermark = store.get_watermark(WATERMARK, account_id=account_id)
+    if watermark is None:
+        return None
+    with store.engine.connect() as conn:
+        found = conn.execute(select(slo_history.c.slo_id).where(
+            slo_history.c.evaluated_at == _utc(watermark)).limit(1)).first()
+    if found is None:
+        log.warning("The SLO watermark of account %s (%s) vouches for history rows that are not in the state "
+                    "store: not trusted", account_id, watermark.isoformat())
+        return None
+    return watermark
+
+
 def advance(end: str, run_id: str | None = None) -> None:
+    from aiops.core.identity import current_account
     from aiops.core.state import StateStore
 
-    StateStore().set_watermark(WATERMARK, _utc(end), run_id=run_id)
+    StateStore().set_watermark(WATERMARK, _utc(end), run_id=run_id, account_id=current_account())
 
 
 # --- alerts --------------------------------------------------------------------------------------
