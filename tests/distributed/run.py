@@ -131,6 +131,34 @@ def stop_all(procs: list[Proc], grace: float = 30.0) -> None:
             p.popen.wait(timeout=10)
 
 
+def strays(root: Path) -> list[int]:
+    """Processes this run started that left their process group (Airflow's task supervisors start
+    their own session): working directory under ``root``, or ``root`` in their environment."""
+    found, me, marker = [], os.getpid(), str(root).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        with contextlib.suppress(OSError):
+            if os.readlink(entry / "cwd").startswith(str(root)) or marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+def kill_strays(root: Path) -> None:
+    pids = strays(root)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if Path(f"/proc/{p}").exists() and
+                    "Z" not in Path(f"/proc/{p}/stat").read_text(errors="replace").rsplit(")", 1)[-1][:3]]
+            time.sleep(0.5)
+    if strays(root):
+        say(f"warning: processes still running after teardown: {strays(root)}")
+
+
 class Api:
     """The Airflow REST API (/api/v2) as one SimpleAuthManager user."""
 
@@ -210,9 +238,12 @@ class Harness:
                                             "--port", str(self.emu_port), "--seed", str(self.args.seed),
                                             "--days", str(self.args.seed_days), "--manifest", str(self.manifest)],
                                env, self.dir / "emulator", self.dir / "emulator.log"))
-        t = time.monotonic()
+        self.emu_started = time.monotonic()
+
+    def wait_emulator(self) -> None:
         wait_for("the emulator to be seeded", self.manifest.exists, 300, 1.0, self.procs)
-        say(f"emulator on {self.endpoint}, seeded ({self.args.seed_days} days) in {time.monotonic() - t:.0f}s")
+        say(f"emulator on {self.endpoint}, seeded ({self.args.seed_days} days) "
+            f"{time.monotonic() - self.emu_started:.0f}s after its start")
 
     # -- environment ------------------------------------------------------------------------------
     def base_env(self) -> dict[str, str]:
@@ -237,7 +268,7 @@ class Harness:
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{pg}/airflow",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{pg}/airflow",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{pg}/airflow",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AIRFLOW__CELERY__OPERATION_TIMEOUT": "30",  # a loaded machine: sending to the broker may be slow
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
@@ -257,6 +288,8 @@ class Harness:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_AWS_DEFAULT": conn, "AIRFLOW_CONN_AWS_EXECUTOR": conn,
             "AIRFLOW_CONN_AIOPS_STATE": f"postgresql://{pg}/aiops_state",
+            # the first scheduled metrics_extract run pulls this much history (the test's backfill is 2 days)
+            "AIOPS_METRICS_HISTORY_DAYS": "1",
             "AIOPS_SANDBOX_HOST": "127.0.0.1", "AIOPS_SANDBOX_PORT": str(self.emu_port),  # the alert queue's URL
         })
         return env
@@ -294,6 +327,7 @@ class Harness:
         self.run_once("pools", [sys.executable, "-c", "from aiops.airflow.pools import ensure_pools; "
                                                       "print(ensure_pools())"])
         say(f"airflow db + state store migrated, pools created ({time.monotonic() - t:.0f}s)")
+        self.wait_emulator()  # the alert queue the triggerer watches exists once the account is seeded
         t = time.monotonic()
         components = {
             "api-server": [*af, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
@@ -312,7 +346,7 @@ class Harness:
             env = self.component_env(w, AIOPS_DISTRIBUTED_HOSTNAME=hostname,
                                      AIRFLOW__CORE__HOSTNAME_CALLABLE="hostname.worker_hostname",
                                      AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()))
-            self.procs.append(Proc(w, [*af, "celery", "worker", "--hostname", f"{w}@%h", "--concurrency", "2"],
+            self.procs.append(Proc(w, [*af, "celery", "worker", "--celery-hostname", f"{w}@%h", "--concurrency", "2"],
                                    env, self.dir / w, self.dir / f"{w}.log"))
         self.api = Api(f"http://127.0.0.1:{self.api_port}", "admin", self.passwords["admin"])
         self.approver = Api(self.api.base, "alice.sre", self.passwords["alice.sre"])
@@ -328,13 +362,31 @@ class Harness:
             log = self.dir / f"{w}.log"
             wait_for(f"celery worker {w} to be ready",
                      lambda log=log: re.search(r"@\S+ ready\.", log.read_text(errors="replace")), 300, 2, self.procs)
-        for dag_id in DAGS:
-            wait_for(f"DAG {dag_id} to be parsed", lambda d=dag_id: self.api.call("GET", f"/dags/{d}"), 300, 3,
-                     self.procs)
-            self.api.call("PATCH", f"/dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+        self.only_dags_under_test()
         self.figures["startup_seconds"] = round(time.monotonic() - t, 1)
         say(f"airflow up on 127.0.0.1:{self.api_port}: api-server, scheduler, dag-processor, triggerer, "
             f"workers {', '.join(self.workers)} ({time.monotonic() - t:.0f}s); DAGs {', '.join(DAGS)} unpaused")
+
+    def only_dags_under_test(self) -> None:
+        """Pause every other DAG (anomaly_* are created unpaused: Prophet fits would load the machine and
+        stop their runs), unpause the DAGs under test."""
+        files = len(list((ROOT / "dags").glob("*.py")))
+
+        def parsed() -> list[dict[str, Any]] | None:
+            dags = self.api.call("GET", "/dags?limit=100")["dags"]
+            return dags if len(dags) >= files and all(d in {x["dag_id"] for x in dags} for d in DAGS) else None
+
+        dags = wait_for(f"the {files} DAG files to be parsed", parsed, 300, 2, self.procs)
+        for dag in dags:
+            paused = dag["dag_id"] not in DAGS
+            if dag["is_paused"] != paused:
+                self.api.call("PATCH", f"/dags/{dag['dag_id']}?update_mask=is_paused", {"is_paused": paused})
+            if paused:
+                for run in self.runs(dag["dag_id"]):
+                    if run["state"] in ("queued", "running"):
+                        self.api.call("PATCH", f"/dags/{dag['dag_id']}/dagRuns/{run['dag_run_id']}",
+                                      {"state": "failed"})
+                        say(f"stopped {dag['dag_id']} {run['dag_run_id']} (not under test)")
 
     # -- runs ---------------------------------------------------------------------------------------
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
@@ -504,7 +556,7 @@ class Harness:
     def run(self) -> None:
         self.gameday_hosts: set[str] = set()
         self.start_infra()
-        self.start_emulator()
+        self.start_emulator()  # seeds while the databases are migrated
         self.start_airflow()
         self.metrics_backfill()
         self.game_day()
@@ -517,7 +569,8 @@ class Harness:
         self.check_logs()
 
     def teardown(self, failed: bool) -> None:
-        stop_all(self.procs)
+        stop_all(self.procs, grace=20)
+        kill_strays(self.dir)
         if self.pg is not None:
             with contextlib.suppress(OSError):
                 shutil.copy(self.pg.root / "server.log", self.dir / "postgres.log")
