@@ -26,7 +26,12 @@ def make_plan(rounds: int = 2, **overrides) -> dict:
             "assume_role": "arn:aws:iam::123456789012:role/MatCarvAIOps-rightsize-ec2-instance",
             "targets_executable": ["ec2:instance:i-0abc1234"], "approval": "requires-two-approvals",
             "approval_rounds": rounds, "approvers": ["alice.sre", "carol.secops", "admin"],
-            "requested_by": "bob.finops", "dry_run": False, **overrides}
+            "requested_by": "bob.finops", "dry_run": False,
+            # the rest of a complete plan (aiops.remediation.model.RemediationPlan)
+            "run_id": "manual__1", "title": "Right-size an EC2 instance", "risk": "medium", "origin": "manual",
+            "targets": [{"id": "i-0abc1234", "kind": "ec2:instance", "tags": {}, "exists": True}],
+            "blast_radius": {"targets": 1, "limit": 1}, "changes": "stop, resize, start", "rollback": "resize back",
+            "planned_at": "2026-12-02T17:00:00+00:00", "approval_timeout_minutes": 720, **overrides}
     plan["plan_hash"] = plan_hash(plan)
     return plan
 
@@ -257,3 +262,22 @@ def test_ensure_pools_creates_the_three_pools(airflow_db):
     ensure_pools({"incident": 5, "scheduled": 2, "manual": 1})
     assert {o: Pool.get_pool(f"aiops_remediation_{o}").slots for o in ("incident", "scheduled", "manual")} == {
         "incident": 5, "scheduled": 2, "manual": 1}
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    pytest.param({"evil": "i-0protected"}, "evil", id="unknown_key"),
+    pytest.param({"targets": "all of them"}, "targets", id="wrong_type"),
+    pytest.param({"risk": "none"}, "risk", id="bad_value"),
+])
+def test_stored_plan_that_is_not_a_plan_is_refused_even_with_a_matching_hash(isolated_stores, change, why):
+    """Keys outside the hashed part can be rewritten without changing the hash; the model catches them."""
+    from aiops.core.state import StateStore
+    from aiops.remediation.model import RemediationPlan
+    from aiops.remediation.pipeline import stored_plan
+
+    plan = make_plan(request_id="e" * 20)
+    RemediationPlan.model_validate(plan)  # the fixture is a complete plan
+    StateStore().upsert_request(plan["request_id"], run_id="r", runbook=plan["runbook"], plan={**plan, **change},
+                                status="awaiting_approval")
+    with pytest.raises(ApprovalNotVerified, match=f"is not a valid plan: .*{why}"):
+        stored_plan(plan["request_id"])

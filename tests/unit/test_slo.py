@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from aiops.remediation.policies import error_budget_policy, exhausted_reason
 from aiops.slo import pipeline
 from aiops.slo import rules as slo
-from aiops.slo.policy import error_budget_policy, exhausted_reason
 
 T0 = pd.Timestamp("2026-11-20T00:00:00Z")
 REPO = Path(__file__).resolve().parents[2]

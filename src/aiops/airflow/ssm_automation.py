@@ -26,6 +26,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from aiops.account.permissions import permissions
 from aiops.airflow.aws_retry import AwsRetryPolicy
+from aiops.remediation.ssm import summarise
 
 PERMISSIONS = permissions(
     "starting and following SSM automations of the MatCarv-* runbooks",
@@ -53,26 +54,6 @@ def client_token(dag_id: str, run_id: str, task_id: str, map_index: int = -1) ->
     return str(uuid.uuid5(TOKEN_NAMESPACE, f"{dag_id}/{run_id}/{task_id}/{map_index}"))
 
 
-def summarise(execution: dict[str, Any]) -> dict[str, Any]:
-    """The parts of GetAutomationExecution's AutomationExecution worth an event / XCom."""
-    steps = execution.get("StepExecutions", [])
-    failed = next((s for s in steps if s.get("StepStatus") in {"Failed", "TimedOut", "Cancelled"}), None)
-    message = execution.get("FailureMessage") or ""
-    if failed is not None:
-        details = (failed.get("FailureDetails") or {}).get("Details") or {}
-        step_msg = failed.get("FailureMessage") or "; ".join(f"{k}: {v}" for k, v in details.items())
-        message = f"step '{failed.get('StepName')}' ({failed.get('Action')}) failed: {step_msg}".strip()
-    return {
-        "execution_id": execution.get("AutomationExecutionId"),
-        "status": execution.get("AutomationExecutionStatus"),
-        "document_name": execution.get("DocumentName"),
-        "document_version": execution.get("DocumentVersion"),
-        "outputs": execution.get("Outputs", {}),
-        "steps": [{"name": s.get("StepName"), "action": s.get("Action"), "status": s.get("StepStatus")}
-                  for s in steps],
-        "failed_step": failed.get("StepName") if failed else None,
-        "message": message,
-    }
 
 
 class SsmAutomationTrigger(BaseTrigger):

@@ -13,10 +13,7 @@ from aiops.alerting.engine import LedgerRow
 from aiops.alerting.normalise import DeadLetter
 from aiops.core.alerts import SEVERITY_ORDER
 from aiops.core.state import StateStore, alert_dead_letters, alert_ledger, alert_notifications
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+from aiops.core.times import utc as _utc
 
 
 def _row(m: Any) -> LedgerRow:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
-from aiops.metrics.pipeline import SERIES_KEY, _utc
+from aiops.metrics.pipeline import _utc
 
 PERMISSIONS = permissions(
     "anomaly alerts onto the event bus",
@@ -80,13 +80,11 @@ def plan(asset_ranges: list[dict[str, Any]], conf: dict[str, Any] | None, interv
 
 
 def _series_refs(batch: int, batches: int) -> dict[str, Any]:
+    """This batch's series: CloudWatch's and the derived ones (error rate, p99 latency, log errors)."""
     from aiops.anomaly.store import stable_batch
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.metrics.collect import SeriesRef
+    from aiops.metrics import derived
 
-    raw = ArtifactStore().get_json(SERIES_KEY) or []
-    refs = (SeriesRef.from_dict(d) for d in raw)
-    return {r.series_id: r for r in refs if stable_batch(r.series_id, batches) == batch}
+    return {r.series_id: r for r in derived.series_refs() if stable_batch(r.series_id, batches) == batch}
 
 
 def _enough(detector: Any, history: pd.Series) -> bool:
@@ -113,7 +111,7 @@ def score_batch(task: dict[str, Any]) -> dict[str, Any]:
     from aiops.anomaly.detector import Detector, DetectorState, FittedModel
     from aiops.anomaly.spec import load_specs
     from aiops.anomaly.store import SCORE_STORE_COLUMNS, AnomalyStore
-    from aiops.metrics.store import MetricsStore
+    from aiops.metrics import derived
 
     s = get_settings()
     t0 = time.monotonic()
@@ -122,14 +120,14 @@ def score_batch(task: dict[str, Any]) -> dict[str, Any]:
     refs = _series_refs(batch, batches)
     specs = load_specs(s.include_dir / "models")
     detectors = {sid: Detector(specs.for_series(r.namespace, r.metric)) for sid, r in refs.items()}
-    store, metrics = AnomalyStore(), MetricsStore()
+    store = AnomalyStore()
     summary: dict[str, Any] = {"batch": batch, "series": len(refs), "points": 0, "anomalies": 0, "fits": 0,
                                "warmed": 0, "alerts": []}
     if not refs:
         return summary
     history_days = max(d.spec.refit.history_days for d in detectors.values())
     first_day = _midnight(start)
-    data = metrics.read(first_day - timedelta(days=max(history_days, s.anomaly_warmup_days)), end,
+    data = derived.read(first_day - timedelta(days=max(history_days, s.anomaly_warmup_days)), end,
                         series_ids=list(refs), columns=["series_id", "timestamp", "value"])
     scored_parts: list[pd.DataFrame] = []
     day = first_day
@@ -341,7 +339,7 @@ def refit(task: dict[str, Any]) -> dict[str, Any]:
     from aiops.anomaly.detector import Detector
     from aiops.anomaly.spec import load_specs
     from aiops.anomaly.store import AnomalyStore
-    from aiops.metrics.store import MetricsStore
+    from aiops.metrics import derived
 
     s = get_settings()
     day = _midnight(_utc(task["day"]))
@@ -351,7 +349,7 @@ def refit(task: dict[str, Any]) -> dict[str, Any]:
     existing = store.load_models(day.date(), int(task["batch"]))
     if existing and set(refs) <= set(existing) and not task.get("force"):
         return {"batch": task["batch"], "fitted": 0, "kept": len(existing)}
-    data = MetricsStore().read(day - timedelta(days=30), day, series_ids=list(refs),
+    data = derived.read(day - timedelta(days=30), day, series_ids=list(refs),
                                columns=["series_id", "timestamp", "value"])
     models: dict[str, str] = {}
     t0 = time.monotonic()

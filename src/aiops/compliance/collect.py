@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from aiops.account.permissions import permissions
 from aiops.compliance.model import Inventory
 from aiops.core import aws
+from aiops.core.times import iso as _iso
 
 PERMISSIONS = permissions(
     "the compliance inventory (read-only describes of every checked service)",
@@ -100,12 +101,6 @@ def _tags(items: list[dict[str, Any]] | None, key: str = "Key", value: str = "Va
     return {t[key]: t[value] for t in items or []}
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
-    return str(value)
 
 
 def _code(exc: ClientError) -> str:

@@ -87,92 +87,12 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
     }
 
 
-HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2933;max-width:980px;margin:auto}
-table{border-collapse:collapse;width:100%;margin:6px 0 18px}td,th{border:1px solid #d9e2ec;padding:4px 6px;
-font-size:13px;text-align:left;vertical-align:top}th{background:#f0f4f8}.CRITICAL{color:#b00020;font-weight:bold}
-.HIGH{color:#d9480f;font-weight:bold}.MEDIUM{color:#8a6d00}.LOW{color:#486581}.big{font-size:28px;font-weight:bold}
-.muted{color:#829ab1;font-size:12px}
-</style></head><body>
-<h1>{{ title }}</h1>
-<p class="muted">Account {{ m.account_id }} · sweep of {{ m.as_of }}</p>
-{% if m.partial %}<p><b>Partial sweep:</b> {{ m.errors|length }} check(s) could not be evaluated (see "Not evaluated");
-their last results are carried forward ({{ m.not_evaluated|length }} still failing) and none is called resolved.</p>{% endif %}
-<p><span class="big">{{ m.score_text }}</span> of checks passing everywhere
-{% if m.score_change is not none %}({{ "%+.1f"|format(m.score_change * 100) }} points since the previous sweep){% endif %}
-· {{ m.counts.FAILED }} failing · {{ m.counts.PASSED }} passing · {{ m.counts.SUPPRESSED }} accepted risk</p>
-{% if img.trend %}<p><img src="{{ img.trend }}" alt="Posture score trend" width="720"></p>{% endif %}
-<p>Since the previous sweep: <b>{{ m.diff.new }}</b> new, <b>{{ m.diff.regressed }}</b> regressed,
-<b>{{ m.diff.resolved }}</b> resolved, {{ m.diff.still_failing }} still failing.</p>
-
-<h2>New and regressed failures ({{ m.new|length }})</h2>
-{% if m.new %}<table><tr><th>Severity</th><th>Check</th><th>CIS</th><th>Resource</th><th>Region</th><th>Why</th><th>Fix</th></tr>
-{% for r in m.new %}<tr><td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.title }}<br><span class="muted">{{ r.check_id }}</span></td>
-<td>{{ r.cis }}</td><td>{{ r.resource }}<br><span class="muted">{{ r.resource_id }}</span></td><td>{{ r.region }}</td>
-<td>{{ r.reason }}</td><td>{% if r.runbook %}runbook <code>{{ r.runbook }}</code>{% else %}manual{% endif %}</td></tr>
-{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
-
-<h2>Resolved ({{ m.resolved|length }})</h2>
-{% if m.resolved %}<table><tr><th>Severity</th><th>Check</th><th>Resource</th><th>Now</th></tr>
-{% for r in m.resolved %}<tr><td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.title }}</td><td>{{ r.resource }}</td>
-<td>{{ r.now }}</td></tr>{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
-
-<h2>Failures by CIS section and severity</h2>
-<table><tr><th>CIS AWS Foundations v3.0.0 section</th><th>Failing</th></tr>
-{% for name, n in m.by_section %}<tr><td>{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
-<table><tr><th>Severity</th><th>Failing</th></tr>
-{% for name, n in m.by_severity %}<tr><td class="{{ name }}">{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
-
-<h2>Top risky resources</h2>
-<table><tr><th>Resource</th><th>Type</th><th>Risk score</th><th>Failing checks</th></tr>
-{% for e in m.top_resources %}<tr><td>{{ e.resource }}</td><td>{{ e.type }}</td><td>{{ e.score }}</td>
-<td>{{ e.checks|join(", ") }}</td></tr>{% endfor %}</table>
-
-<h2>Fixable with a runbook ({{ m.fixable|length }})</h2>
-<p class="muted">Requested from the compliance_sweep run (approval step) or by triggering <code>remediate</code>;
-every change is approved in <code>remediate</code>.</p>
-{% if m.fixable %}<table><tr><th>Check</th><th>Resource</th><th>Runbook</th></tr>
-{% for r in m.fixable %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td><code>{{ r.runbook }}</code></td></tr>
-{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
-
-<h2>Accepted risk ({{ m.suppressed|length }})</h2>
-{% if m.suppressed %}<table><tr><th>Check</th><th>Resource</th><th>Tags</th><th>Reason</th></tr>
-{% for r in m.suppressed %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td>{{ r.tags }}</td><td>{{ r.suppressed }}</td></tr>
-{% endfor %}</table>{% else %}<p>None.</p>{% endif %}
-{% if m.risk_tags_ignored %}<h2>Accepted-risk tags not honoured ({{ m.risk_tags_ignored|length }})</h2>
-<p class="muted">Still FAILED: a tag suppresses only by naming an exception in include/compliance/exceptions.yaml
-with an approver and an expiry.</p>
-<table><tr><th>Check</th><th>Resource</th><th>Tags</th><th>Why</th></tr>
-{% for r in m.risk_tags_ignored %}<tr><td>{{ r.check_id }}</td><td>{{ r.resource }}</td><td>{{ r.tags }}</td>
-<td>{{ r.risk_tag_ignored }}</td></tr>
-{% endfor %}</table>{% endif %}
-
-{% if m.external.config %}<h2>AWS Config</h2><p>{{ m.external.config.note }}</p>
-{% if m.external.config["items"] %}<table><tr><th>Rule</th><th>Resource</th><th>Annotation</th></tr>
-{% for i in m.external.config["items"] %}<tr><td>{{ i.rule }}</td><td>{{ i.resource_type }} {{ i.resource_id }}</td>
-<td>{{ i.annotation or "" }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
-{% if m.external.securityhub %}<h2>Other Security Hub findings</h2><p>{{ m.external.securityhub.note }}</p>
-{% if m.external.securityhub["items"] %}<table><tr><th>Product</th><th>Severity</th><th>Title</th><th>Resource</th></tr>
-{% for i in m.external.securityhub["items"] %}<tr><td>{{ i.product }}</td><td>{{ i.severity }}</td><td>{{ i.title }}</td>
-<td>{{ i.resource }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
-
-{% if m.errors %}<h2>Not evaluated</h2><ul>{% for cid, why in m.errors %}<li>{{ cid }}: {{ why }}</li>{% endfor %}</ul>
-{% if m.not_evaluated %}<p>Failing at their last evaluation (carried forward):</p>
-<table><tr><th>Severity</th><th>Check</th><th>Resource</th><th>Why not evaluated</th></tr>
-{% for r in m.not_evaluated %}<tr><td class="{{ r.severity }}">{{ r.severity }}</td><td>{{ r.check_id }}</td>
-<td>{{ r.resource }}</td><td>{{ r.why }}</td></tr>{% endfor %}</table>{% endif %}{% endif %}
-<p class="muted"><a href="{{ m.links.security_hub }}">Findings in Security Hub</a>
-{% if m.links.report %} · <a href="{{ m.links.report }}">This report</a>{% endif %}</p>
-</body></html>
-"""
 
 
 def render_html(m: dict[str, Any], images: Mapping[str, str | None] | None = None) -> str:
-    from aiops.core.reporting import html_env
+    from aiops.core.reporting import render_template
 
-    return str(html_env().from_string(HTML).render(m=m, img=images or {"trend": None}, title=title(m)))
+    return render_template("compliance/summary.html", m=m, img=images or {"trend": None}, title=title(m))
 
 
 def title(m: dict[str, Any]) -> str:

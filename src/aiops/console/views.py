@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined
 from markupsafe import Markup
 
 from aiops.console import svg
+from aiops.core.reporting import templates
+from aiops.core.times import parse as _parse
 
 TEMPLATES = Path(__file__).parent / "templates"
 DASH = "\u2013"
@@ -82,8 +84,6 @@ def _chart(start: datetime, end: datetime, title: str, lines: list[tuple[Any, ..
                                 bars=bars))
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _evidence_chart(metric: dict[str, Any]) -> Markup:
@@ -129,8 +129,11 @@ def _postmortem_html(markdown: str) -> Markup:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"], default=True),
-                      trim_blocks=False, lstrip_blocks=False)
+    # the reports' environment (aiops.core.reporting.templates: autoescape), over the console's own
+    # folder (pages extend "base.html") and lenient about missing values (a page shows what it has)
+    env: Environment = templates().overlay(loader=FileSystemLoader(str(TEMPLATES)), undefined=Undefined)
+    env.filters = dict(env.filters)
+    env.globals = dict(env.globals)
     env.filters.update(dt=_dt, pct=_pct, usd=_usd, signed=_signed, duration=_duration,
                        urlencode=lambda v: quote(str(v), safe=""))
     env.globals.update(chart=_chart, evidence_chart=_evidence_chart, incident_spans=_incident_spans,

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiops.core.errors import AiopsError
+from aiops.core.times import utc as _utc
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ class Coverage:
         return f"{self.days:.1f} day(s) of metrics, {self.since.isoformat()} to {self.until.isoformat()}"
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def check_metrics(what: str, coverage: Coverage, *, days: float, until: datetime | None = None) -> Coverage:

@@ -39,6 +39,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from aiops.account.permissions import permissions
@@ -75,11 +77,29 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def html_env() -> Any:
-    """An autoescaping Jinja environment: values from AWS cannot inject markup."""
+#: Where report templates live: ``src/aiops/<capability>/templates/<name>``, addressed as
+#: ``"<capability>/<name>"`` (e.g. ``"cost/report.html"``).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@lru_cache(maxsize=1)
+def templates() -> Any:
+    """The one Jinja environment of the reports and the console: templates are files, ``.html`` is
+    autoescaped (values from AWS cannot inject markup), ``.md``/``.txt`` are not, and an undefined
+    name is an error, not an empty string."""
     import jinja2
 
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    loader = jinja2.PrefixLoader({d.parent.name: jinja2.FileSystemLoader(str(d))
+                                  for d in sorted(PACKAGE_ROOT.glob("*/templates")) if d.is_dir()})
+    return jinja2.Environment(
+        loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml"),
+                                            disabled_extensions=("md", "txt"), default=True))
+
+
+def render_template(name: str, /, **context: Any) -> str:
+    """Render ``"<capability>/<name>"`` from :func:`templates` with ``context``."""
+    return str(templates().get_template(name).render(**context))
 
 
 def build_email(*, subject: str, text: str, html: str, images: Mapping[str, bytes], cids: Mapping[str, str],

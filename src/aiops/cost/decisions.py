@@ -14,21 +14,18 @@ monthly amount from the day it completed; :func:`realised_savings` accrues it pe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 
 from aiops.core.state import StateStore, cost_decisions, remediation_requests
+from aiops.core.times import utc_or_none as _utc
 
 DECISIONS = ("apply", "defer", "dismiss")
 DAYS_PER_MONTH = 730 / 24
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def record_decisions(decisions: list[dict[str, Any]], *, review_run_id: str, decided_by: str,

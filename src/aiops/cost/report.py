@@ -212,55 +212,13 @@ def render_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-TEMPLATE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Cost report {{ s.day }}</title>
-<style>
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;max-width:980px;margin:16px auto}
-h1{font-size:20px} h2{font-size:16px;margin-top:22px;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:12px;margin:6px 0} td,th{border:1px solid #ddd;padding:3px 7px;text-align:right}
-td:first-child,th:first-child{text-align:left} .up{color:#b00020} .down{color:#1b7f3b}
-.kpi{display:inline-block;margin:4px 18px 4px 0} .kpi b{font-size:18px;display:block}
-.anomaly{background:#fff4e5;border-left:4px solid #e6550d;padding:6px 10px;margin:6px 0}
-</style></head><body>
-<h1>AWS cost report &middot; {{ s.day }}</h1>
-<div>
- <span class="kpi">Spend on {{ s.day }}<b>${{ money(s.total.day_usd) }}</b>{{ signed(s.total.dod_pct) }} d/d &middot; {{ signed(s.total.wow_pct) }} w/w</span>
- <span class="kpi">Month to date ({{ s.forecast.month }})<b>${{ money(s.forecast.mtd_usd) }}</b></span>
- <span class="kpi">Month-end forecast<b>${{ money(s.forecast.forecast_usd) }}</b>80% interval ${{ money(s.forecast.lower_usd) }} &ndash; ${{ money(s.forecast.upper_usd) }}</span>
- <span class="kpi">Realised savings<b>${{ money(s.savings.monthly_run_rate_usd) }}/mo</b>${{ money(s.savings.accrued_usd) }} saved so far</span>
-</div>
-<h2>Spend anomalies</h2>
-{% if s.anomalies %}{% for a in s.anomalies %}<div class="anomaly"><b>{{ a.service }}</b>: ${{ money(a.actual_usd) }} vs expected ${{ money(a.expected_usd) }} (band ${{ money(a.lower_usd) }}&ndash;${{ money(a.upper_usd) }}, {{ a.excess_usd|round(2) }} {{ 'over' if a.direction == 'up' else 'under' }}).
-{% if a.driver %}Likely driver: <b>{{ a.driver.tag_service }}</b> / {{ a.driver.usage_type }}: ${{ money(a.driver.day_usd) }} vs ${{ money(a.driver.trailing_week_avg_usd) }} a day the week before{% if a.driver.factor %} ({{ a.driver.factor }}x){% endif %}.{% endif %}</div>{% endfor %}
-{% else %}<p>None: every service's spend is inside its forecast band.</p>{% endif %}
-<h2>Trend</h2><img alt="Daily spend with forecast band" src="{{ img.trend }}" width="810">
-<h2>Top movers</h2><img alt="Top movers" src="{{ img.movers }}" width="810">
-<h2>Cost by team</h2><img alt="Cost by team" src="{{ img.teams }}" width="810">
-{% for title, name in [("By service", "service"), ("By team (tag team)", "team"), ("By service tag", "service_tag"), ("By environment (tag env)", "env"), ("By account", "account")] %}
-<h2>{{ title }}</h2>
-<table><tr><th>{{ name }}</th><th>{{ s.day }}</th><th>day before</th><th>d/d</th><th>week before</th><th>w/w</th><th>month to date</th></tr>
-{% for r in s.tables[name] %}<tr><td>{{ r.key }}</td><td>${{ money(r.day_usd) }}</td><td>${{ money(r.prev_day_usd) }}</td>
-<td class="{{ 'up' if r.dod_usd > 0 else 'down' }}">{{ delta(r.dod_usd) }} ({{ signed(r.dod_pct) }})</td><td>${{ money(r.week_ago_usd) }}</td>
-<td class="{{ 'up' if r.wow_usd > 0 else 'down' }}">{{ delta(r.wow_usd) }} ({{ signed(r.wow_pct) }})</td><td>${{ money(r.mtd_usd) }}</td></tr>{% endfor %}
-</table>{% endfor %}
-<h2>Savings</h2>
-<p>{{ s.savings.completed }} of {{ s.savings.applied }} applied recommendation(s) done: ${{ money(s.savings.monthly_run_rate_usd) }} per month, ${{ money(s.savings.accrued_usd) }} saved so far.
-Open right-sizing recommendations{% if s.recommendations.day %} ({{ s.recommendations.day }}){% endif %}: {{ s.recommendations.count }}, worth ${{ money(s.recommendations.monthly_savings_usd) }} per month.</p>
-{% if s.savings["items"] %}<table><tr><th>recommendation</th><th>decided by</th><th>status</th><th>$/month</th><th>saved so far</th></tr>
-{% for i in s.savings["items"] %}<tr><td>{{ i.recommendation_id }}</td><td>{{ i.decided_by }}</td><td>{{ i.status }}</td><td>${{ money(i.monthly_savings_usd) }}</td><td>${{ money(i.accrued_usd) }}</td></tr>{% endfor %}</table>{% endif %}
-{% if s.recommendations.top %}<table><tr><th>top open recommendation</th><th>action</th><th>$/month</th><th>confidence</th></tr>
-{% for r in s.recommendations.top %}<tr><td>{{ r.resource_id }} {{ r.name }}</td><td>{{ r.action }}</td><td>${{ money(r.monthly_savings_usd) }}</td><td>{{ r.confidence }}</td></tr>{% endfor %}</table>{% endif %}
-<p style="color:#777;font-size:11px">Cost Explorer UnblendedCost, {{ s.history_days }} days of history; forecast: Prophet on daily spend (80% interval of the month's total); anomalies: a service outside its 99% Prophet band. CSV: cost.csv next to this report.</p>
-</body></html>
-"""
 
 
 def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
-    from aiops.core.reporting import html_env
+    from aiops.core.reporting import render_template
 
-    env = html_env()
-    env.globals.update(money=lambda x: f"{x:,.2f}", signed=_signed, delta=lambda x: f"{x:+,.2f}")
-    return str(env.from_string(TEMPLATE).render(s=summary, img=img))
+    return render_template("cost/report.html", s=summary, img=img, money=lambda x: f"{x:,.2f}", signed=_signed,
+                           delta=lambda x: f"{x:+,.2f}")
 
 
 def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiops.core.settings import get_settings
+from aiops.core.times import utc as _utc
 
 log = logging.getLogger(__name__)
 DOMAIN, DATASET, FILENAME = "cost", "rightsizing", "recommendations.json"
 
 
-def _utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str, Any]:

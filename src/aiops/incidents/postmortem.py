@@ -94,59 +94,7 @@ def actions_taken(incident: dict[str, Any]) -> list[dict[str, Any]]:
 
 # One model (:func:`model`), two renderings: every section, line and number of the Markdown is in the
 # HTML and vice versa (the HTML adds only the plot). Nothing is computed in the templates.
-MARKDOWN = """# {{ m.title }}
 
-{% for label, value in m.header %}**{{ label }}** {{ value }}{% if not loop.last %} · {% endif %}{% endfor %}
-
-## Summary
-{{ m.summary }}
-
-## Key times (UTC)
-| moment | time |
-|---|---|
-{% for label, value in m.key_times -%}
-| {{ label }} | {{ value }} |
-{% endfor %}
-| measure | value |
-|---|---|
-{% for label, value in m.measures -%}
-| {{ label }} | {{ value }} |
-{% endfor %}
-## Actions taken
-{% for line in m.actions -%}
-- {{ line }}
-{% endfor %}
-## Timeline
-| time (UTC) | what | who | run |
-|---|---|---|---|
-{% for row in m.timeline -%}
-| {{ row | join(" | ") }} |
-{% endfor %}
-## Evidence
-{% for label, value in m.evidence -%}
-- {{ label }}: {{ value }}
-{% endfor %}
-## Follow-ups
-{% for f in m.followups -%}
-- [ ] {{ f }}
-{% endfor %}"""
-
-HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{{ m.title }}</title>
-<style>body{font-family:sans-serif;max-width:960px;margin:auto}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}</style></head><body>
-<h1>{{ m.title }}</h1>
-<p>{% for label, value in m.header %}<b>{{ label }}</b> {{ value }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
-<h2>Summary</h2><p>{{ m.summary }}</p>
-{% if plot %}<h2>Metric and forecast band</h2><img alt="metric with forecast band and incident window" src="{{ plot }}">{% endif %}
-<h2>Key times (UTC)</h2><table><tr><th>moment</th><th>time</th></tr>
-{% for label, value in m.key_times %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
-<table><tr><th>measure</th><th>value</th></tr>
-{% for label, value in m.measures %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
-<h2>Actions taken</h2><ul>{% for line in m.actions %}<li>{{ line }}</li>{% endfor %}</ul>
-<h2>Timeline</h2><table><tr><th>time (UTC)</th><th>what</th><th>who</th><th>run</th></tr>
-{% for row in m.timeline %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>
-<h2>Evidence</h2><ul>{% for label, value in m.evidence %}<li>{{ label }}: {{ value }}</li>{% endfor %}</ul>
-<h2>Follow-ups</h2><ul>{% for f in m.followups %}<li>{{ f }}</li>{% endfor %}</ul></body></html>"""
 
 
 def _what(entry: dict[str, Any]) -> str:
@@ -204,6 +152,9 @@ def evidence_lines(incident: dict[str, Any], evidence: dict[str, Any]) -> list[t
         if logs.get("top_messages") else ""
     lines.append(("logs", f"{logs['errors']} error line(s){top}" if "errors" in logs
                   else f"n/a{' (' + logs['error'] + ')' if logs.get('error') else ''}"))
+    for item in (ev.get("derived") or {}).get("series") or []:
+        lines.append((f"{item['label']} (from {item['series_id'].split('/', 1)[1].split('|', 1)[0].lower()})",
+                      item["text"] + (" — outside the band" if item.get("outside") else "")))
     changes = ev.get("changes") or {}
     lines.append(("recent changes (CloudTrail)", str(changes["total"]) if "total" in changes else "n/a"))
     lines.append(("related alerts", str(len((ev.get("related_alerts") or {}).get("alerts") or []))))
@@ -258,16 +209,13 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
            timeline: list[dict[str, Any]] | None = None) -> tuple[str, str]:
     """(markdown, html) of the post-mortem from one :func:`model`; ``plot_src`` is the plot's image
     URL (data: URI). ``actions``/``timeline`` default to the state store's."""
-    import jinja2
-
-    from aiops.core.reporting import html_env
+    from aiops.core.reporting import render_template
 
     actions = actions_taken(incident) if actions is None else actions
     timeline = incidents.timeline(incident["incident_id"]) if timeline is None else timeline
     m = model(incident, evidence, verification, actions, timeline)
-    md_env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)  # Markdown, not HTML
-    markdown = md_env.from_string(MARKDOWN).render(m=m)
-    html = html_env().from_string(HTML).render(m=m, plot=plot_src)
+    markdown = render_template("incidents/postmortem.md", m=m)  # Markdown: not escaped
+    html = render_template("incidents/postmortem.html", m=m, plot=plot_src)
     return markdown, html
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from aiops.core.alerts import SEVERITY_ORDER, IncidentCandidate
 from aiops.core.errors import AiopsError
 from aiops.core.state import StateStore, incident_timeline, incidents
+from aiops.core.times import utc_or_none as _utc
 
 STATES = ("detected", "triaged", "remediating", "resolved", "escalated")
 OPEN_STATES = ("detected", "triaged", "remediating", "escalated")
@@ -75,10 +76,6 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 _TIME_COLUMNS = ("first_seen", "last_seen", "detected_at", "triaged_at", "remediation_started_at",

@@ -12,7 +12,10 @@
   (``logs.filter_log_events``), counted by message;
 * ``changes`` - CloudTrail records mentioning the affected resources in the day before
   (``aiops.security.collect.events_between``, the trail's S3 files);
-* ``runbooks`` - catalog runbooks whose rule in ``include/incidents/runbooks.yaml`` matches.
+* ``runbooks`` - catalog runbooks whose rule in ``include/incidents/runbooks.yaml`` matches;
+* ``derived`` - the service's derived series (p99 latency, fault rate, log errors per 5 minutes,
+  :mod:`aiops.metrics.derived`) at their worst during the incident against their expected band,
+  e.g. "p99 latency 850 ms vs expected 120-180 ms".
 
 Every part is best effort: a failing source is recorded as ``{"error": ...}`` and triage goes on.
 """
@@ -82,7 +85,11 @@ def signals_of(incident: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- metric snapshot + band --------------------------------------------------------------------
 def _get_series(signal: dict[str, Any], start: datetime, end: datetime, period: int) -> list[tuple[datetime, float]]:
+    from aiops.metrics import derived
     from aiops.metrics.collect import metric_data_pages
+
+    if derived.is_derived(signal.get("namespace")):  # computed from logs/traces: in the derived store, not CloudWatch
+        return derived.points(signal["series_id"], start, end)
 
     query = {"Id": "m0", "ReturnData": True, "MetricStat": {
         "Metric": {"Namespace": signal["namespace"], "MetricName": signal["metric"],
@@ -174,6 +181,52 @@ def band_now(signal: dict[str, Any], at: datetime, *, period: int = 300) -> tupl
     """The band at ``at`` (seasonal baseline from CloudWatch history): what 'back in band' is judged against."""
     history = _get_series(signal, at - timedelta(days=BAND_HISTORY_DAYS, minutes=10), at, period)
     return seasonal_band(history, [at], period=period)[0]
+
+
+# -- derived series (logs, traces) ---------------------------------------------------------------
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.1f}%" if unit == "%" else f"{value:.0f}"
+
+
+def _fmt_range(lo: float, hi: float, unit: str) -> str:
+    lo = max(lo, 0.0)
+    if unit == "s":
+        return f"{lo * 1000:.0f}-{hi * 1000:.0f} ms"
+    return f"{lo:.1f}-{hi:.1f}%" if unit == "%" else f"{lo:.0f}-{hi:.0f}"
+
+
+def derived_evidence(service: str | None, start: datetime, end: datetime, *, period: int = 300) -> dict[str, Any]:
+    """The service's derived series at their worst in [start, end) vs the expected band there (the
+    anomaly detector's band where it scored the point, else the seasonal baseline of the series)."""
+    from aiops.metrics import derived
+
+    if not service:
+        return {"series": []}
+    out = []
+    for ref in derived.series_refs():
+        kind = derived.kind_of(ref.namespace, ref.metric)
+        if kind is None or dict(ref.dimensions).get("Service") != service:
+            continue
+        history = derived.points(ref.series_id, start - timedelta(days=BAND_HISTORY_DAYS), end)
+        window = [(ts, v) for ts, v in history if start <= ts < end]
+        if not window:
+            continue
+        at, value = max(window, key=lambda p: p[1])
+        band = _detector_band(ref.series_id, at, at + timedelta(seconds=1)).get(at)
+        source = "anomaly_detector"
+        if band is None:
+            band, source = seasonal_band(history, [at], period=period)[0], "seasonal_baseline"
+        item: dict[str, Any] = {"series_id": ref.series_id, "label": kind.label, "unit": kind.unit,
+                                "t": at.isoformat(), "value": value, "band_source": source if band else None}
+        text = f"{kind.label} {_fmt(value, kind.unit)}"
+        if band:
+            item.update(forecast=band[0], lower=band[1], upper=band[2], outside=not band[1] <= value <= band[2])
+            text += f" vs expected {_fmt_range(band[1], band[2], kind.unit)}"
+        item["text"] = text
+        out.append(item)
+    return {"series": sorted(out, key=lambda i: (not i.get("outside"), i["label"]))}
 
 
 # -- logs ----------------------------------------------------------------------------------------
@@ -292,9 +345,11 @@ def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
                          incident.get("root_resource"))
         return _safely("error lines", error_lines, groups, *log_window) if isinstance(groups, list) else groups
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         logs_future = pool.submit(logs_of)
         changes_future = pool.submit(_safely, "recent changes", recent_changes, resource_ids, *changes_window)
+        derived_future = pool.submit(_safely, "derived series", derived_evidence, incident.get("service"),
+                                     first_seen - timedelta(minutes=15), min(now, last_seen + SNAPSHOT_AFTER))
         matches = _safely("runbook matching", matching_runbooks, incident, signals)
         primary = None
         if isinstance(matches, list) and matches:
@@ -304,7 +359,7 @@ def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
         metric = (_safely("metric snapshot", metric_snapshot, primary, first_seen - SNAPSHOT_BEFORE, snapshot_end,
                           incident_start=first_seen)
                   if primary else {"error": "no alert names a metric"})
-        logs, changes = logs_future.result(), changes_future.result()
+        logs, changes, derived = logs_future.result(), changes_future.result(), derived_future.result()
     related = [{"incident_id": o["incident_id"], "title": o["title"], "state": o["state"],
                 "severity": o["severity"], "first_seen": o["first_seen"].isoformat()}
                for o in open_incidents or [] if o["incident_id"] != incident["incident_id"]
@@ -318,5 +373,5 @@ def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
                                                              "resource", "metric")}
                                       for a in incident.get("alerts") or []],
                            "open_incidents_same_service": related},
-        "logs": logs, "changes": changes, "runbooks": matches,
+        "logs": logs, "changes": changes, "runbooks": matches, "derived": derived,
     }

@@ -5,18 +5,19 @@
 * ``logs/signatures/dt=YYYY-MM-DD/signatures.parquet``: one row per (service, env, bucket, error
   signature) with its count and one sample line.
 
-Writes replace a time window like the metrics store: re-running or backfilling an interval rewrites
-its rows and never duplicates them.
+Writes replace a time window like the metrics store (:class:`aiops.metrics.windowed.DatasetStore`):
+re-running or backfilling an interval rewrites its rows and never duplicates them. Rows failing a
+check (negative counts, more errors than lines, ...) quarantine their (service, env) in
+``logs/quarantine/dt=.../`` and that series keeps its stored rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiops.core.artifacts import ArtifactStore
-from aiops.metrics.store import day_range
+from aiops.metrics.windowed import Dataset, DatasetStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,55 +27,22 @@ COUNT_COLUMNS = {"service": "string", "env": "string", "timestamp": "datetime64[
                  "warnings": "int64", "lines": "int64"}
 SIGNATURE_COLUMNS = {"service": "string", "env": "string", "timestamp": "datetime64[ns, UTC]",
                      "signature": "string", "count": "int64", "sample": "string"}
-DATASETS = {"counts": ("counts.parquet", COUNT_COLUMNS, ["service", "env", "timestamp"]),
-            "signatures": ("signatures.parquet", SIGNATURE_COLUMNS, ["service", "env", "timestamp", "signature"])}
+DATASETS = {
+    "counts": Dataset("counts", "counts.parquet", COUNT_COLUMNS, ("service", "env", "timestamp"), ("service", "env"), (
+        ("counts_not_negative", lambda f: (f[["errors", "warnings", "lines"]] < 0).any(axis=1), "negative counts"),
+        ("levels_within_lines", lambda f: f["errors"] + f["warnings"] > f["lines"],
+         "more errors and warnings than lines"),
+    )),
+    "signatures": Dataset("signatures", "signatures.parquet", SIGNATURE_COLUMNS,
+                          ("service", "env", "timestamp", "signature"), ("service", "env"), (
+        ("count_positive", lambda f: f["count"] < 1, "a signature counted less than once"),
+    )),
+}
 
 
-def _empty(columns: dict[str, str]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
-
-
-@dataclass
-class LogsStore:
-    artifacts: ArtifactStore = field(default_factory=ArtifactStore)
-
-    def key(self, dataset: str, day: Any) -> str:
-        return self.artifacts.key(DOMAIN, dataset, day, DATASETS[dataset][0])
-
-    def read_day(self, dataset: str, day: Any) -> pd.DataFrame:
-        frame = self.artifacts.read_parquet(self.key(dataset, day))
-        return _empty(DATASETS[dataset][1]) if frame is None else frame
-
-    def upsert(self, dataset: str, frame: pd.DataFrame, start: datetime, end: datetime) -> list[str]:
-        """Replace [start, end) of each touched day with ``frame``'s rows of that day."""
-        import pandas as pd
-
-        _, columns, order = DATASETS[dataset]
-        written = []
-        for day in day_range(start, end):
-            day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            lo, hi = max(start, day_start), min(end, day_start + timedelta(days=1))
-            existing = self.read_day(dataset, day)
-            keep = existing[(existing["timestamp"] < lo) | (existing["timestamp"] >= hi)]
-            new = frame[(frame["timestamp"] >= lo) & (frame["timestamp"] < hi)]
-            merged = pd.concat([keep, new], ignore_index=True) if len(keep) else new.reset_index(drop=True)
-            merged = merged.astype(columns).sort_values(order, kind="stable").reset_index(drop=True)
-            written.append(self.artifacts.put_parquet(self.key(dataset, day), merged))
-        return written
-
-    def read(self, dataset: str, start: datetime, end: datetime, services: list[str] | None = None) -> pd.DataFrame:
-        import pandas as pd
-
-        parts = []
-        for day in day_range(start, end):
-            frame = self.read_day(dataset, day)
-            frame = frame[(frame["timestamp"] >= start) & (frame["timestamp"] < end)]
-            if services is not None:
-                frame = frame[frame["service"].isin(services)]
-            parts.append(frame)
-        return pd.concat(parts, ignore_index=True) if parts else _empty(DATASETS[dataset][1])
+class LogsStore(DatasetStore):
+    def __init__(self, artifacts: ArtifactStore | None = None) -> None:
+        super().__init__(DOMAIN, DATASETS, artifacts or ArtifactStore())
 
     def read_counts(self, start: datetime, end: datetime, services: list[str] | None = None) -> pd.DataFrame:
         """Counts per 5 minutes, summed over envs, with zero-filled buckets inside [start, end)."""
@@ -100,4 +68,4 @@ class LogsStore:
         return top(list(zip(frame["signature"], frame["count"].astype(int), frame["sample"], strict=True)), limit)
 
     def days(self, dataset: str = "counts") -> list[str]:
-        return self.artifacts.partitions(DOMAIN, dataset)
+        return super().days(dataset)

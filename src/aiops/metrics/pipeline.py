@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.core.settings import Settings, get_settings
+from aiops.core.times import floor as _floor
+from aiops.core.times import utc as _utc
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +33,8 @@ WATERMARK = "metrics_extract"
 SERIES_KEY = "metrics/series/latest/series.json"
 
 
-def _utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
-def _floor(value: datetime, seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(value.timestamp()) // seconds * seconds, UTC)
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,10 @@ reason, until the store holds it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiops.core.readiness import Coverage, check_metrics
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from aiops.core.times import utc as _utc
 
 
 def metrics_coverage() -> Coverage:

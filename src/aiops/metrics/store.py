@@ -40,9 +40,10 @@ def day_range(start: datetime, end: datetime) -> list[date]:
 @dataclass
 class MetricsStore:
     artifacts: ArtifactStore = field(default_factory=ArtifactStore)
+    dataset: str = DATASET  # "cloudwatch"; derived series (``aiops.metrics.derived``) keep their own datasets
 
     def day_key(self, day: date) -> str:
-        return self.artifacts.key(DOMAIN, DATASET, day, FILENAME)
+        return self.artifacts.key(DOMAIN, self.dataset, day, FILENAME)
 
     def read_day(self, day: date) -> pd.DataFrame:
         frame = self.artifacts.read_parquet(self.day_key(day))
@@ -85,7 +86,7 @@ class MetricsStore:
         return pd.concat(parts, ignore_index=True)
 
     def days(self) -> list[str]:
-        return self.artifacts.partitions(DOMAIN, DATASET)
+        return self.artifacts.partitions(DOMAIN, self.dataset)
 
     def quarantine(self, frame: pd.DataFrame, report: dict[str, Any], window_start: datetime,
                    window_end: datetime) -> str | None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from aiops.core.times import utc as as_utc
 from aiops.ops.plan import Change, Handler, execute, finish_plan, store_plan, store_result
 from aiops.ops.policy import load_policies
 
@@ -33,12 +34,6 @@ def _handlers(workflow: str) -> Mapping[str, Handler]:
             "ops_scheduling": scheduling.HANDLERS}[workflow]
 
 
-def as_utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(value.timestamp(), UTC)  # plain datetime: pendulum drops zones in arithmetic
 
 
 def _force_dry_run(changes: list[Change]) -> list[Change]:

@@ -19,14 +19,17 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from aiops.account.permissions import permissions
 from aiops.core.settings import get_settings
 from aiops.remediation.approvals import Requester, plan_hash
+from aiops.remediation.model import RemediationPlan
+from aiops.remediation.policies import APPROVAL_POLICIES
 
 PERMISSIONS = permissions(
     "an execution's outcome",
@@ -37,9 +40,6 @@ PERMISSIONS = permissions(
 
 log = logging.getLogger(__name__)
 
-# Hooks that may demand extra approvals: fn(plan) -> reason or None. Other capabilities register
-# here (SLO tracking: an exhausted error budget makes risky runbooks need one more approval).
-APPROVAL_POLICIES: list[Callable[[dict[str, Any]], str | None]] = []
 APPROVAL_ROUNDS = {"pre-approved": 0, "requires-approval": 1, "requires-two-approvals": 2}
 
 
@@ -54,7 +54,6 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     ``requester`` comes from the run (:func:`aiops.remediation.approvals.resolve_requester`); the
     conf's ``requested_by`` is only a note. The plan is stored in the state store with its hash
     (:func:`aiops.remediation.approvals.plan_hash`) before anyone is asked to approve it."""
-    import aiops.slo.policy  # noqa: F401  (registers the error-budget policy)
     from aiops.core.state import StateStore
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
@@ -113,7 +112,7 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
         store.audit(actor="aiops", action="rejected_by_guard", subject=f"remediation:{rid}", run_id=run_id,
                     detail={"error": str(refusal)})
         raise refusal
-    plan = {
+    plan = RemediationPlan.model_validate({
         "request_id": rid, "run_id": run_id, "runbook": runbook.id, "title": meta.title,
         "document_name": document["name"], "document_version": document["version"],
         "document_sha256": document["sha256"], "assume_role": assume_role,
@@ -127,7 +126,7 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
         "note": who.note, "reason": conf.get("reason") or "", "incident_id": conf.get("incident_id"),
         "dry_run": bool(conf.get("dry_run", False)), "planned_at": now.isoformat(),
         "approval_timeout_minutes": get_settings().remediation_approval_timeout_minutes,
-    }
+    }).to_json()  # the typed hand-off: validated here, and again where the change happens (stored_plan)
     plan["plan_hash"] = plan_hash(plan)
     plan["markdown"] = plan_markdown(plan)
     superseded = supersede_older(plan, store=store)
@@ -283,6 +282,11 @@ def stored_plan(rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ApprovalNotVerified(f"no stored plan for request {rid}")
     if not plan.get("plan_hash") or plan_hash(plan) != plan["plan_hash"]:
         raise ApprovalNotVerified(f"stored plan of {rid} does not match its hash (altered after planning)")
+    try:
+        RemediationPlan.model_validate(plan)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ApprovalNotVerified(f"stored plan of {rid} is not a valid plan: {problems}") from exc
     return plan, row
 
 
@@ -468,8 +472,8 @@ def finalise(dag_run: Any, ti: Any) -> dict[str, Any]:
 
 def _execution_summary(ti: Any) -> dict[str, Any] | None:
     """Why an execution failed, from SSM itself (the failed task left no XCom)."""
-    from aiops.airflow.ssm_automation import summarise
     from aiops.core import aws
+    from aiops.remediation.ssm import summarise
 
     execution_id = ti.xcom_pull(task_ids="execute", key="automation_execution_id")
     if not execution_id:

@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from aiops.account.permissions import permissions
+from aiops.core.times import lenient_utc as _utc
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +173,6 @@ def _settings() -> Any:
     return get_settings()
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _series_of(alert: dict[str, Any]) -> str | None:

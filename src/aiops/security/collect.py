@@ -36,6 +36,7 @@ from typing import Any
 
 from aiops.account.permissions import permissions
 from aiops.core import aws
+from aiops.core.times import utc as _utc
 
 PERMISSIONS = permissions(
     "CloudTrail log files from the trail bucket",
@@ -101,8 +102,6 @@ class LogFile:
     delivered: datetime  # the key's stamp (UTC, minute precision)
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def event_time(record: dict[str, Any]) -> datetime:

@@ -4,18 +4,19 @@
   ``edge`` is "" for the service itself, else the downstream service's name.
 * ``traces/slow/dt=YYYY-MM-DD/slow.parquet``: the slowest and the faulty trace ids per service and hour.
 
-Writes replace a time window (same convention as the metrics and logs stores): idempotent re-runs
-and backfills.
+Writes replace a time window (same convention as the metrics and logs stores,
+:class:`aiops.metrics.windowed.DatasetStore`): idempotent re-runs and backfills. Rows failing a
+check (faults beyond requests, a rate outside [0, 1], p99 below p50, ...) quarantine their
+(service, edge) in ``traces/quarantine/dt=.../`` and that series keeps its stored rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiops.core.artifacts import ArtifactStore
-from aiops.metrics.store import day_range
+from aiops.metrics.windowed import Dataset, DatasetStore, typed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,55 +27,30 @@ STATS_COLUMNS = {"service": "string", "edge": "string", "timestamp": "datetime64
                  "fault_rate": "float64", "mean": "float64", "p50": "float64", "p95": "float64", "p99": "float64"}
 SLOW_COLUMNS = {"service": "string", "timestamp": "datetime64[ns, UTC]", "trace_id": "string", "duration": "float64",
                 "response_time": "float64", "error": "bool", "fault": "bool", "url": "string", "status": "int64"}
-DATASETS = {"stats": ("stats.parquet", STATS_COLUMNS, ["service", "edge", "timestamp"]),
-            "slow": ("slow.parquet", SLOW_COLUMNS, ["service", "timestamp", "trace_id"])}
+DATASETS = {
+    "stats": Dataset("stats", "stats.parquet", STATS_COLUMNS, ("service", "edge", "timestamp"), ("service", "edge"), (
+        ("requests_positive", lambda f: f["requests"] < 1, "a window without requests"),
+        ("counts_within_requests",
+         lambda f: (f[["errors", "faults", "throttles"]] < 0).any(axis=1)
+         | (f[["errors", "faults"]].max(axis=1) > f["requests"]), "error/fault counts outside [0, requests]"),
+        ("rates_in_unit_interval", lambda f: ~f["error_rate"].between(0, 1) | ~f["fault_rate"].between(0, 1),
+         "error or fault rate outside [0, 1]"),
+        ("latency_ordered", lambda f: (f[["mean", "p50", "p95", "p99"]] < 0).any(axis=1)
+         | (f["p50"] > f["p95"]) | (f["p95"] > f["p99"]), "negative latency or percentiles out of order"),
+    )),
+    "slow": Dataset("slow", "slow.parquet", SLOW_COLUMNS, ("service", "timestamp", "trace_id"), ("service",), (
+        ("durations_not_negative", lambda f: (f["duration"] < 0) | (f["response_time"] < 0), "negative durations"),
+    )),
+}
 
 
 def frame(dataset: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    import pandas as pd
-
-    columns = DATASETS[dataset][1]
-    return pd.DataFrame(rows, columns=list(columns)).astype(columns)
+    return typed(DATASETS[dataset].columns, rows)
 
 
-@dataclass
-class TracesStore:
-    artifacts: ArtifactStore = field(default_factory=ArtifactStore)
-
-    def key(self, dataset: str, day: Any) -> str:
-        return self.artifacts.key(DOMAIN, dataset, day, DATASETS[dataset][0])
-
-    def read_day(self, dataset: str, day: Any) -> pd.DataFrame:
-        got = self.artifacts.read_parquet(self.key(dataset, day))
-        return frame(dataset, []) if got is None else got
-
-    def upsert(self, dataset: str, new: pd.DataFrame, start: datetime, end: datetime) -> list[str]:
-        import pandas as pd
-
-        _, columns, order = DATASETS[dataset]
-        written = []
-        for day in day_range(start, end):
-            day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            lo, hi = max(start, day_start), min(end, day_start + timedelta(days=1))
-            existing = self.read_day(dataset, day)
-            keep = existing[(existing["timestamp"] < lo) | (existing["timestamp"] >= hi)]
-            add = new[(new["timestamp"] >= lo) & (new["timestamp"] < hi)]
-            merged = pd.concat([keep, add], ignore_index=True) if len(keep) else add.reset_index(drop=True)
-            merged = merged.astype(columns).sort_values(order, kind="stable").reset_index(drop=True)
-            written.append(self.artifacts.put_parquet(self.key(dataset, day), merged))
-        return written
-
-    def read(self, dataset: str, start: datetime, end: datetime, services: list[str] | None = None) -> pd.DataFrame:
-        import pandas as pd
-
-        parts = []
-        for day in day_range(start, end):
-            got = self.read_day(dataset, day)
-            got = got[(got["timestamp"] >= start) & (got["timestamp"] < end)]
-            if services is not None:
-                got = got[got["service"].isin(services)]
-            parts.append(got)
-        return pd.concat(parts, ignore_index=True) if parts else frame(dataset, [])
+class TracesStore(DatasetStore):
+    def __init__(self, artifacts: ArtifactStore | None = None) -> None:
+        super().__init__(DOMAIN, DATASETS, artifacts or ArtifactStore())
 
     def read_stats(self, start: datetime, end: datetime, services: list[str] | None = None) -> pd.DataFrame:
         return self.read("stats", start, end, services)
@@ -95,4 +71,4 @@ class TracesStore:
         return sorted(out, key=lambda e: -e["requests"])
 
     def days(self, dataset: str = "stats") -> list[str]:
-        return self.artifacts.partitions(DOMAIN, dataset)
+        return super().days(dataset)

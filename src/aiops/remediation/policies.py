@@ -1,7 +1,12 @@
-"""Error-budget policy: while a service's error budget is exhausted, risky changes need one more approval.
+"""Approval policies: hooks that may demand one more approval round for a plan.
 
-Importing this module registers :func:`error_budget_policy` in
-:data:`aiops.remediation.pipeline.APPROVAL_POLICIES` (``make_plan`` imports it). For a plan whose
+:data:`APPROVAL_POLICIES` holds ``fn(plan) -> reason or None``; ``make_plan``
+(:mod:`aiops.remediation.pipeline`) asks each and adds one round when any gives a reason. Built in:
+
+**Error budget** (:func:`error_budget_policy`): while a service's error budget is exhausted, risky
+changes need one more approval. It reads the SLO history rows the ``slo_tracking`` DAG writes to the
+state store (``aiops_slo_history``, a core table), so the remediation path needs nothing from the
+``slo`` package. For a plan whose
 runbook risk is medium or high, the hook looks up the latest ``aiops_slo_history`` row of every
 SLO of the targets' ``service`` tag (and ``env`` tag, when both sides have one) and returns a
 reason when any of them has ``budget_remaining <= 0``; ``make_plan`` then adds an approval round.
@@ -13,9 +18,8 @@ since an unknown budget is not a healthy one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
-
-from aiops.remediation.pipeline import APPROVAL_POLICIES
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,5 @@ def error_budget_policy(plan: dict[str, Any]) -> str | None:
     return "; ".join(reasons) or None
 
 
-# Register once, even if the module is reloaded (a reload would otherwise add a second copy).
-APPROVAL_POLICIES[:] = [hook for hook in APPROVAL_POLICIES
-                        if (hook.__module__, hook.__qualname__) != (__name__, "error_budget_policy")]
-APPROVAL_POLICIES.append(error_budget_policy)
+#: The hooks ``make_plan`` asks, in order (extend it to add a policy; see docs/contributing.md).
+APPROVAL_POLICIES: list[Callable[[dict[str, Any]], str | None]] = [error_budget_policy]
