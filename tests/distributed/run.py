@@ -12,11 +12,12 @@ Starts, all in one temp dir ``D`` and on free loopback ports:
   another task wrote to local disk would fail), CeleryExecutor, parallelism 4, concurrency 2 per worker.
 
 Then, through the REST API and at the same time: a ``metrics_extract`` run with
-``{"backfill_days": 2}`` and the ``cpu-pinned`` game day (``alert_intake`` -> ``incident_response`` -> ``remediate``, pre-approved;
-an approval that shows up anyway is answered through the HITL API as ``alice.sre``). Asserts every
+``{"backfill_days": 2}`` and the ``cpu-pinned`` game day (``alert_intake`` -> ``incident_response``
+-> ``remediate``, pre-approved; an approval that shows up anyway is answered through the HITL API
+as ``alice.sre``). Asserts every
 run succeeded, tasks ran on both workers, the incident is resolved in the Postgres state store with a
 complete timeline and every accepted alert, and the SSM execution exists. Prints event -> SSM
-execution and MTTR. Everything is stopped (process groups) on the way out; on failure ``D`` is kept
+execution and MTTR. Everything is stopped (process groups, and task supervisors that left them) on the way out; on failure ``D`` is kept
 and its path printed.
 
     python tests/distributed/run.py [--keep] [--seed-days 8]
