@@ -389,6 +389,15 @@ class Harness:
                                       {"state": "failed"})
                         say(f"stopped {dag['dag_id']} {run['dag_run_id']} (not under test)")
 
+    def dags_importable(self) -> None:
+        """Fail fast (instead of at a timeout) when a DAG under test stops importing, e.g. because
+        the venv was reinstalled under the running processes."""
+        broken = [d for d in DAGS if self.api.call("GET", f"/dags/{d}").get("has_import_errors")]
+        if broken:
+            errors = self.api.call("GET", "/importErrors?limit=5").get("import_errors", [])
+            raise Failed(f"DAGs {broken} have import errors: "
+                         + "; ".join(f"{e['filename']}: {e['stack_trace'].strip().splitlines()[-1]}" for e in errors))
+
     # -- runs ---------------------------------------------------------------------------------------
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api.call("GET", f"/dags/{dag_id}/dagRuns?limit=100&order_by=run_after")["dag_runs"])
@@ -404,7 +413,10 @@ class Harness:
 
         def done() -> dict[str, Any] | None:
             run = self.api.call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
-            return run if run["state"] in ("success", "failed") else None
+            if run["state"] in ("success", "failed"):
+                return run
+            self.dags_importable()
+            return None
 
         return dict(wait_for(f"{dag_id} run {run_id}", done, timeout, 3, self.procs))
 
@@ -506,6 +518,7 @@ class Harness:
         def resolved() -> dict[str, Any] | None:
             with contextlib.suppress(urllib.error.URLError):
                 self.answer_approvals()
+                self.dags_importable()
             inc = self.incident(started)
             if inc and inc["state"] in ("escalated", "closed"):
                 raise Failed(f"incident {inc['incident_id']} ended {inc['state']}, not resolved: "
