@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench venv lock clean mypy
+.PHONY: run test test-distributed lint unit bench venv lock clean mypy
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml sandbox/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]} ($(PYTHON)); set PYTHON=/path/to/python3.11"'
@@ -33,6 +33,11 @@ mypy: $(STAMP)
 test: lint
 	$(BIN)/python -m aiops.cli config validate
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+# Scale-out (docs/scale-out.md): Postgres + Redis (OS packages), api-server, scheduler, dag-processor,
+# triggerer and two Celery workers; a metrics_extract backfill and the cpu-pinned game day end to end.
+test-distributed: $(STAMP)
+	$(BIN)/python tests/distributed/run.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/metrics_extract_bench.py
