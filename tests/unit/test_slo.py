@@ -97,8 +97,13 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 @pytest.fixture
 def metrics_until(isolated_stores, monkeypatch):
     """How far metrics_extract has run for the connected account (``metrics.data_until``; its account
-    keying and trust check are tested in tests/emulator/test_metrics_pipeline.py), as the test sets it."""
+    keying and trust check are tested in tests/emulator/test_metrics_pipeline.py), as the test sets it.
+    The connected account is pinned: a unit test asks no STS (tests/emulator/test_account_keyed_state.py
+    covers the account keying)."""
+    from aiops.core import identity
     from aiops.metrics import pipeline as metrics
+
+    monkeypatch.setattr(identity, "current_account", lambda **_: "123456789012")
 
     until: list[datetime | None] = [None]
     monkeypatch.setattr(metrics, "data_until", lambda store=None, **_: until[0])
@@ -107,6 +112,22 @@ def metrics_until(isolated_stores, monkeypatch):
         until[0] = value
 
     return set_metrics_watermark
+
+
+def _evaluated_until(at: datetime) -> None:
+    """A previous run evaluated up to ``at``: its history row exists and the watermark vouches for it (a
+    watermark without its rows is not trusted; tests/emulator/test_account_keyed_state.py)."""
+    from sqlalchemy import insert
+
+    from aiops.core.state import StateStore, slo_history
+
+    store = StateStore()
+    store.migrate()
+    with store.transaction() as conn:
+        conn.execute(insert(slo_history).values(
+            slo_id="web-availability", evaluated_at=at, service="web", objective=0.999, window_days=28,
+            coverage=1.0, good=1.0, total=1.0, burn_rates={}, firing=[], severity="none"))
+    pipeline.advance(at.isoformat())
 
 
 def _range(task: dict) -> tuple[str, str, int]:
@@ -120,13 +141,13 @@ def test_scheduled_run_stops_where_the_metrics_have_settled(metrics_until):
 
 def test_scheduled_run_catches_up_from_its_watermark(metrics_until):
     metrics_until(NOW)
-    pipeline.advance((NOW - timedelta(minutes=40)).isoformat())
+    _evaluated_until(NOW - timedelta(minutes=40))
     assert _range(pipeline.plan(NOW + timedelta(minutes=5))) == ("11:20", "11:50", 6)
 
 
 def test_scheduled_run_waits_when_nothing_new_has_settled(metrics_until):
     metrics_until(NOW)
-    pipeline.advance((NOW - timedelta(minutes=10)).isoformat())
+    _evaluated_until(NOW - timedelta(minutes=10))
     assert pipeline.plan(NOW + timedelta(minutes=10))["points"] == 0
 
 
