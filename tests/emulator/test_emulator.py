@@ -133,3 +133,35 @@ def test_unknown_backdate_kind_is_a_400_naming_it(sandbox):
 def test_is_sandbox_tells_our_emulator_from_anything_else(sandbox):
     assert emulator.is_sandbox(sandbox.endpoint)
     assert not emulator.is_sandbox("http://127.0.0.1:9")  # nothing listens on the discard port
+
+
+def test_log_history_older_than_put_log_events_takes_is_stored_and_read_back(sandbox):
+    """PutLogEvents drops events older than 14 days (as AWS does); the log-history extension stores
+    them, and FilterLogEvents reads them like any other event."""
+    logs = _client(sandbox, "logs")
+    logs.create_log_group(logGroupName="/test/history")
+    logs.create_log_stream(logGroupName="/test/history", logStreamName="s")
+    old = int((datetime.now(UTC) - timedelta(days=20)).timestamp() * 1000)
+    events = [{"timestamp": old + i * 1000, "message": f"ERROR old {i}"} for i in range(3)]
+    rejected = logs.put_log_events(logGroupName="/test/history", logStreamName="s", logEvents=events)
+    assert rejected["rejectedLogEventsInfo"]["tooOldLogEventEndIndex"] == 2
+    assert logs.filter_log_events(logGroupName="/test/history")["events"] == []
+
+    assert emulator.post(sandbox.endpoint, "logs", {"group": "/test/history", "stream": "s",
+                                                    "events": events}) == {"events": 3}
+    got = logs.filter_log_events(logGroupName="/test/history", startTime=old, endTime=old + 10_000,
+                                 filterPattern="ERROR")["events"]
+    assert [(e["timestamp"], e["message"]) for e in got] == [(e["timestamp"], e["message"]) for e in events]
+
+
+def test_log_history_refuses_a_missing_stream_and_unordered_events(sandbox):
+    with pytest.raises(RuntimeError, match="log group '/test/nowhere' does not exist"):
+        emulator.post(sandbox.endpoint, "logs", {"group": "/test/nowhere", "stream": "s", "events": []})
+    logs = _client(sandbox, "logs")
+    logs.create_log_group(logGroupName="/test/order")
+    with pytest.raises(RuntimeError, match="log stream 's' does not exist"):
+        emulator.post(sandbox.endpoint, "logs", {"group": "/test/order", "stream": "s", "events": []})
+    logs.create_log_stream(logGroupName="/test/order", logStreamName="s")
+    with pytest.raises(RuntimeError, match="chronological order"):
+        emulator.post(sandbox.endpoint, "logs", {"group": "/test/order", "stream": "s", "events": [
+            {"timestamp": 2000, "message": "b"}, {"timestamp": 1000, "message": "a"}]})

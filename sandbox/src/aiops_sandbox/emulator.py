@@ -1,4 +1,4 @@
-"""The embedded AWS emulator: moto server on loopback, plus five documented sandbox extensions.
+"""The embedded AWS emulator: moto server on loopback, plus six documented sandbox extensions.
 
 moto 5.2.5 is the emulator. Four things it does not do (well enough) for a realistic simulated
 account, so the sandbox server adds them *inside the emulator* (platform code is unchanged and
@@ -29,6 +29,12 @@ calls the same AWS APIs it calls on real AWS):
    ``GetTraceSummaries`` with placeholders; :mod:`aiops_sandbox.xray` computes both from the stored
    segments in the real API's shape. ``POST /aiops-sandbox/xray`` bulk-loads history segments
    (the documents ``PutTraceSegments`` takes) into that index (not into moto's storage).
+
+6. **Log history.** ``PutLogEvents`` accepts events of the last 14 days only (as on AWS), so a simulated
+   account anchored further back cannot receive its application-log history through it.
+   ``POST /aiops-sandbox/logs`` stores such events in an existing stream of moto's own log storage
+   (:func:`load_log_history`); every read stays moto's ``FilterLogEvents`` / ``GetLogEvents``. The seed
+   sends recent events through ``PutLogEvents`` as before and only older ones here.
 
 Small fixes where moto differs from the real API are installed alongside (SSM ``SendCommand``
 targets; the ``account`` field of EventBridge events delivered to targets).
@@ -615,6 +621,26 @@ def backdate(account_id: str, region: str, kind: str, resource_id: str, when: st
 # --------------------------------------------------------------------------------------
 
 
+def load_log_history(backend: Any, group: str, stream: str, events: list[dict[str, Any]]) -> int:
+    """Store history log events (``{"timestamp": epoch_ms, "message": ...}``, oldest first) in an
+    existing log stream, as CloudWatch Logs would hold them had they been sent when they happened.
+
+    ``PutLogEvents`` accepts events from the last 14 days only (moto enforces it like AWS), so a
+    simulated account whose anchor is further back than that (the test suite's fixed anchor, a replay)
+    gets its application-log history here; reads (``FilterLogEvents``, ``GetLogEvents``) are moto's own.
+    Same checks as the API: the group and stream exist, events are in timestamp order."""
+    if group not in backend.groups:
+        raise ValueError(f"log group {group!r} does not exist")
+    if stream not in backend.groups[group].streams:
+        raise ValueError(f"log stream {stream!r} does not exist in {group!r}")
+    stamps = [int(e["timestamp"]) for e in events]
+    if stamps != sorted(stamps):
+        raise ValueError("log events must be in chronological order (as PutLogEvents requires)")
+    backend.groups[group].put_log_events(stream, [{"timestamp": t, "message": str(e["message"])}
+                                                  for t, e in zip(stamps, events, strict=True)])
+    return len(events)
+
+
 def _json_response(start_response: Any, status: str, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
@@ -686,6 +712,12 @@ class SandboxApp:
                 xbackend = xray_backends[account][payload.get("region", "us-east-1")]
                 n = xray.load_history(xbackend, payload["documents"])
                 return _json_response(start_response, "200 OK", {"segments": n})
+            if action == "logs":
+                from moto.logs.models import logs_backends
+
+                lbackend = logs_backends[account][payload.get("region", "us-east-1")]
+                n = load_log_history(lbackend, payload["group"], payload["stream"], payload["events"])
+                return _json_response(start_response, "200 OK", {"events": n})
             if action == "backdate":
                 for entry in payload["items"]:
                     backdate(account, entry.get("region", "us-east-1"), entry["kind"], entry["id"],

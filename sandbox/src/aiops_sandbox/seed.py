@@ -144,7 +144,7 @@ def seed_account(
 
     security_events = seed_cloudtrail(clients, out, seed, anchor)
     progress(f"  CloudTrail log files with {len(security_events)} injected security events")
-    log_truth = seed_app_logs(clients, topo, out, seed, anchor, series)
+    log_truth = seed_app_logs(clients, topo, out, seed, anchor, series, endpoint)
     progress(f"  application logs in {len(out.log_groups)} log groups")
 
     manifest = build_manifest(topo, out, series, seed=seed, anchor_ts=anchor_ts, metric_days=metric_days,
@@ -221,7 +221,7 @@ def seed_cloudtrail(clients: Any, out: Created, seed: int, anchor: datetime) -> 
 
 
 def seed_app_logs(clients: Any, topo: Topology, out: Created, seed: int, anchor: datetime,
-                  series: list[SeriesDef]) -> list[dict[str, Any]]:
+                  series: list[SeriesDef], endpoint: str) -> list[dict[str, Any]]:
     """Application logs per service, with error bursts at the injected incidents' times."""
     from aiops_sandbox.applogs import LogBurst, build_app_log_events, chunk_log_events
 
@@ -260,12 +260,19 @@ def seed_app_logs(clients: Any, topo: Topology, out: Created, seed: int, anchor:
         truth.append({"service": service, "log_group": f"/matcarv/{service}/prod/application",
                       "start": _iso(start), "end": _iso(end), "level": level, "messages": messages})
     logs = clients("logs")
+    # PutLogEvents takes the last 14 days only (as on AWS): older history (an anchor further back,
+    # e.g. the test suite's) goes through the emulator's log-history extension (docs/sandbox.md).
+    accepted_from = (time.time() - 14 * 86_400 + 600) * 1000
     for service in ("checkout", "catalog", "payments"):
         group = f"/matcarv/{service}/prod/application"
         events = build_app_log_events(service=service, env="prod", anchor=anchor, seed=seed,
                                       bursts=bursts[service])
         logs.create_log_stream(logGroupName=group, logStreamName="app/i-main")
-        for chunk in chunk_log_events(events):
+        old = [e for e in events if e["timestamp"] < accepted_from]
+        if old:
+            emulator.post(endpoint, "logs", {"account_id": out.account_id, "region": out.region, "group": group,
+                                             "stream": "app/i-main", "events": old})
+        for chunk in chunk_log_events(events[len(old):]):
             logs.put_log_events(logGroupName=group, logStreamName="app/i-main", logEvents=chunk)
     return truth
 
