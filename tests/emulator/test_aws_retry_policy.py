@@ -139,9 +139,12 @@ mainSteps:
 """
 
 
-def test_deferrable_ssm_trigger_rides_out_throttling(proxy, sandbox):
+def test_deferrable_ssm_trigger_rides_out_throttling(proxy, sandbox, monkeypatch):
     from aiops.airflow.ssm_automation import SsmAutomationTrigger
 
+    # the provider's waiter loop re-polls on throttle codes itself; switch that off so only the
+    # trigger's async client (the platform policy) can ride the throttles out
+    monkeypatch.setattr("airflow.providers.amazon.aws.utils.waiter_with_logging.RETRIABLE_ERROR_CODES", set())
     ssm = boto3.client("ssm", endpoint_url=sandbox.endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     name = f"aiops-retry-{uuid.uuid4().hex[:8]}"

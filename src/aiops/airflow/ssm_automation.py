@@ -3,7 +3,10 @@
 The Amazon provider has run-command operators but nothing for SSM Automation, so this module adds
 ``SsmAutomationOperator`` (``AwsBaseOperator[SsmHook]``) and ``SsmAutomationTrigger`` in the
 provider's shape: keyword-only arguments, ``template_fields``, ``deferrable``,
-``wait_for_completion``, ``execute_complete``.
+``wait_for_completion``, ``execute_complete``. Both the worker and the triggerer wait through one
+custom botocore waiter (``waiters/ssm.json``, ``automation_execution_finished``: every terminal
+status ends the wait), loaded by :class:`SsmAutomationHook` the provider's way; the trigger is an
+``AwsBaseWaiterTrigger``.
 
 Idempotent across retries: the ``ClientToken`` is a UUID derived from (dag_id, run_id, task_id,
 map_index), so a retry after a worker crash finds the execution the first try started instead of
@@ -12,17 +15,21 @@ starting a second one. On failure the error names the failing step and its messa
 
 from __future__ import annotations
 
-import asyncio
-import time
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError, WaiterNoCredentialsError
 from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait, wait
+from airflow.triggers.base import TriggerEvent
 
 from aiops.account.permissions import permissions
 from aiops.airflow.aws_retry import AwsRetryPolicy
@@ -43,10 +50,13 @@ PERMISSIONS = permissions(
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+# the statuses the waiter model (waiters/ssm.json) accepts as the end of the wait
 TERMINAL = {"Success", "Failed", "TimedOut", "Cancelled", "CompletedWithSuccess", "CompletedWithFailure",
             "Rejected", "Exited"}
 SUCCESS = {"Success", "CompletedWithSuccess"}
 TOKEN_NAMESPACE = uuid.UUID("5b0c5a3e-8f1d-4c4e-9a55-6d1f3c2b7e10")
+WAITER = "automation_execution_finished"
+WAITER_STATUS = ["AutomationExecution.AutomationExecutionStatus"]
 
 
 def client_token(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
@@ -54,32 +64,45 @@ def client_token(dag_id: str, run_id: str, task_id: str, map_index: int = -1) ->
     return str(uuid.uuid5(TOKEN_NAMESPACE, f"{dag_id}/{run_id}/{task_id}/{map_index}"))
 
 
+class SsmAutomationHook(SsmHook):
+    """``SsmHook`` that also knows this package's custom waiters (``waiters/ssm.json``)."""
+
+    @cached_property
+    def waiter_path(self) -> os.PathLike[str] | None:
+        return Path(__file__).with_name("waiters") / "ssm.json"
 
 
-class SsmAutomationTrigger(BaseTrigger):
-    """Polls ``GetAutomationExecution`` until the execution reaches a terminal status."""
+def timed_out(execution_id: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The event of a wait that ran out of checks (``execute_complete`` fails the task on it)."""
+    return {"execution_id": execution_id, "status": "WaiterTimedOut", "message": message, "outputs": {},
+            "steps": [], **extra}
+
+
+class SsmAutomationTrigger(AwsBaseWaiterTrigger):
+    """Waits in the triggerer for ``automation_execution_finished``, then yields the summarised
+    execution (one more ``GetAutomationExecution``); ``WaiterTimedOut`` when the checks run out."""
+
+    aws_hook_class = SsmAutomationHook
 
     def __init__(self, *, execution_id: str, waiter_delay: int = 10, waiter_max_attempts: int = 360,
                  aws_conn_id: str | None = "aws_default", region_name: str | None = None,
                  verify: bool | str | None = None, botocore_config: dict | None = None) -> None:
-        super().__init__()
+        super().__init__(
+            serialized_fields={"execution_id": execution_id}, waiter_name=WAITER,
+            waiter_args={"AutomationExecutionId": execution_id},
+            failure_message=f"SSM Automation {execution_id} failed", status_message=f"Automation {execution_id} is",
+            status_queries=WAITER_STATUS, return_key="execution_id", return_value=execution_id,
+            waiter_delay=waiter_delay, waiter_max_attempts=waiter_max_attempts, aws_conn_id=aws_conn_id,
+            region_name=region_name, verify=verify, botocore_config=botocore_config)
         self.execution_id = execution_id
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}", {
-            "execution_id": self.execution_id, "waiter_delay": self.waiter_delay,
-            "waiter_max_attempts": self.waiter_max_attempts, "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name, "verify": self.verify, "botocore_config": self.botocore_config})
+    @property
+    def waiter_max_attempts(self) -> int:
+        return self.attempts
 
-    def hook(self, config: dict[str, Any] | None = None) -> SsmHook:
-        return SsmHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-                       config=config if config is not None else self.botocore_config)
+    @waiter_max_attempts.setter
+    def waiter_max_attempts(self, value: int) -> None:
+        self.attempts = value
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from asgiref.sync import sync_to_async
@@ -89,24 +112,24 @@ class SsmAutomationTrigger(BaseTrigger):
         # the platform retry policy (standard mode, more attempts, throttle codes) under the connection's
         # config_kwargs and the operator's botocore_config, resolved here in the triggerer
         config = await sync_to_async(aws.botocore_config)(self.aws_conn_id, self.botocore_config)
-        async with await self.hook(config).get_async_conn() as client:
+        hook = self.aws_hook_class(**{**self._hook_parameters, "config": config})
+        async with await hook.get_async_conn() as client:
             aws.install_retry_hooks(client, config)
-            for attempt in range(1, self.waiter_max_attempts + 1):
-                resp = await client.get_automation_execution(AutomationExecutionId=self.execution_id)
-                execution = resp["AutomationExecution"]
-                status = execution.get("AutomationExecutionStatus")
-                if status in TERMINAL:
-                    yield TriggerEvent(summarise(execution))
-                    return
-                self.log.info("Automation %s is %s (check %d/%d)", self.execution_id, status, attempt,
-                              self.waiter_max_attempts)
-                await asyncio.sleep(self.waiter_delay)
-        yield TriggerEvent({"execution_id": self.execution_id, "status": "WaiterTimedOut",
-                            "message": f"still running after {self.waiter_max_attempts} checks", "outputs": {},
-                            "steps": [], "failed_step": None})
+            waiter = hook.get_waiter(self.waiter_name, deferrable=True, client=client)
+            try:
+                await async_wait(waiter, self.waiter_delay, self.attempts, self.waiter_args, self.failure_message,
+                                 self.status_message, self.status_queries)
+            except WaiterNoCredentialsError:
+                raise
+            except WaiterMaxAttemptsError:
+                yield TriggerEvent(timed_out(self.execution_id, f"still running after {self.attempts} checks",
+                                             failed_step=None))
+                return
+            resp = await client.get_automation_execution(AutomationExecutionId=self.execution_id)
+        yield TriggerEvent(summarise(resp["AutomationExecution"]))
 
 
-class SsmAutomationOperator(AwsRetryPolicy, AwsBaseOperator[SsmHook]):
+class SsmAutomationOperator(AwsRetryPolicy, AwsBaseOperator[SsmAutomationHook]):
     """Start an SSM Automation execution of ``document_name`` and wait for it.
 
     :param document_name: the Automation document (e.g. ``MatCarv-stop-idle-instance``).
@@ -121,7 +144,7 @@ class SsmAutomationOperator(AwsRetryPolicy, AwsBaseOperator[SsmHook]):
     execution summary (id, status, outputs, steps) on success; raises naming the failing step.
     """
 
-    aws_hook_class = SsmHook
+    aws_hook_class = SsmAutomationHook
     template_fields: Sequence[str] = aws_template_fields("document_name", "parameters", "document_version",
                                                          "client_token")
     template_fields_renderers = {"parameters": "json"}
@@ -170,14 +193,16 @@ class SsmAutomationOperator(AwsRetryPolicy, AwsBaseOperator[SsmHook]):
                 waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name, verify=self.verify, botocore_config=self.botocore_config),
                 method_name="execute_complete")
-        for _ in range(self.waiter_max_attempts):
-            execution = self.hook.conn.get_automation_execution(AutomationExecutionId=execution_id)[
-                "AutomationExecution"]
-            if execution.get("AutomationExecutionStatus") in TERMINAL:
-                return self.execute_complete(context, summarise(execution))
-            time.sleep(self.waiter_delay)
-        return self.execute_complete(context, {"execution_id": execution_id, "status": "WaiterTimedOut",
-                                               "message": "still running", "outputs": {}, "steps": []})
+        waiter = self.hook.get_waiter(WAITER, client=self.hook.conn)
+        try:
+            wait(waiter, self.waiter_delay, self.waiter_max_attempts, {"AutomationExecutionId": execution_id},
+                 f"SSM Automation {execution_id} failed", f"Automation {execution_id} is", WAITER_STATUS)
+        except WaiterNoCredentialsError:
+            raise
+        except WaiterMaxAttemptsError:
+            return self.execute_complete(context, timed_out(execution_id, "still running"))
+        execution = self.hook.conn.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
+        return self.execute_complete(context, summarise(execution))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         event = validate_execute_complete_event(event)

@@ -41,12 +41,7 @@ def list_detectors(region: str | None = None) -> dict[str, dict[str, Any]]:
     """series_id -> detector (trained single-metric detectors only)."""
     cw = aws.client("cloudwatch", region=region)
     found: dict[str, dict[str, Any]] = {}
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"AnomalyDetectorTypes": ["SINGLE_METRIC"]}
-        if token:
-            kwargs["NextToken"] = token
-        resp = cw.describe_anomaly_detectors(**kwargs)
+    for resp in cw.get_paginator("describe_anomaly_detectors").paginate(AnomalyDetectorTypes=["SINGLE_METRIC"]):
         for det in resp.get("AnomalyDetectors", []):
             single = det.get("SingleMetricAnomalyDetector") or det
             if det.get("StateValue", "TRAINED") not in {"TRAINED", "TRAINED_INSUFFICIENT_DATA"}:
@@ -54,9 +49,7 @@ def list_detectors(region: str | None = None) -> dict[str, dict[str, Any]]:
             dims = {d["Name"]: d["Value"] for d in single.get("Dimensions", [])}
             sid = series_id(single["Namespace"], single["MetricName"], dims, single["Stat"])
             found[sid] = single
-        token = resp.get("NextToken")
-        if not token:
-            return found
+    return found
 
 
 def _bound(label: str) -> str | None:

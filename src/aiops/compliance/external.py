@@ -43,30 +43,24 @@ def config_noncompliant(region: str | None = None, *, mode: str = "auto", limit:
         if mode == "auto" and not cfg.describe_configuration_recorders().get("ConfigurationRecorders"):
             return {"enabled": False, "note": "no AWS Config recorder in this account/region", "items": []}
         rules: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ComplianceTypes": ["NON_COMPLIANT"]}
-        while True:
-            resp = cfg.describe_compliance_by_config_rule(**kwargs)
+        for resp in cfg.get_paginator("describe_compliance_by_config_rule").paginate(
+                ComplianceTypes=["NON_COMPLIANT"]):
             rules.extend(resp.get("ComplianceByConfigRules", []))
-            if not resp.get("NextToken"):
-                break
-            kwargs["NextToken"] = resp["NextToken"]
         items: list[dict[str, Any]] = []
+        details = cfg.get_paginator("get_compliance_details_by_config_rule")
         for rule in rules:
             name = rule["ConfigRuleName"]
-            token: str | None = None
-            while len(items) < limit:
-                args: dict[str, Any] = {"ConfigRuleName": name, "ComplianceTypes": ["NON_COMPLIANT"], "Limit": 100}
-                if token:
-                    args["NextToken"] = token
-                detail = cfg.get_compliance_details_by_config_rule(**args)
+            if len(items) >= limit:
+                break
+            for detail in details.paginate(ConfigRuleName=name, ComplianceTypes=["NON_COMPLIANT"],
+                                           PaginationConfig={"PageSize": 100}):
                 for ev in detail.get("EvaluationResults", []):
                     qual = ev["EvaluationResultIdentifier"]["EvaluationResultQualifier"]
                     items.append({"rule": name, "resource_type": qual.get("ResourceType"),
                                   "resource_id": qual.get("ResourceId"), "compliance": ev.get("ComplianceType"),
                                   "annotation": ev.get("Annotation"),
                                   "recorded": str(ev.get("ResultRecordedTime") or "")})
-                token = detail.get("NextToken")
-                if not token:
+                if len(items) >= limit:
                     break
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
@@ -84,10 +78,9 @@ def other_findings(region: str | None = None, *, limit: int = 200) -> dict[str, 
                "WorkflowStatus": [{"Value": "NEW", "Comparison": "EQUALS"},
                                   {"Value": "NOTIFIED", "Comparison": "EQUALS"}]}
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
+    pages = hub.get_paginator("get_findings").paginate(Filters=filters, PaginationConfig={"PageSize": 100})
     try:
-        while len(items) < limit:
-            resp = hub.get_findings(**kwargs)
+        for resp in pages if limit > 0 else ():
             for f in resp.get("Findings", []):
                 if str(f.get("GeneratorId", "")).startswith(GENERATOR_PREFIX):
                     continue
@@ -96,9 +89,8 @@ def other_findings(region: str | None = None, *, limit: int = 200) -> dict[str, 
                 items.append({"product": f.get("ProductName") or f.get("ProductArn", "").rsplit("/", 1)[-1],
                               "title": f.get("Title"), "severity": f.get("Severity", {}).get("Label"),
                               "resource": (f.get("Resources") or [{}])[0].get("Id"), "id": f.get("Id")})
-            if not resp.get("NextToken"):
+            if len(items) >= limit:
                 break
-            kwargs["NextToken"] = resp["NextToken"]
     except ClientError as exc:
         return {"enabled": False, "note": f"Security Hub findings not available ({exc.response['Error']['Code']})",
                 "items": []}

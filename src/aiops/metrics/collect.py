@@ -138,18 +138,10 @@ def discover_series(catalog: MetricCatalog, regions: Iterable[str], *, account_i
 
 
 def metric_data_pages(cw: Any, queries: list[dict[str, Any]], start: datetime, end: datetime) -> Iterator[dict]:
-    """Every GetMetricData response for ``queries`` over [start, end), following NextToken."""
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
-                                  "ScanBy": "TimestampAscending"}
-        if token:
-            kwargs["NextToken"] = token
-        resp = cw.get_metric_data(**kwargs)
-        yield resp
-        token = resp.get("NextToken")
-        if not token:
-            return
+    """Every GetMetricData response for ``queries`` over [start, end), following NextToken (botocore's
+    paginator: one page is one call, so callers count calls by counting pages)."""
+    yield from cw.get_paginator("get_metric_data").paginate(
+        MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending")
 
 
 def fetch_metric_data(

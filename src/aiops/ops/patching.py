@@ -318,13 +318,9 @@ def patch_compliance(instance_ids: list[str], commands: list[tuple[str, str]]) -
     rows: list[dict[str, Any]] = []
     try:
         for i in range(0, len(instance_ids), 50):
-            kwargs: dict[str, Any] = {"InstanceIds": instance_ids[i:i + 50]}
-            while True:
-                page = ssm.describe_instance_patch_states(**kwargs)
+            pages = ssm.get_paginator("describe_instance_patch_states").paginate(InstanceIds=instance_ids[i:i + 50])
+            for page in pages:
                 rows += [_row_from_patch_state(s) for s in page.get("InstancePatchStates", [])]
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
         return rows
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in {"UnsupportedOperation", "NotImplemented"}:

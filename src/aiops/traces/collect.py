@@ -79,26 +79,18 @@ def service_graph_rows(start: datetime, end: datetime, client: Any = None) -> li
     at = start
     while at < end:
         nxt = min(at + BUCKET, end)
-        kwargs: dict[str, Any] = {"StartTime": at, "EndTime": nxt}
-        while True:
-            page = xray.get_service_graph(**kwargs)
+        for page in xray.get_paginator("get_service_graph").paginate(StartTime=at, EndTime=nxt):
             rows.extend(graph_rows(page, at))
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
         at = nxt
     return rows
 
 
 def trace_summaries(start: datetime, end: datetime, client: Any = None) -> Iterable[dict[str, Any]]:
     xray = client or aws.client("xray")
-    kwargs: dict[str, Any] = {"StartTime": start, "EndTime": end, "TimeRangeType": "TraceId", "Sampling": False}
-    while True:
-        page = xray.get_trace_summaries(**kwargs)
+    pages = xray.get_paginator("get_trace_summaries").paginate(StartTime=start, EndTime=end,
+                                                                TimeRangeType="TraceId", Sampling=False)
+    for page in pages:
         yield from page.get("TraceSummaries", [])
-        if not page.get("NextToken"):
-            return
-        kwargs["NextToken"] = page["NextToken"]
 
 
 def _trace_start(trace_id: str) -> datetime:
