@@ -263,11 +263,9 @@ def error_lines(groups: list[str], start: datetime, end: datetime, *, samples: i
     for group in groups:
         kwargs: dict[str, Any] = {"logGroupName": group, "startTime": int(start.timestamp() * 1000),
                                   "endTime": int(end.timestamp() * 1000), "filterPattern": "ERROR"}
-        seen = 0
-        while seen < max_events:
-            resp = logs.filter_log_events(**kwargs)
-            for event in resp.get("events", []):
-                seen += 1
+        pages = logs.get_paginator("filter_log_events").paginate(**kwargs, PaginationConfig={"MaxItems": max_events})
+        for page in pages:
+            for event in page.get("events", []):
                 level, msg = _level_and_message(event.get("message", ""))
                 if level not in ERROR_LEVELS:
                     continue
@@ -277,10 +275,6 @@ def error_lines(groups: list[str], start: datetime, end: datetime, *, samples: i
                 first = at if first is None or at < first else first
                 if len(sample) < samples:
                     sample.append({"t": at.isoformat(), "log_group": group, "message": event.get("message", "")})
-            token = resp.get("nextToken")
-            if not token or not resp.get("events"):
-                break
-            kwargs["nextToken"] = token
     return {"log_groups": groups, "start": start.isoformat(), "end": end.isoformat(), "errors": total,
             "first_error": first.isoformat() if first else None,
             "top_messages": [{"message": m, "count": n} for m, n in counts.most_common(10)], "samples": sample}

@@ -86,18 +86,10 @@ def events(group: str, start: datetime, end: datetime, *, client: Any = None,
     logs = client or aws.client("logs")
     kwargs: dict[str, Any] = {"logGroupName": group, "startTime": int(start.timestamp() * 1000),
                               "endTime": int(end.timestamp() * 1000) - 1}
-    seen = 0
-    while True:
-        resp = logs.filter_log_events(**kwargs)
-        for event in resp.get("events", []):
-            seen += 1
-            yield event
-            if seen >= limit:
-                return
-        token = resp.get("nextToken")
-        if not token or not resp.get("events"):
-            return
-        kwargs["nextToken"] = token
+    # the paginator follows nextToken through empty pages too (FilterLogEvents returns those while it scans)
+    pages = logs.get_paginator("filter_log_events").paginate(**kwargs, PaginationConfig={"MaxItems": limit})
+    for page in pages:
+        yield from page.get("events", [])
 
 
 @dataclass
