@@ -22,13 +22,16 @@ quiet-history rule does not depend on the length (the first extraction's length 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.airflow, pytest.mark.emulator, pytest.mark.slow]
 
 HISTORY_DAYS = 3
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _floor5(t: datetime) -> datetime:
@@ -55,6 +58,22 @@ def first_start(monkeypatch, tmp_path, sandbox, airflow_db):
     monkeypatch.setenv("AIOPS_ANOMALY_BATCHES", "1")
     monkeypatch.setenv("AIOPS_ANOMALY_IMPORT_CW_BANDS", "false")
     monkeypatch.setenv("AIOPS_ANOMALY_WARMUP_DAYS", "1")
+    # What is tested here is the platform's path (history quiet, a live detection pages), not the
+    # detector's judgement (issue 13's benchmark judges that), which made this test depend on the hour
+    # it ran at: (1) the seasonal envelope lets a deviation seen within +-60 min of the same time of day
+    # on one of the last 3 days explain up to twice its size, and at some hours a one-off 3-point burst
+    # of the seeded history (+18 points) explained the whole live pin (97% vs a 54-66% band); (2) an
+    # alarm the catch-up found in history (recorded, never paged) starts the 3 h quiet period counted
+    # in points, which then mutes the live pin. The run's own copy of include/ turns both off.
+    include = tmp_path / "include"
+    shutil.copytree(REPO / "include", include)
+    default = include / "models" / "default.yaml"
+    text = default.read_text()
+    for on in ("seasonal_envelope: true", "suppression: true"):
+        assert on in text, on
+        text = text.replace(on, on.replace("true", "false"))
+    default.write_text(text)
+    monkeypatch.setenv("AIOPS_INCLUDE_DIR", str(include))
     get_settings.cache_clear()
     aws.clear_client_cache()
     yield emulator, anchor
