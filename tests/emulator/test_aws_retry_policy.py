@@ -150,7 +150,8 @@ def test_deferrable_ssm_trigger_rides_out_throttling(proxy, sandbox, monkeypatch
     name = f"aiops-retry-{uuid.uuid4().hex[:8]}"
     ssm.create_document(Content=NOOP_DOC, Name=name, DocumentType="Automation", DocumentFormat="YAML")
     execution_id = ssm.start_automation_execution(DocumentName=name)["AutomationExecutionId"]
-    fault = proxy.add(Fault("ssm", "ThrottlingException", times=4, operation="GetAutomationExecution"))
+    # 5 throttles: more than botocore's default (legacy, 5 attempts) rides out (see the reproduction above)
+    fault = proxy.add(Fault("ssm", "ThrottlingException", times=5, operation="GetAutomationExecution"))
     trigger = SsmAutomationTrigger(execution_id=execution_id, waiter_delay=0, waiter_max_attempts=50)
     revived = SsmAutomationTrigger(**trigger.serialize()[1])
 
@@ -160,4 +161,4 @@ def test_deferrable_ssm_trigger_rides_out_throttling(proxy, sandbox, monkeypatch
 
     payload = asyncio.run(first_event())
     assert payload["status"] == "Success", payload
-    assert fault.hits == 4
+    assert fault.hits == 5
