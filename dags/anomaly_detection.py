@@ -19,13 +19,18 @@ How good it is: `benchmarks/nab/` (NAB standard score on AWS CloudWatch series, 
 (60) are sent; older ones — the first run after install, a catch-up, a backfill, a late extract —
 are scored and stored but not alerted (`alerts_history` in the summary). Each alert event carries
 `observed_at` and `data_age_seconds`, and the intake records stale ones without opening anything.
+
+**Derived series in the same cycle**: `derived_in` waits (at most `AIOPS_ANOMALY_DERIVED_WAIT_SECONDS`,
+180, past the window end) until a live `logs_collect` / `traces_collect` has brought in the same
+window, so p99 latency, fault rate and log errors are scored with the CloudWatch series of that
+cycle. A collector that never ran, is paused or is catching up is not waited for.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, PokeReturnValue, dag, task
 
 from aiops.airflow import default_args
 from aiops.airflow.assets import ANOMALIES, METRICS
@@ -57,6 +62,19 @@ def anomaly_detection():
         conf = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         return plan_batches(ranges, conf, data_interval_end or dag_run.run_after)
 
+    # Derived series (p99 latency, fault rate, log errors) arrive from logs_collect/traces_collect,
+    # which run on the same schedule: wait (poking, at most AIOPS_ANOMALY_DERIVED_WAIT_SECONDS past
+    # the window end) for a live collector, so they are scored in this cycle, not the next.
+    @task.sensor(poke_interval=10, timeout=900, mode="poke")
+    def derived_in(batches: list[dict]) -> PokeReturnValue:
+        import logging
+
+        from aiops.anomaly.pipeline import wait_for_derived
+
+        done, reason = wait_for_derived(batches)
+        logging.getLogger("airflow.task").info("%s", reason)
+        return PokeReturnValue(is_done=done, xcom_value=batches)
+
     @task(max_active_tis_per_dagrun=2)
     def score(batch: dict) -> dict:
         from aiops.anomaly.pipeline import score_batch
@@ -71,7 +89,7 @@ def anomaly_detection():
         outlet_events[ANOMALIES].extra = summary
         return summary
 
-    publish(score.expand(batch=plan()))
+    publish(score.expand(batch=derived_in(plan())))
 
 
 anomaly_detection()

@@ -35,6 +35,8 @@ os.environ.update(
         # every emulator started by the suite records the platform's API calls here (issue 16).
         "AIOPS_AWS_EXECUTOR_CONN_ID": "aws_default",
         "AIOPS_SANDBOX_CALL_LOG": str(_HOME / "api-calls.log"),
+        # no background console warm-up thread in test processes (tests call warm_once directly)
+        "AIOPS_CONSOLE_WARM_SECONDS": "0",
     }
 )
 (_HOME / "airflow").mkdir(parents=True, exist_ok=True)

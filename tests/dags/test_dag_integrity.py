@@ -73,3 +73,15 @@ def test_every_dag_has_tags_doc_owner_and_retries(dagbag):
 def test_dag_ids_match_file_names(dagbag):
     for dag in _dags(dagbag):
         assert Path(dag.fileloc).stem == dag.dag_id, f"{dag.dag_id} lives in {dag.fileloc}"
+
+
+def test_anomaly_detection_waits_for_derived_collectors_before_scoring(dagbag):
+    """plan -> derived_in (a sensor: live logs/traces collectors' window) -> score (mapped) -> publish,
+    so derived series are scored in the same cycle as the CloudWatch series."""
+    from airflow.sdk.bases.sensor import BaseSensorOperator
+
+    dag = dagbag.dags["anomaly_detection"]
+    sensor = dag.get_task("derived_in")
+    assert isinstance(sensor, BaseSensorOperator)
+    assert sensor.upstream_task_ids == {"plan"}
+    assert sensor.downstream_task_ids == {"score"}

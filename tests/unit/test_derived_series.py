@@ -164,3 +164,60 @@ def test_a_bad_traces_row_quarantines_only_its_service_edge():
     stored = store.read("stats", T0, end).sort_values("edge")
     assert list(zip(stored["edge"], stored["p99"], strict=True)) == [("", 0.2), ("payments", 0.15)]
     assert not stored.duplicated(["service", "edge", "timestamp"]).any()
+
+
+# -- anomaly_detection waits for live derived collectors (same-cycle scoring) -----------------------
+END = datetime(2026, 11, 20, 12, 15, tzinfo=UTC)
+WAIT = timedelta(minutes=3)
+
+
+def test_a_run_waits_for_a_live_collector_one_interval_behind():
+    from aiops.anomaly.pipeline import derived_ready
+
+    marks = {"logs_collect": END, "traces_collect": END - timedelta(minutes=15)}
+    ready, reason = derived_ready(END, END + timedelta(seconds=40), marks, max_wait=WAIT)
+    assert not ready
+    assert "traces_collect" in reason
+    assert "logs_collect" not in reason
+    # once the collector has published the window, the run goes on
+    ready, reason = derived_ready(END, END + timedelta(seconds=50), {**marks, "traces_collect": END}, max_wait=WAIT)
+    assert ready, reason
+
+
+def test_the_wait_is_bounded_and_says_what_was_left_for_the_next_run():
+    from aiops.anomaly.pipeline import derived_ready
+
+    marks = {"traces_collect": END - timedelta(minutes=15)}
+    ready, reason = derived_ready(END, END + WAIT, marks, max_wait=WAIT)
+    assert ready
+    assert "traces_collect" in reason
+    assert "next run" in reason
+
+
+@pytest.mark.parametrize("mark", [None, END - timedelta(hours=2)], ids=["never-ran", "far-behind"])
+def test_no_wait_for_a_collector_that_is_not_live(mark):
+    from aiops.anomaly.pipeline import derived_ready
+
+    ready, _ = derived_ready(END, END + timedelta(seconds=1), {"logs_collect": mark}, max_wait=WAIT)
+    assert ready
+
+
+def test_wait_for_derived_reads_the_collectors_watermarks(isolated_stores, monkeypatch):
+    from aiops.anomaly.pipeline import wait_for_derived
+    from aiops.core.state import StateStore
+
+    batches = [{"batch": 0, "batches": 1, "start": (END - timedelta(minutes=15)).isoformat(), "end": END.isoformat()}]
+    StateStore().set_watermark("logs_collect", END - timedelta(minutes=15))
+    ready, reason = wait_for_derived(batches, now=END + timedelta(seconds=30))
+    assert not ready
+    assert "logs_collect" in reason
+    StateStore().set_watermark("logs_collect", END)
+    assert wait_for_derived(batches, now=END + timedelta(seconds=30))[0]
+    # 0 turns the wait off
+    StateStore().set_watermark("traces_collect", END - timedelta(minutes=15))
+    monkeypatch.setenv("AIOPS_ANOMALY_DERIVED_WAIT_SECONDS", "0")
+    from aiops.core.settings import get_settings
+
+    get_settings.cache_clear()
+    assert wait_for_derived(batches, now=END + timedelta(seconds=30))[0]
+

@@ -79,6 +79,42 @@ def plan(asset_ranges: list[dict[str, Any]], conf: dict[str, Any] | None, interv
              "emit_alerts": emit} for b in range(s.anomaly_batches)]
 
 
+def derived_ready(window_end: datetime, now: datetime, watermarks: dict[str, datetime | None], *,
+                  max_wait: timedelta, live_within: timedelta = timedelta(minutes=30)) -> tuple[bool, str]:
+    """Whether a run scoring up to ``window_end`` should start now, and why.
+
+    The derived series (p99 latency, fault rate, log errors) come from ``traces_collect`` and
+    ``logs_collect``, which run on the same 15-minute schedule as ``metrics_extract`` but finish
+    at their own pace. A run waits for a collector that is live — its watermark is behind
+    ``window_end`` by no more than ``live_within`` — until it has brought the same window in, or
+    until ``window_end + max_wait`` (then the newest derived points are scored by the next run).
+    A collector that never ran, is paused or is catching up days is not waited for; neither is
+    anything when the window ended longer ago than ``max_wait`` (a backfill, a catch-up).
+    """
+    behind = sorted(name for name, wm in watermarks.items()
+                    if wm is not None and window_end - live_within <= wm < window_end)
+    if not behind:
+        return True, f"derived collectors are in for {window_end.isoformat()}"
+    if now >= window_end + max_wait:
+        return True, (f"{', '.join(behind)} not in for {window_end.isoformat()} after {max_wait}: scoring "
+                      "without its newest window (the next run scores it)")
+    return False, f"waiting for {', '.join(behind)} to bring in the window ending {window_end.isoformat()}"
+
+
+def wait_for_derived(batches: list[dict[str, Any]], now: datetime | None = None) -> tuple[bool, str]:
+    """:func:`derived_ready` for this run's window, with the collectors' watermarks from the state store."""
+    from aiops.core.state import StateStore
+    from aiops.metrics.derived import COLLECTORS
+
+    s = get_settings()
+    if not batches or s.anomaly_derived_wait_seconds <= 0:
+        return True, "no wait for derived collectors (AIOPS_ANOMALY_DERIVED_WAIT_SECONDS=0)" if batches else "no batches"
+    store = StateStore()
+    watermarks = {name: store.get_watermark(name) for name in COLLECTORS.values()}
+    return derived_ready(_utc(batches[0]["end"]), now or datetime.now(UTC), watermarks,
+                         max_wait=timedelta(seconds=s.anomaly_derived_wait_seconds))
+
+
 def _series_refs(batch: int, batches: int) -> dict[str, Any]:
     """This batch's series: CloudWatch's and the derived ones (error rate, p99 latency, log errors)."""
     from aiops.anomaly.store import stable_batch

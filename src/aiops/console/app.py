@@ -126,6 +126,7 @@ def create_app() -> FastAPI:
     from aiops.console import data, views
 
     app = FastAPI(title="MatCarv AIOps console", docs_url=None, redoc_url=None, openapi_url=None)
+    data.start_warmer(get_settings().console_warm_seconds)
     User = Depends(console_user)
 
     @app.exception_handler(StarletteHTTPException)

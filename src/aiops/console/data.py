@@ -14,7 +14,7 @@ import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import desc, func, select
 
@@ -31,6 +31,9 @@ from aiops.core.state import (
     slo_history,
     watermarks,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,6 +139,7 @@ class Context:
         self.state.migrate()
         self.artifacts = CachingArtifacts()
         self._refs: list[dict[str, Any]] | None = None
+        self.day_index: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {}
 
     # -- the clock ---------------------------------------------------------------------------------
     def metrics_watermark(self) -> datetime | None:
@@ -340,6 +344,58 @@ def stored_fingerprint(ctx: Context, start: datetime, end: datetime) -> tuple[tu
     return tuple(sorted(found))
 
 
+_DAY_PIECES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()  # (part, day, day's ETags) -> filtered frame
+_DAY_PIECES_SIZE = 4096
+
+
+def _day_fingerprints(ctx: Context, domain: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    """``day -> ((key, ETag), ...)`` of one domain's partitioned objects (one listing per request)."""
+    cached = ctx.day_index.get(domain)
+    if cached is None:
+        found: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key, etag in ctx.artifacts._listing(domain).items():
+            if "/dt=" in key:
+                found[key.split("/dt=", 1)[1][:10]].append((key, etag))
+        cached = ctx.day_index[domain] = {day: tuple(sorted(v)) for day, v in found.items()}
+    return cached
+
+
+def by_day(ctx: Context, domain: str, part: tuple[Any, ...], start: datetime, end: datetime,
+           read: Callable[[datetime, datetime], pd.DataFrame | None]) -> pd.DataFrame | None:
+    """``read(start, end)`` assembled from whole-day reads kept across requests, each keyed by the
+    ETags of that day's objects in ``domain``: when a run rewrites today's partitions (every 15
+    minutes) only today's piece is read and filtered again; the other days come from memory. The
+    pieces are shared: callers get a new, clipped frame and never modify a piece."""
+    import pandas as pd
+
+    from aiops.metrics.store import day_range
+
+    prints = _day_fingerprints(ctx, domain)
+    pieces = []
+    for day in day_range(start, end):
+        token = (domain, part, day.isoformat(), prints.get(day.isoformat(), ()))
+        with _cache_lock:
+            piece = _DAY_PIECES.get(token, _MISSING)
+            if piece is not _MISSING:
+                _DAY_PIECES.move_to_end(token)
+        if piece is _MISSING:
+            day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            piece = read(day_start, day_start + timedelta(days=1))
+            with _cache_lock:
+                _DAY_PIECES[token] = piece
+                while len(_DAY_PIECES) > _DAY_PIECES_SIZE:
+                    _DAY_PIECES.popitem(last=False)
+        if piece is not None and len(piece):
+            pieces.append(piece)
+    if not pieces:
+        return None
+    frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+    return frame[(frame["timestamp"] >= start) & (frame["timestamp"] < end)]
+
+
+_MISSING = object()
+
+
 def service_view(ctx: Context, service: str, rng: str, end: datetime | None = None) -> dict[str, Any]:
     end = end or ctx.as_of()
     start = end - RANGES.get(rng, RANGES["24h"])
@@ -378,15 +434,22 @@ def service_metrics(ctx: Context, refs: list[dict[str, Any]], start: datetime,
                     end: datetime) -> list[dict[str, Any]]:
     from aiops.anomaly.store import AnomalyStore
     from aiops.metrics.model import series_id
-    from aiops.metrics.store import MetricsStore
+    from aiops.metrics.store import MetricsStore, empty_frame
 
-    ids = [series_id(r["namespace"], r["metric"], r["dimensions"], r["stat"]) for r in refs]
+    ids = sorted(series_id(r["namespace"], r["metric"], r["dimensions"], r["stat"]) for r in refs)
     if not ids:
         return []
-    frame = MetricsStore(ctx.artifacts).read(start, end, series_ids=ids, columns=["series_id", "timestamp", "value"])
-    scores = AnomalyStore(ctx.artifacts).read("scores", start, end)
-    if scores is not None and len(scores):
-        scores = scores[scores["series_id"].isin(ids)]
+
+    def read_scores(day_start: datetime, day_end: datetime) -> pd.DataFrame | None:
+        got = AnomalyStore(ctx.artifacts).read("scores", day_start, day_end)
+        return got[got["series_id"].isin(ids)] if got is not None else None
+
+    frame = by_day(ctx, "metrics/", ("metrics", tuple(ids)), start, end,
+                   lambda a, b: MetricsStore(ctx.artifacts).read(a, b, series_ids=ids,
+                                                                 columns=["series_id", "timestamp", "value"]))
+    if frame is None:
+        frame = empty_frame()[["series_id", "timestamp", "value"]]
+    scores = by_day(ctx, "anomaly/", ("scores", tuple(ids)), start, end, read_scores)
     anomalous = set(scores[scores["is_anomaly"]]["series_id"]) if scores is not None and len(scores) else set()
     # the anomalous series first, then the key metrics
     chosen = [r for r in _pick_series(refs, limit=len(refs)) if r["series_id"] in anomalous][:6]
@@ -412,10 +475,25 @@ def service_metrics(ctx: Context, refs: list[dict[str, Any]], start: datetime,
     return out
 
 
+def _day_cached_read(ctx: Context, store: Any, domain: str) -> Callable[..., pd.DataFrame]:
+    """A windowed store's ``read(dataset, start, end, services)`` through :func:`by_day`."""
+    from aiops.metrics.windowed import empty
+
+    plain = type(store).read
+
+    def read(dataset: str, start: datetime, end: datetime, services: list[str] | None = None) -> pd.DataFrame:
+        part = (dataset, tuple(sorted(services)) if services is not None else None)
+        got = by_day(ctx, domain, part, start, end, lambda a, b: plain(store, dataset, a, b, services))
+        return got if got is not None else empty(store.datasets[dataset].columns)
+
+    return read
+
+
 def logs_view(ctx: Context, service: str, start: datetime, end: datetime) -> dict[str, Any] | None:
     from aiops.logs.store import LogsStore
 
     store = LogsStore(ctx.artifacts)
+    store.read = _day_cached_read(ctx, store, "logs/")  # type: ignore[method-assign]
     counts = store.read_counts(start, end, services=[service])
     sigs = store.top_signatures(start, end, service=service, limit=8)
     if counts is None or not len(counts):
@@ -430,6 +508,7 @@ def traces_view(ctx: Context, service: str, start: datetime, end: datetime) -> d
     from aiops.traces.store import TracesStore
 
     store = TracesStore(ctx.artifacts)
+    store.read = _day_cached_read(ctx, store, "traces/")  # type: ignore[method-assign]
     stats = store.read_stats(start, end, services=[service])
     if stats is None or not len(stats):
         return None
@@ -591,3 +670,44 @@ def timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, (time.perf_counter() - t0) * 1000
+
+
+# -- background warm-up ----------------------------------------------------------------------------
+_warmer: threading.Thread | None = None
+
+
+def warm_once(last: datetime | None = None) -> datetime | None:
+    """Read every service's last 14 days into the day-piece cache when the metrics watermark moved
+    since ``last``; returns the watermark it warmed for (``last`` when nothing moved)."""
+    ctx = Context()
+    mark = ctx.metrics_watermark()
+    if mark is None or mark == last:
+        return last
+    t0 = time.perf_counter()
+    services = ctx.services()
+    for service in services:
+        service_view(ctx, service, "14d", end=mark)
+    log.info("console cache warmed for %d service(s) as of %s in %.0f ms", len(services), mark.isoformat(),
+             (time.perf_counter() - t0) * 1000)
+    return mark
+
+
+def start_warmer(every_seconds: float) -> threading.Thread | None:
+    """One daemon thread per process running :func:`warm_once` every ``every_seconds`` (errors are
+    logged and retried next time: a page never waits for it)."""
+    global _warmer
+    if every_seconds <= 0 or (_warmer is not None and _warmer.is_alive()):
+        return _warmer
+
+    def loop() -> None:
+        last = None
+        while True:
+            try:
+                last = warm_once(last)
+            except Exception:  # a missing bucket or store: the pages say so; try again later
+                log.warning("console cache warm-up failed; retrying in %.0f s", every_seconds, exc_info=True)
+            time.sleep(every_seconds)
+
+    _warmer = threading.Thread(target=loop, name="aiops-console-warmer", daemon=True)
+    _warmer.start()
+    return _warmer

@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     anomaly_import_cw_bands: bool = Field(
         True, description="Attach CloudWatch Anomaly Detection bands where the account has detectors."
     )
+    console_warm_seconds: int = Field(
+        60, ge=0, description="The console (API server) checks the metrics watermark this often and, when "
+        "it moved, reads every service's last 14 days into its cache in the background, so the first "
+        "page view after an extract (or after a restart) is served from memory. 0 turns it off.",
+    )
+    anomaly_derived_wait_seconds: int = Field(
+        180, ge=0, description="How long past the window end an anomaly_detection run waits for a live "
+        "logs_collect/traces_collect to bring in the same window, so derived series (error rate, p99 "
+        "latency, log errors) are scored in the same cycle. A collector that never ran or is more than "
+        "two intervals behind is not waited for; 0 turns the wait off.",
+    )
 
     # First start, catch-up and backfill (issue 19): history is analysed quietly
     freshness_horizon_minutes: float = Field(

@@ -49,6 +49,8 @@ FAULT_RATE = DerivedMetric("traces", "AIOps/Traces", "FaultRatePercent", "Averag
 LOG_ERRORS = DerivedMetric("logs", "AIOps/Logs", "ErrorCount", "Sum", "log errors per 5 min", "count")
 METRICS = (P99_LATENCY, FAULT_RATE, LOG_ERRORS)
 SOURCES = ("traces", "logs")
+#: The DAG (and watermark name) that collects each source: anomaly_detection waits for a live one.
+COLLECTORS = {"traces": "traces_collect", "logs": "logs_collect"}
 NAMESPACES = {m.namespace for m in METRICS}
 
 
