@@ -201,3 +201,22 @@ def test_every_compliance_fix_names_a_runbook_action():
     runbooks = {c.meta.runbook for c in checks().values() if c.meta.runbook}
     assert runbooks
     assert sorted(f"runbook:{r}" for r in runbooks if f"runbook:{r}" not in actions()) == []
+
+
+def test_reader_and_notifier_hold_no_action_write():
+    """Only the executor can make an action's write: the reader's writes are to what the platform
+    owns (its bucket, dashboards, queues) and the notifier only sends."""
+    from aiops.account.iam import allowed, default_params, render_policies
+    from aiops.remediation.actions import actions
+
+    policies = render_policies(default_params(account_id="111122223333", artifact_bucket="art", trail_bucket="trail"))
+    docs = [policies["aiops-reader"], policies["aiops-notifier"]]
+    writes = {p for a in actions().values() for p in a.permissions
+              if not p.split(":", 1)[1].startswith(("Describe", "Get", "List"))}
+    assert {"ec2:CreateSnapshot", "autoscaling:UpdateAutoScalingGroup", "ssm:SendCommand"} <= writes
+    foreign = {w: "arn:aws:s3:::someone-elses" if w.startswith("s3:") else "arn:aws:x:us-east-1:111122223333:y/z"
+               for w in writes}
+    assert [w for w in sorted(writes) if allowed(w, docs, resource=foreign[w])] == []
+    executor = [policies["aiops-executor"]]
+    registered = [a for a in actions().values() if not a.name.startswith("runbook:")]
+    assert [p for a in registered for p in a.permissions if not allowed(p, executor)] == []
