@@ -80,7 +80,7 @@ def test_snapshot_lifecycle_creates_expires_and_never_touches_ami_kept_or_protec
     assert result["summary"]["done"] == len(today) + 2
     assert ArtifactStore().get_json(plan["artifact"].split("/", 3)[-1])["counts"] == plan["counts"]
     actions = [e["action"] for e in StateStore().audit_entries() if e["actor"] == "ops_snapshots"]
-    assert actions.count("ops.delete_snapshot") == 2
+    assert actions.count("ec2.delete_snapshot") == 2
     assert "ops.plan" in actions
 
     # The same day again: nothing created or deleted twice.
@@ -110,7 +110,7 @@ def test_log_retention_sets_policies_and_reports_groups_without_one(account):
 
 
 def test_office_hours_stop_and_start_staging_only(account):
-    from aiops.ops import records
+    from aiops.remediation import records
 
     truth, emulator = account
     ec2 = emulator.client("ec2")
@@ -130,7 +130,7 @@ def test_office_hours_stop_and_start_staging_only(account):
     untouched = set(inst.values()) - set(scheduled)
     assert {after[i] for i in untouched} == {"running"}  # prod, protected, unscheduled
     assert sorted(c["resource_id"] for c in result["done"]) == sorted(scheduled)
-    assert len([r for r in records.changes("ops_scheduling") if r["action"] == "stop_instance"]) == 3
+    assert len([r for r in records.changes("ops_scheduling") if r["action"] == "ec2.stop_instance"]) == 3
 
     # Monday 08:00 London: started again.
     _run("ops_scheduling", datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
@@ -142,7 +142,7 @@ def test_new_asg_schedule_is_dry_run(account):
     asg = emulator.client("autoscaling")
     name = truth["resources"]["asgs"][0]
     plan, result = _run("ops_scheduling", datetime(2026, 11, 20, 17, 0, tzinfo=UTC))  # the 17:00 step
-    change = next(c for c in plan["changes"] if c["action"] == "set_capacity")
+    change = next(c for c in plan["changes"] if c["action"] == "autoscaling.set_capacity")
     assert change["mode"] == "dry-run"
     assert change["params"]["desired"] == 5
     assert result["summary"]["dry_run"] >= 1

@@ -189,7 +189,7 @@ def test_executor_runs_a_runbook_as_its_automation_role(identities):
             break
         time.sleep(0.5)
     assert execution["AutomationExecutionStatus"] == "Success", execution.get("FailureMessage")
-    state = executor_client("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    state = aws.client("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "stopped"
     # the reader may not start automations
     with pytest.raises(Exception) as refused:

@@ -52,7 +52,7 @@ def by_action(changes):
 
 def test_snapshot_plan_creates_per_selected_volume_and_copies_tags():
     changes, skipped = snapshots.plan_snapshots([DAILY], inventory(), AT)
-    assert by_action(changes) == {"create_snapshot": ["vol-a", "vol-root"]}
+    assert by_action(changes) == {"ec2.create_snapshot": ["vol-a", "vol-root"]}
     assert changes[1].params["volume"] == "vol-root"  # no Name anywhere: the id
     tags = changes[0].params["tags"]
     assert tags["team"] == "t"
@@ -64,7 +64,7 @@ def test_snapshot_plan_creates_per_selected_volume_and_copies_tags():
 def test_snapshot_plan_does_not_create_twice_on_the_same_day():
     today = snap("snap-t", "vol-a", 0.01, aiops__snapshot_key="daily/vol-a/2026-11-20")
     changes, skipped = snapshots.plan_snapshots([DAILY], inventory(today), AT)
-    assert by_action(changes)["create_snapshot"] == ["vol-root"]
+    assert by_action(changes)["ec2.create_snapshot"] == ["vol-root"]
     assert any("already snapshotted" in s.reason for s in skipped)
 
 
@@ -80,7 +80,7 @@ def test_snapshot_plan_does_not_create_twice_on_the_same_day():
 ])
 def test_snapshot_expiry_guards(snapshot, amis, expired, reason):
     changes, skipped = snapshots.plan_snapshots([DAILY], inventory(snapshot, amis=amis), AT)
-    assert (snapshot.id in by_action(changes).get("delete_snapshot", [])) is expired
+    assert (snapshot.id in by_action(changes).get("ec2.delete_snapshot", [])) is expired
     if reason:
         assert any(s.resource_id == snapshot.id and reason in s.reason for s in skipped)
 
@@ -89,9 +89,9 @@ def test_volume_retention_tag_overrides_policy_and_scope_volume_adopts_old_snaps
     inv = inventory(snap("snap-manual", "vol-a", 20))
     inv.volumes[0] = snapshots.Volume("vol-a", {"aiops:backup": "daily", "aiops:retention-days": "30"}, ("i-1",))
     wide = DAILY.model_copy(update={"expire_scope": "volume"})
-    assert "delete_snapshot" not in by_action(snapshots.plan_snapshots([wide], inv, AT)[0])  # 20 < 30 days
+    assert "ec2.delete_snapshot" not in by_action(snapshots.plan_snapshots([wide], inv, AT)[0])  # 20 < 30 days
     inv.volumes[0] = snapshots.Volume("vol-a", {"aiops:backup": "daily"}, ("i-1",))
-    assert by_action(snapshots.plan_snapshots([wide], inv, AT)[0])["delete_snapshot"] == ["snap-manual"]
+    assert by_action(snapshots.plan_snapshots([wide], inv, AT)[0])["ec2.delete_snapshot"] == ["snap-manual"]
 
 
 LOG_POLICIES = [
@@ -139,10 +139,10 @@ STAGING = scheduling.Instance("i-s", "running", {"aiops:schedule": "office-hours
 
 
 @pytest.mark.parametrize(("instance", "start", "end", "expected"), [
-    pytest.param(STAGING, utc(2026, 11, 20, 18, 45), utc(2026, 11, 20, 19), "stop_instance", id="stop_at_19_gmt"),
-    pytest.param(STAGING, utc(2026, 7, 10, 17, 45), utc(2026, 7, 10, 18), "stop_instance", id="stop_at_19_bst"),
+    pytest.param(STAGING, utc(2026, 11, 20, 18, 45), utc(2026, 11, 20, 19), "ec2.stop_instance", id="stop_at_19_gmt"),
+    pytest.param(STAGING, utc(2026, 7, 10, 17, 45), utc(2026, 7, 10, 18), "ec2.stop_instance", id="stop_at_19_bst"),
     pytest.param(scheduling.Instance("i-s", "stopped", STAGING.tags), utc(2026, 11, 23, 7, 45), utc(2026, 11, 23, 8),
-                 "start_instance", id="start_monday_08"),
+                 "ec2.start_instance", id="start_monday_08"),
     pytest.param(scheduling.Instance("i-s", "stopped", STAGING.tags), utc(2026, 11, 21, 7, 45), utc(2026, 11, 21, 8),
                  None, id="no_start_on_saturday"),
     pytest.param(STAGING, utc(2026, 11, 20, 21), utc(2026, 11, 20, 21, 15), None,
@@ -159,9 +159,9 @@ def test_instance_schedule(instance, start, end, expected):
 
 def test_reconcile_and_enforce_state_act_outside_boundaries():
     night = (utc(2026, 11, 20, 21), utc(2026, 11, 20, 21, 15))
-    assert [c.action for c in sched_plan([STAGING], *night, reconcile=True)[0]] == ["stop_instance"]
+    assert [c.action for c in sched_plan([STAGING], *night, reconcile=True)[0]] == ["ec2.stop_instance"]
     strict = OFFICE.model_copy(update={"enforce_state": True})
-    assert [c.action for c in sched_plan([STAGING], *night, schedules=(strict,))[0]] == ["stop_instance"]
+    assert [c.action for c in sched_plan([STAGING], *night, schedules=(strict,))[0]] == ["ec2.stop_instance"]
 
 
 def test_unknown_schedule_is_a_finding():
@@ -177,7 +177,7 @@ def test_asg_capacity_step_due_in_interval_and_new_policy_is_dry_run():
     group = scheduling.Group("web", 3, 9, 3)
     changes, _, _ = sched_plan([], utc(2026, 11, 20, 16, 45), utc(2026, 11, 20, 17), schedules=(), asgs=(policy,),
                                groups=(group,))
-    assert [(c.action, c.mode, c.params["desired"]) for c in changes] == [("set_capacity", "dry-run", 5)]
+    assert [(c.action, c.mode, c.params["desired"]) for c in changes] == [("autoscaling.set_capacity", "dry-run", 5)]
     later, _, _ = sched_plan([], utc(2026, 11, 20, 17), utc(2026, 11, 20, 17, 15), schedules=(), asgs=(policy,),
                              groups=(group,))
     assert later == []
@@ -234,12 +234,12 @@ def test_patch_plan_skips_protected_and_stopped_and_closed_window_scans_only():
 def test_plan_over_the_per_run_limit_is_refused_whole():
     from aiops.ops.plan import Change
 
-    changes = [Change("stop_instance", f"i-{k}", "p", "enforce", "x") for k in range(4)]
+    changes = [Change("ec2.stop_instance", f"i-{k}", "p", "enforce", "x") for k in range(4)]
     plan = finish_plan("ops_scheduling", "2026-11-20T19:00", AT, changes, [], max_changes=3)
     assert plan["refused"]
     assert "Refused" in plan["markdown"]
-    assert plan["changes"][0]["key"] == "ops_scheduling/2026-11-20T19:00/stop_instance/i-0"
-    dry = [Change("stop_instance", f"i-{k}", "p", "dry-run", "x") for k in range(4)]
+    assert plan["changes"][0]["key"] == "ops_scheduling/2026-11-20T19:00/ec2.stop_instance/i-0"
+    dry = [Change("ec2.stop_instance", f"i-{k}", "p", "dry-run", "x") for k in range(4)]
     assert finish_plan("ops_scheduling", "t", AT, dry, [], max_changes=3)["refused"] is None  # dry-run is free
 
 

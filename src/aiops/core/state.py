@@ -163,13 +163,13 @@ incident_timeline = Table(
 ops_changes = Table(
     "aiops_ops_changes", metadata,
     # Routine operations (issue 9): one row per change a workflow made or planned, keyed so that a
-    # re-run of the same interval finds its change done and does not make it twice (aiops.ops.records).
+    # re-run of the same interval finds its change done and does not make it twice (aiops.remediation.records).
     Column("change_key", String(400), primary_key=True),  # <workflow>/<interval>/<action>/<resource>
     Column("workflow", String(100), nullable=False),
     Column("action", String(60), nullable=False),
     Column("resource_id", String(300), nullable=False),
     Column("policy", String(100)),
-    Column("status", String(20), nullable=False),  # done | failed
+    Column("status", String(20), nullable=False),  # done | failed | refused | sent
     Column("detail", JSON),
     Column("run_id", String(250)),
     Column("at", DateTime(timezone=True), nullable=False),

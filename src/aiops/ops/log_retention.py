@@ -3,10 +3,7 @@ whose glob matches the name). Groups no policy matches are reported; those that 
 get ``settings.ops_log_retention_default_days`` (applied only when
 ``AIOPS_OPS_LOG_RETENTION_DEFAULT_MODE=enforce``). Shortening an existing retention deletes old
 logs, so a policy does it only with ``allow_decrease: true``. Groups tagged
-``aiops:protected=true`` are never changed.
-
-Permissions: ``logs:DescribeLogGroups``, ``logs:ListTagsForResource`` (``ListTagsLogGroup``),
-``logs:PutRetentionPolicy``.
+``aiops:protected=true`` are never changed (checked again, live, right before the write).
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected
 from aiops.ops.policy import LogRetentionPolicy
+from aiops.remediation.actions import action
 
 PERMISSIONS = permissions(
     "log group retention",
@@ -28,7 +26,6 @@ PERMISSIONS = permissions(
         "logs:ListTagsLogGroup",
     ),
     executor=(
-        "logs:DescribeLogGroups",
         "logs:PutRetentionPolicy",
     ),
 )
@@ -76,7 +73,7 @@ def plan_retention(policies: list[LogRetentionPolicy], groups: list[LogGroup], *
                              "message": f"{group.name}: no policy matches ({shown})"
                              + (f"; default {default_days} days proposed" if current is None else "")})
             if current is None:
-                target = Change("put_retention", group.name, DEFAULT_POLICY, default_mode,
+                target = Change("logs.put_retention", group.name, DEFAULT_POLICY, default_mode,
                                 f"no policy and logs never expire: default {default_days} days",
                                 {"retention_days": default_days, "previous": None})
                 if is_protected(group.tags):
@@ -93,15 +90,16 @@ def plan_retention(policies: list[LogRetentionPolicy], groups: list[LogGroup], *
             skipped.append(Skip(group.name, policy.id,
                                 f"keeps {current} days; shortening to {want} deletes logs (allow_decrease: false)"))
         else:
-            changes.append(Change("put_retention", group.name, policy.id, policy.mode,
+            changes.append(Change("logs.put_retention", group.name, policy.id, policy.mode,
                                   f"{shown} -> {want} days", {"retention_days": want, "previous": current}))
     return changes, skipped, findings
 
 
+@action("logs.put_retention", resource_type="logs:log-group", permissions=("logs:PutRetentionPolicy",),
+        destructive=False)
 def put_retention(change: Change) -> dict[str, Any]:
+    """Set a log group's retention (shortening it deletes old logs: only with ``allow_decrease``)."""
     logs = executor_client("logs")
     logs.put_retention_policy(logGroupName=change.resource_id, retentionInDays=int(change.params["retention_days"]))
     return {"retention_days": change.params["retention_days"], "previous": change.params["previous"]}
 
-
-HANDLERS = {"put_retention": put_retention}

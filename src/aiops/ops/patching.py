@@ -13,10 +13,10 @@
   the RunPatchBaseline command invocations this run sent — status per instance, counts unknown —
   and says so in every row (``source``).
 
-Protected instances (``aiops:protected=true``) are neither scanned nor patched. Permissions:
-``ec2:DescribeInstances``, ``ec2:DescribeInstanceStatus``, ``elasticloadbalancing:DescribeTargetGroups``,
-``elasticloadbalancing:DescribeTargetHealth``, ``ssm:SendCommand``, ``ssm:GetCommandInvocation``,
-``ssm:DescribeInstancePatchStates``.
+Protected instances (``aiops:protected=true``) are neither scanned nor patched. The writes are the
+change engine's actions ``ssm.patch_scan`` (sent by the DAG's ``SsmRunCommandOperator``) and
+``ssm.patch_install`` (:func:`patch_install`; every instance of a batch passes the action's live
+guard — still there, running, not protected — right before the batch is sent).
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import DAYS, MaintenanceWindow, PatchPolicy, parse_hhmm
+from aiops.remediation.actions import action, get_action, operator_action
+from aiops.remediation.guards import TargetInfo
 
 PERMISSIONS = permissions(
     "patching through SSM Run Command (AWS-RunPatchBaseline)",
@@ -50,9 +53,6 @@ PERMISSIONS = permissions(
         "ssm:GetCommandInvocation",
         "ssm:ListCommands",
         "ssm:ListCommandInvocations",
-        "ec2:DescribeInstances",
-        "ec2:DescribeInstanceStatus",
-        "elasticloadbalancing:DescribeTargetHealth",
     ),
 )
 
@@ -61,6 +61,14 @@ log = logging.getLogger(__name__)
 WORKFLOW = "ops_patching"
 DOCUMENT = "AWS-RunPatchBaseline"
 PROD_ENVS = frozenset({"prod", "production"})
+INSTALL = "ssm.patch_install"
+
+operator_action(
+    "ssm.patch_scan", kind="ssm-command", resource_type="ec2:instance", approval="policy", destructive=False,
+    permissions=("ssm:SendCommand", "ssm:GetCommandInvocation", "ssm:ListCommands", "ssm:ListCommandInvocations"),
+    source=__name__,
+    description="AWS-RunPatchBaseline Operation=Scan over the plan's instances: reports missing patches, "
+                "installs nothing (sent and awaited by the ops_patching DAG's SsmRunCommandOperator).")
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
         for n, group in enumerate(groups, 1):
             for instance_id in group:
                 changes.append(Change(
-                    "patch_install", instance_id, policy.id, policy.mode,
+                    INSTALL, instance_id, policy.id, policy.mode,
                     f"batch {n}/{len(groups)} in window until {bounds[1]:%a %H:%M %Z}"
                     + ("; needs approval (prod)" if needs_approval else ""),
                     {"name": names[instance_id], "batch": n, "reboot": policy.reboot,
@@ -175,6 +183,22 @@ def scan_command(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- install ---------------------------------------------------------------------------------------
+
+
+def _running(target: TargetInfo, change: Change) -> str | None:
+    return None if target.state == "running" else f"{change.resource_id} is {target.state}, not running"
+
+
+@action(INSTALL, kind="ssm-command", resource_type="ec2:instance", approval="human-for-prod", destructive=False,
+        permissions=("ssm:SendCommand", "ssm:GetCommandInvocation"), checks=(_running,))
+def patch_install(change: Change) -> dict[str, Any]:
+    """Send AWS-RunPatchBaseline ``Operation=Install`` to one batch (``params.instance_ids``;
+    :func:`run_install` guards each instance first, then waits on the command's invocations)."""
+    p = change.params
+    command = executor_client("ssm").send_command(  # SendCommand: the executor (aws_executor)
+        DocumentName=DOCUMENT, InstanceIds=list(p["instance_ids"]),
+        Parameters={"Operation": ["Install"], "RebootOption": [p["reboot"]]}, Comment=p["comment"][:100])
+    return {"command_id": command["Command"]["CommandId"]}
 
 
 def instance_health(instance_ids: list[str], check: str) -> dict[str, str]:
@@ -225,17 +249,21 @@ def _invocation_status(ssm: Any, command_id: str, instance_id: str, delay: int, 
 
 
 def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool, run_id: str | None,
-                command_wait_seconds: int = 15, max_polls: int = 240) -> dict[str, Any]:
-    """Install the plan's ``requires_approval`` (or not) policies batch by batch; stop a policy at
-    its first failed or unhealthy batch (and every batch after it, of any policy). Idempotent: a batch whose instances are recorded done is not
-    sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
-    from aiops.account.connections import executor_client
+                approved_by: str | None = None, command_wait_seconds: int = 15, max_polls: int = 240) -> dict[str, Any]:
+    """Install the plan's ``requires_approval`` (or not) policies batch by batch through the action
+    ``ssm.patch_install``; stop a policy at its first refused, failed or unhealthy batch (and every
+    batch after it, of any policy). ``approved_by``: the verified approver of a prod install (the
+    others are approved by their enforce-mode policy). Idempotent: a batch whose instances are
+    recorded done is not sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
     from aiops.core.state import StateStore
-    from aiops.ops import records
-    from aiops.ops.plan import Change, change_key
+    from aiops.ops.plan import change_key
+    from aiops.remediation import engine, records
 
     store = StateStore()
-    ssm = executor_client("ssm")  # SendCommand: the executor (aws_executor)
+    act = get_action(INSTALL)
+    if act is None or act.run is None:
+        raise RuntimeError(f"{INSTALL} is not registered")  # it is, below: a broken import otherwise
+    ssm = executor_client("ssm")  # waits on the action's command (GetCommandInvocation: the executor)
     started = time.monotonic()
     report: dict[str, Any] = {"policies": [], "failed": False}
     if plan.get("refused"):
@@ -263,20 +291,33 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
                 entry["status"] = entry["status"] if entry["status"] != "done" else "not started: earlier batch failed"
                 entry["batches"].append({"batch": n, "instances": batch, "status": "not started: earlier batch failed"})
                 continue
-            keys = {iid: change_key(WORKFLOW, plan["interval"], "patch_install", iid) for iid in batch}
+            keys = {iid: change_key(WORKFLOW, plan["interval"], INSTALL, iid) for iid in batch}
             if all(records.is_done(k) for k in keys.values()):
                 entry["batches"].append({"batch": n, "instances": batch, "status": "already done"})
                 continue
             command_id = next((r["detail"].get("command_id") for k in keys.values()
                                for r in [records.get(k)] if r and r["status"] == "sent"), None)
-            changes = {iid: Change("patch_install", iid, install["policy"], "enforce", f"batch {n}",
-                                   {"batch": n}, keys[iid]) for iid in batch}
+            changes = {iid: Change(INSTALL, iid, install["policy"], "enforce", f"batch {n}",
+                                   {"batch": n, "requires_approval": requires_approval}, keys[iid]) for iid in batch}
+            # prod: the verified approver (none named = refused by the engine); otherwise the policy
+            who = ([approved_by] if approved_by else []) if requires_approval else [f"policy:{install['policy']}"]
+            batch_change = Change(INSTALL, ",".join(batch), install["policy"], "enforce", f"batch {n}",
+                                  {"instance_ids": batch, "reboot": install["reboot"], "requires_approval": requires_approval,
+                                   "comment": f"aiops {WORKFLOW} {install['policy']} batch {n} {plan['interval']}"})
+            trail: dict[str, Any] = {"workflow": WORKFLOW, "plan_hash": plan.get("plan_hash"), "approved_by": who,
+                                     "run_id": run_id}
             if command_id is None:
-                command_id = ssm.send_command(
-                    DocumentName=DOCUMENT, InstanceIds=batch,
-                    Parameters={"Operation": ["Install"], "RebootOption": [install["reboot"]]},
-                    Comment=f"aiops {WORKFLOW} {install['policy']} batch {n} {plan['interval']}"[:100],
-                )["Command"]["CommandId"]
+                refused = {iid: reason for iid in batch
+                           if (reason := engine.approval_problem(act, changes[iid], who) or act.guard(changes[iid]))}
+                if refused:  # a target changed since the plan: nothing of this batch is sent, the run stops
+                    for iid, reason in refused.items():
+                        engine.refuse(act, changes[iid], reason, **trail)
+                    status = "refused: " + "; ".join(refused.values())
+                    entry["batches"].append({"batch": n, "instances": batch, "status": status})
+                    entry["status"] = f"stopped after batch {n}"
+                    report["failed"] = True
+                    continue
+                command_id = act.run(batch_change)["command_id"]
                 for iid in batch:
                     records.record(changes[iid], workflow=WORKFLOW, status="sent",
                                    detail={"command_id": command_id}, run_id=run_id)
@@ -294,9 +335,9 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
                 records.record(changes[iid], workflow=WORKFLOW, status="done" if ok else "failed",
                                detail={"command_id": command_id, "status": statuses[iid],
                                        "health": unhealthy.get(iid, "ok")}, run_id=run_id)
-            store.audit(actor=WORKFLOW, action="ops.patch_install", subject=install["policy"],
-                        detail={"batch": n, "instances": batch, "command_id": command_id, "status": status},
-                        run_id=run_id)
+            outcome = ({"result": {"command_id": command_id, "status": status}} if status == "succeeded"
+                       else {"error": status, "command_id": command_id})
+            engine.audit(act, batch_change, resource=",".join(batch), **trail, **outcome)
             entry["batches"].append({"batch": n, "instances": batch, "command_id": command_id, "status": status})
             log.info("Policy %s batch %d: %s", install["policy"], n, status)
             if failed or unhealthy:

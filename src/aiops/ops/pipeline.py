@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from aiops.core.times import utc as as_utc
-from aiops.ops.plan import Change, Handler, execute, finish_plan, store_plan, store_result
+from aiops.ops.plan import Change, execute, finish_plan, store_plan, store_result
 from aiops.ops.policy import load_policies
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,6 @@ TITLES = {
     "ops_scheduling": "Off-hours scheduling and ASG capacity",
     "ops_patching": "Patching (AWS-RunPatchBaseline)",
 }
-
-
-def _handlers(workflow: str) -> Mapping[str, Handler]:
-    from aiops.ops import log_retention, scheduling, snapshots
-
-    return {"ops_snapshots": snapshots.HANDLERS, "ops_log_retention": log_retention.HANDLERS,
-            "ops_scheduling": scheduling.HANDLERS}[workflow]
-
-
 
 
 def _force_dry_run(changes: list[Change]) -> list[Change]:
@@ -191,7 +182,7 @@ def run_changes(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any
     """Execute the plan's enforced changes; store ``result.json``. Raises when a change failed
     (after recording: a retry makes only what is not done yet)."""
     workflow = plan["workflow"]
-    outcome = execute(plan, _handlers(workflow), run_id=run_id)
+    outcome = execute(plan, run_id=run_id)
     summary = {k: len(v) for k, v in outcome.items() if isinstance(v, list)}
     result = {"workflow": workflow, "interval": plan["interval"], "summary": summary, **outcome}
     result["artifact"] = store_result(workflow, plan["day"], plan["interval"], result)
@@ -213,17 +204,18 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
     from aiops.core.settings import get_settings
     from aiops.ops import patching
 
-    approved = False
+    approved, approved_by = False, None
     if run_id:
         plan = approved_plan(plan["workflow"], run_id)  # the stored, hash-checked plan, never the XCom
     if requires_approval and run_id:
         # never the XCom answer: the recorded HITL response for this run's stored plan
         try:
-            approved = bool(verify_patch_approval(plan, run_id))
+            approved_by = verify_patch_approval(plan, run_id)["user"]
+            approved = True
         except OpsPlanRefused as exc:
             log.warning("%s", exc)
     report = patching.run_install(dict(plan), requires_approval=requires_approval, approved=approved, run_id=run_id,
-                                  command_wait_seconds=get_settings().ops_command_wait_seconds)
+                                  approved_by=approved_by, command_wait_seconds=get_settings().ops_command_wait_seconds)
     name = "install-approved" if requires_approval else "install"
     store_result(plan["workflow"], plan["day"], plan["interval"] + f"-{name}", report)
     if report.get("failed"):

@@ -5,19 +5,25 @@ A workflow's ``plan`` step turns collected records + policies into :class:`Chang
 :class:`Skip` items (pure functions in its module), then :func:`finish_plan` applies the shared
 guards — protected resources never appear as changes (they become skips upstream), and a plan
 with more enforced changes than ``settings.ops_max_changes_per_run`` is refused whole — and
-renders the Markdown. :func:`execute` runs the enforced changes once each: a change whose key is
-already recorded as done (a retry, a re-run of the same interval) is not made again.
+renders the Markdown. :func:`execute` hands each enforced change to the change engine
+(:func:`aiops.remediation.engine.execute_change`): approved by its enforce-mode policy, guarded
+against live AWS, made once (a change whose key is recorded done — a retry, a re-run of the same
+interval — is not made again), recorded and audited. A ``Change.action`` names a registered
+action (:mod:`aiops.remediation.actions`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiops.remediation.actions import Change
 from aiops.remediation.guards import TargetInfo
+
+__all__ = ["KEEP_TAG", "Change", "Skip", "change_key", "execute", "finish_plan", "is_protected", "tag_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +43,6 @@ def tag_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
         if key is not None:
             out[str(key)] = str(tag.get("Value", tag.get("value", "")))
     return out
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change a workflow wants to make. ``key`` makes it idempotent: ``<workflow>/<interval>/
-    <action>/<resource>``; the executor makes a change whose key is recorded done only once."""
-
-    action: str
-    resource_id: str
-    policy: str
-    mode: str  # dry-run | enforce
-    reason: str
-    params: dict[str, Any] = field(default_factory=dict)
-    key: str = ""
-
-    @property
-    def enforced(self) -> bool:
-        return self.mode == "enforce"
 
 
 @dataclass(frozen=True)
@@ -150,52 +138,40 @@ def store_result(workflow: str, day: str, interval: str, result: Mapping[str, An
     return store.put_json(store.key("ops", workflow, day, name), dict(result))
 
 
-Handler = Callable[[Change], dict[str, Any]]
-
-
-def execute(plan: Mapping[str, Any], handlers: Mapping[str, Handler], *, run_id: str | None,
-            actor: str | None = None) -> dict[str, Any]:
-    """Make the plan's enforced changes, each once; record and audit each one.
+def execute(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
+    """Make the plan's enforced changes through the change engine, each once.
 
     Returns ``{"done": [...], "already_done": [...], "failed": [...], "dry_run": [...]}`` (lists of
-    change dicts, with ``result`` or ``error``). A failing change does not stop the others (each is
+    change dicts, with ``result`` or ``error``; a change the engine refused — unknown action, live
+    guard — is in ``failed`` with ``refused``). A failing change does not stop the others (each is
     independent); the caller decides whether failures fail the task.
     """
-    from aiops.core.state import StateStore
-    from aiops.ops import records
+    from aiops.remediation.engine import execute_change
 
     workflow = plan["workflow"]
-    actor = actor or workflow
     outcome: dict[str, list[dict[str, Any]]] = {"done": [], "already_done": [], "failed": [], "dry_run": []}
     if plan.get("refused"):
         log.warning("Plan refused: %s", plan["refused"])
         return {**outcome, "refused": plan["refused"]}
-    store = StateStore()
     changes = [Change(**c) for c in plan["changes"]]
     enforced = [c for c in changes if c.enforced]
     outcome["dry_run"] = [asdict(c) for c in changes if not c.enforced]
     for i, change in enumerate(enforced, 1):
-        if records.is_done(change.key):
+        # an ops change is approved by the enforce-mode policy that planned it (include/ops, reviewed)
+        done = execute_change(change, workflow=workflow, plan_hash=plan.get("plan_hash"),
+                              approved_by=[f"policy:{change.policy}"], run_id=run_id)
+        status = done["status"]
+        log.info("[%d/%d] %s %s: %s %s", i, len(enforced), change.action, change.resource_id, status,
+                 done.get("result") or done.get("reason") or done.get("error") or "")
+        if status == "done":
+            outcome["done"].append({**asdict(change), "result": done["result"]})
+        elif status == "already_done":
             outcome["already_done"].append(asdict(change))
-            log.info("[%d/%d] %s %s: already done (key %s)", i, len(enforced), change.action,
-                     change.resource_id, change.key)
-            continue
-        try:
-            result = handlers[change.action](change)
-        except Exception as exc:  # one failed change is reported; the others still run
-            log.exception("[%d/%d] %s %s failed", i, len(enforced), change.action, change.resource_id)
-            error = f"{type(exc).__name__}: {exc}"
-            records.record(change, workflow=workflow, status="failed", detail={"error": error}, run_id=run_id)
-            store.audit(actor=actor, action=f"ops.{change.action}.failed", subject=change.resource_id,
-                        detail={"policy": change.policy, "params": change.params, "error": error}, run_id=run_id)
-            outcome["failed"].append({**asdict(change), "error": error})
-            continue
-        records.record(change, workflow=workflow, status="done", detail=result, run_id=run_id)
-        store.audit(actor=actor, action=f"ops.{change.action}", subject=change.resource_id,
-                    detail={"policy": change.policy, "params": change.params, "reason": change.reason,
-                            "result": result}, run_id=run_id)
-        outcome["done"].append({**asdict(change), "result": result})
-        log.info("[%d/%d] %s %s: done %s", i, len(enforced), change.action, change.resource_id, result)
+        elif status == "refused":
+            outcome["failed"].append({**asdict(change), "error": f"refused: {done['reason']}",
+                                      "refused": done["reason"]})
+        else:
+            outcome["failed"].append({**asdict(change), "error": done["error"]})
     return outcome
 
 

@@ -6,8 +6,9 @@ stopped or started.
 A run covers the data interval ``(start, end]``. By default an instance is acted on only when one
 of its schedule's start/stop times falls in that interval (someone who starts a staging box at
 night keeps it); ``enforce_state: true`` reconciles on every run. A capacity step applies when its
-time falls in the interval. Permissions: ``ec2:DescribeInstances``, ``ec2:StartInstances``,
-``ec2:StopInstances``, ``autoscaling:DescribeAutoScalingGroups``, ``autoscaling:UpdateAutoScalingGroup``.
+time falls in the interval. The writes are the actions ``ec2.stop_instance``, ``ec2.start_instance``
+and ``autoscaling.set_capacity``; their guards check again, live, that the target is neither
+protected nor (instances) prod.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import DAYS, AsgSchedule, CapacityStep, InstanceSchedule, parse_hhmm
+from aiops.remediation.actions import action
+from aiops.remediation.guards import TargetInfo
 
 PERMISSIONS = permissions(
     "office-hours scheduling: stop/start instances, resize ASGs",
@@ -153,7 +156,7 @@ def plan_schedules(schedules: list[InstanceSchedule], asg_schedules: list[AsgSch
         why = (f"{crossed[-1][1]} time {crossed[-1][0].astimezone(ZoneInfo(schedule.timezone)):%a %H:%M %Z}"
                if crossed else "outside schedule hours (reconciled)" if want == "stopped"
                else "inside schedule hours (reconciled)")
-        action = "start_instance" if want == "running" else "stop_instance"
+        action = "ec2.start_instance" if want == "running" else "ec2.stop_instance"
         changes.append(Change(action, inst.id, schedule.id, schedule.mode, f"{schedule.id}: {why}",
                               {"name": inst.tags.get("Name", ""), "from": inst.state}))
     by_name = {g.name: g for g in groups}
@@ -173,29 +176,41 @@ def plan_schedules(schedules: list[InstanceSchedule], asg_schedules: list[AsgSch
         if (group.min, group.max, group.desired) == (step.min, step.max, step.desired):
             continue
         changes.append(Change(
-            "set_capacity", group.name, sched.id, sched.mode,
+            "autoscaling.set_capacity", group.name, sched.id, sched.mode,
             f"step at {moment.astimezone(ZoneInfo(sched.timezone)):%a %H:%M %Z}",
             {"min": step.min, "max": step.max, "desired": step.desired,
              "previous": {"min": group.min, "max": group.max, "desired": group.desired}}))
     return changes, skipped, findings
 
 
+def _not_prod(target: TargetInfo, change: Change) -> str | None:
+    if target.tags.get("env", "").lower() in PROD_ENVS:
+        return f"{change.resource_id} is tagged env={target.tags['env']}: production is never scheduled off"
+    return None
+
+
+@action("ec2.stop_instance", resource_type="ec2:instance", permissions=("ec2:StopInstances",),
+        destructive=False, checks=(_not_prod,))
 def stop_instance(change: Change) -> dict[str, Any]:
+    """Stop a non-prod instance outside its schedule's hours."""
     resp = executor_client("ec2").stop_instances(InstanceIds=[change.resource_id])
     return {"state": resp["StoppingInstances"][0]["CurrentState"]["Name"]}
 
 
+@action("ec2.start_instance", resource_type="ec2:instance", permissions=("ec2:StartInstances",),
+        destructive=False, checks=(_not_prod,))
 def start_instance(change: Change) -> dict[str, Any]:
+    """Start a non-prod instance at its schedule's start time."""
     resp = executor_client("ec2").start_instances(InstanceIds=[change.resource_id])
     return {"state": resp["StartingInstances"][0]["CurrentState"]["Name"]}
 
 
+@action("autoscaling.set_capacity", resource_type="autoscaling:group",
+        permissions=("autoscaling:UpdateAutoScalingGroup",), destructive=False)
 def set_capacity(change: Change) -> dict[str, Any]:
+    """Set an Auto Scaling group's min / max / desired to a scheduled step's."""
     p = change.params
     executor_client("autoscaling").update_auto_scaling_group(
         AutoScalingGroupName=change.resource_id, MinSize=int(p["min"]), MaxSize=int(p["max"]),
         DesiredCapacity=int(p["desired"]))
     return {"min": p["min"], "max": p["max"], "desired": p["desired"]}
-
-
-HANDLERS = {"stop_instance": stop_instance, "start_instance": start_instance, "set_capacity": set_capacity}

@@ -2,9 +2,8 @@
 copied) and expire the old ones — never a snapshot an AMI uses, one tagged ``aiops:keep=true`` or
 ``aiops:protected=true``, and nothing of a protected volume or instance.
 
-collect (:func:`collect`, EC2 describe calls) -> plan (:func:`plan_snapshots`, pure) -> act
-(:data:`HANDLERS`: ``ec2:CreateSnapshot``, ``ec2:CreateTags``, ``ec2:DeleteSnapshot``; reads need
-``ec2:DescribeVolumes``, ``ec2:DescribeInstances``, ``ec2:DescribeSnapshots``, ``ec2:DescribeImages``).
+collect (:func:`collect`, EC2 describe calls) -> plan (:func:`plan_snapshots`, pure) -> act (the
+actions ``ec2.create_snapshot`` and ``ec2.delete_snapshot``, run by the change engine).
 
 A created snapshot carries ``aiops:snapshot-key=<policy>/<volume>/<day>``: the plan of a re-run
 finds it and creates nothing, and the executor checks again right before creating.
@@ -22,6 +21,8 @@ from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.ops.plan import KEEP_TAG, Change, Skip, is_protected, tag_dict
 from aiops.ops.policy import SnapshotPolicy
+from aiops.remediation.actions import action
+from aiops.remediation.guards import TargetInfo
 
 PERMISSIONS = permissions(
     "snapshot lifecycle",
@@ -177,7 +178,7 @@ def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime)
             skipped.append(Skip(volume.id, policy.id, f"already snapshotted for {day} ({existing[0].id})"))
         else:
             changes.append(Change(
-                "create_snapshot", volume.id, policy.id, policy.mode,
+                "ec2.create_snapshot", volume.id, policy.id, policy.mode,
                 f"daily snapshot, kept {keep_days} days",
                 {"description": f"{policy.id} {day} {label}", "volume": label,
                  "tags": snapshot_tags(policy, volume, day, keep_days, label), "snapshot_key": key}))
@@ -198,7 +199,7 @@ def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime)
             elif snap.state not in {"completed", ""}:
                 skipped.append(Skip(snap.id, policy.id, f"{age} days old but {snap.state}"))
             else:
-                changes.append(Change("delete_snapshot", snap.id, policy.id, policy.mode,
+                changes.append(Change("ec2.delete_snapshot", snap.id, policy.id, policy.mode,
                                       f"{age} days old, retention {keep_days} days",
                                       {"volume_id": volume.id, "created": snap.start_time.isoformat()}))
     return changes, skipped
@@ -207,7 +208,19 @@ def plan_snapshots(policies: list[SnapshotPolicy], inv: Inventory, at: datetime)
 # -- act -------------------------------------------------------------------------------------------
 
 
+def _not_kept_or_in_an_ami(target: TargetInfo, change: Change) -> str | None:
+    if target.tags.get(KEEP_TAG, "").lower() == "true":
+        return f"{change.resource_id} is tagged {KEEP_TAG}=true"
+    images = aws.client("ec2").describe_images(Owners=["self"])["Images"]
+    used = [i["ImageId"] for i in images
+            if any((m.get("Ebs") or {}).get("SnapshotId") == change.resource_id for m in i.get("BlockDeviceMappings", []))]
+    return f"{change.resource_id} is used by AMI {', '.join(used)}" if used else None
+
+
+@action("ec2.create_snapshot", resource_type="ec2:volume", destructive=False,
+        permissions=("ec2:CreateSnapshot", "ec2:CreateTags", "ec2:DescribeSnapshots"))
 def create_snapshot(change: Change) -> dict[str, Any]:
+    """Snapshot a volume with its policy's tags (once per key: an earlier attempt's snapshot is found)."""
     ec2 = executor_client("ec2")
     key = change.params["snapshot_key"]
     found = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": f"tag:{KEY_TAG}", "Values": [key]}])
@@ -219,7 +232,10 @@ def create_snapshot(change: Change) -> dict[str, Any]:
     return {"snapshot_id": snap["SnapshotId"]}
 
 
+@action("ec2.delete_snapshot", resource_type="ec2:snapshot", destructive=True,
+        permissions=("ec2:DeleteSnapshot",), checks=(_not_kept_or_in_an_ami,))
 def delete_snapshot(change: Change) -> dict[str, Any]:
+    """Delete a snapshot past its retention (not one tagged keep or used by an AMI, checked live)."""
     from botocore.exceptions import ClientError
 
     ec2 = executor_client("ec2")
@@ -230,6 +246,3 @@ def delete_snapshot(change: Change) -> dict[str, Any]:
             return {"deleted": False, "already_gone": True}
         raise
     return {"deleted": True}
-
-
-HANDLERS = {"create_snapshot": create_snapshot, "delete_snapshot": delete_snapshot}

@@ -335,9 +335,12 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
     approvals verify (:func:`aiops.remediation.approvals.verify_approvals`); parameters and targets
     pass the guards against live AWS (a protected tag added while the approval waited refuses); the
     role is the one the runbook's metadata names; the pinned document version is the approved
-    content. A refusal is recorded (status ``refused_at_execution``, reason in the audit trail)."""
+    content. A refusal is recorded (status ``refused_at_execution``, reason in the audit trail).
+    Both audit entries carry the change engine's record of the runbook's action
+    (:func:`aiops.remediation.actions.change_record`)."""
     from aiops.core import aws
     from aiops.core.state import StateStore
+    from aiops.remediation.actions import change_record, get_action
     from aiops.remediation.approvals import ApprovalNotVerified, verify_approvals
     from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
     from aiops.remediation.guards import check_targets, validate_parameters
@@ -375,14 +378,21 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
         reason = str(exc)
         store.upsert_request(rid, status="refused_at_execution", outcome={"error": reason,
                                                                          "plan_hash": plan.get("plan_hash")})
+        act = get_action(f"runbook:{plan.get('runbook')}")
+        record = change_record(act, ",".join(plan.get("targets_executable") or []), plan_hash=plan.get("plan_hash"),
+                               approved_by=[], refused=reason) if act else {}
         store.audit(actor="aiops", action="refused_at_execution", subject=f"remediation:{rid}", run_id=run_id,
-                    detail={"error": reason, "plan_hash": plan.get("plan_hash"), "runbook": plan.get("runbook")})
+                    detail={**record, "error": reason, "plan_hash": plan.get("plan_hash"), "runbook": plan.get("runbook")})
         log.error("remediation %s refused at execution: %s", rid, reason)
         raise
     store.upsert_request(rid, status="executing")
+    act = get_action(f"runbook:{runbook.id}")
+    assert act is not None  # every catalog runbook is an action
+    # a pre-approved runbook (no rounds) is approved by its reviewed metadata and a claimed, re-verified grant
+    record = change_record(act, ",".join(plan["targets_executable"]), plan_hash=plan["plan_hash"],
+                           approved_by=[a["user"] for a in approved] or [f"policy:runbook:{runbook.id}"])
     store.audit(actor="aiops", action="execution_authorised", subject=f"remediation:{rid}", run_id=run_id,
-                detail={"plan_hash": plan["plan_hash"], "approved_by": [a["user"] for a in approved],
-                        "approvals": approved, "requested_by": plan["requested_by"],
+                detail={**record, "approvals": approved, "requested_by": plan["requested_by"],
                         "document": plan["document_name"], "document_version": plan["document_version"],
                         "assume_role": plan["assume_role"], "targets": plan["targets_executable"]})
     return {"document_name": plan["document_name"], "document_version": plan["document_version"],

@@ -24,6 +24,8 @@ PERMISSIONS = permissions(
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSnapshots",
         "ec2:DescribeVolumes",
+        "logs:DescribeLogGroups",
+        "logs:ListTagsLogGroup",
         "rds:DescribeDBInstances",
         "rds:ListTagsForResource",
         "s3:GetBucketTagging",
@@ -161,6 +163,19 @@ def auto_scaling_groups(ids: list[str]) -> list[TargetInfo]:
         state=None, detail={"desired": g.get("DesiredCapacity"), "max": g.get("MaxSize")})
         for g in resp.get("AutoScalingGroups", [])}
     return _missing(ids, found, "autoscaling:group")
+
+
+@resolver("logs:log-group")
+def log_groups(ids: list[str]) -> list[TargetInfo]:
+    """CloudWatch Logs groups by name; tags read fail-closed (an error refuses, never "untagged")."""
+    logs = aws.client("logs")
+    found: dict[str, TargetInfo] = {}
+    for name in ids:
+        pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+        if any(g["logGroupName"] == name for page in pages for g in page["logGroups"]):
+            tags = logs.list_tags_log_group(logGroupName=name).get("tags", {})
+            found[name] = TargetInfo(id=name, kind="logs:log-group", tags=dict(tags), exists=True, state=None)
+    return _missing(ids, found, "logs:log-group")
 
 
 @resolver("rds:db")

@@ -1,6 +1,7 @@
-"""The routine-operations change records (``aiops_ops_changes``, state store migration 8).
+"""The change engine's records of direct changes (``aiops_ops_changes``, state store migration 8).
 
-One row per change key. ``is_done`` is what makes a re-run of an interval change nothing twice;
+One row per change key (status ``done``, ``failed``, ``refused``, or ``sent`` for a patch batch
+whose command is out). ``is_done`` is what makes a re-run of an interval change nothing twice;
 the audit trail (``aiops_audit_log``) keeps the human-readable history next to the runbooks'.
 """
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 
 if TYPE_CHECKING:
-    from aiops.ops.plan import Change
+    from aiops.remediation.actions import Change
 
 
 def _store() -> Any:
