@@ -220,3 +220,24 @@ def test_reader_and_notifier_hold_no_action_write():
     executor = [policies["aiops-executor"]]
     registered = [a for a in actions().values() if not a.name.startswith("runbook:")]
     assert [p for a in registered for p in a.permissions if not allowed(p, executor)] == []
+
+
+def test_a_change_done_before_actions_were_qualified_is_not_made_again(isolated_stores, monkeypatch):
+    """Records written before the upgrade keyed the change by the bare verb (``.../delete_snapshot/...``):
+    the engine finds them done and calls nothing."""
+    from dataclasses import replace
+
+    from aiops.remediation import engine, records
+    from aiops.remediation.actions import Change, get_action
+
+    change = Change("ec2.delete_snapshot", "snap-0abc", "daily", "enforce", "old",
+                    key="ops_snapshots/2026-11-20/ec2.delete_snapshot/snap-0abc")
+    old = replace(change, action="delete_snapshot", key="ops_snapshots/2026-11-20/delete_snapshot/snap-0abc")
+    records.record(old, workflow="ops_snapshots", status="done", detail={}, run_id="before-upgrade")
+    act = replace(get_action("ec2.delete_snapshot"), guard=lambda c: pytest.fail("guarded a change already done"),
+                  run=lambda c: pytest.fail("made a change already done"))
+    monkeypatch.setattr(engine, "get_action", lambda name: act)
+    got = engine.execute_change(change, workflow="ops_snapshots", plan_hash="h", approved_by=["policy:daily"],
+                                run_id="after-upgrade")
+    assert got == {"status": "already_done"}
+    assert engine.legacy_key(change) == old.key

@@ -21,6 +21,13 @@ from aiops.remediation.actions import Action, Change, change_record, get_action
 log = logging.getLogger(__name__)
 
 
+def legacy_key(change: Change) -> str:
+    """The key the same change had before actions were qualified by service (``delete_snapshot``,
+    now ``ec2.delete_snapshot``): a re-run of an interval done before the upgrade finds it done."""
+    bare = change.action.split(".", 1)[-1]
+    return change.key.replace(f"/{change.action}/", f"/{bare}/", 1) if bare != change.action else change.key
+
+
 def approval_problem(act: Action, change: Change, approved_by: Sequence[str]) -> str | None:
     """Why ``approved_by`` does not approve ``change`` (None: it does). A ``human`` change needs a
     person (an entry not starting ``policy:``); any change needs someone or something named."""
@@ -71,7 +78,7 @@ def execute_change(change: Change, *, workflow: str, plan_hash: str | None, appr
                            detail={"action": change.action, "resource": change.resource_id, "plan_hash": plan_hash,
                                    "approved_by": list(approved_by), "refused": reason}, run_id=run_id)
         return {"status": "refused", "reason": reason}
-    if records.is_done(change.key):
+    if records.is_done(change.key) or records.is_done(legacy_key(change)):
         return {"status": "already_done"}
     refusal = approval_problem(act, change, approved_by) or act.guard(change)
     if refusal:
