@@ -194,13 +194,17 @@ def test_realised_savings_appear_in_the_report(cost_env):
     from aiops.core.artifacts import ArtifactStore
     from aiops.core.state import StateStore, remediation_requests
     from aiops.cost import decisions
+    from aiops.cost.model import Recommendation, RecommendationDecision
     from aiops.cost.report import build_report
     from aiops.remediation.pipeline import request_id
 
-    rec = {"id": "idle_instance:i-0abc", "kind": "idle_instance", "resource_id": "i-0abc",
-           "monthly_savings_usd": 70.08, "runbook": "stop-idle-instance"}
+    rec = Recommendation(id="idle_instance:i-0abc", kind="idle_instance", action="stop", resource_type="ec2:instance",
+                         resource_id="i-0abc", current={}, recommended={}, current_monthly_usd=70.08,
+                         recommended_monthly_usd=0.0, monthly_savings_usd=70.08, evidence={}, confidence="high",
+                         reason="idle", runbook="stop-idle-instance")
     applied_at = datetime(2026, 11, 1, 9, tzinfo=UTC)
-    decisions.record_decisions([{"decision": "apply", "recommendation": rec, "remediate_run_id": "cost__x__R1"}],
+    decisions.record_decisions([RecommendationDecision(decision="apply", recommendation=rec, ref="R1",
+                                                       remediate_run_id="cost__x__R1")],
                                review_run_id="x", decided_by="bob.finops", decided_at=applied_at,
                                dismiss_days=90, apply_hold_days=7)
     store = StateStore()

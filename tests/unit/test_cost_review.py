@@ -6,16 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aiops.cost.model import Recommendation
 from aiops.cost.review import decisions_from_answer, review_markdown
 
-RECS = [
-    {"id": f"idle_instance:i-{n}", "kind": "idle_instance", "resource_id": f"i-{n}", "name": f"web|{n}",
-     "service": "checkout", "env": "staging", "team": "storefront", "action": "stop",
-     "current": {"instance_type": "m5.large"}, "recommended": {"state": "stopped"}, "monthly_savings_usd": 70.08,
+RECS = [  # recommend's XCom: Recommendation JSON
+    {"id": f"idle_instance:i-{n}", "kind": "idle_instance", "resource_type": "ec2:instance", "resource_id": f"i-{n}",
+     "name": f"web|{n}", "service": "checkout", "env": "staging", "team": "storefront", "action": "stop",
+     "current": {"instance_type": "m5.large"}, "recommended": {"state": "stopped"}, "current_monthly_usd": 70.08,
+     "recommended_monthly_usd": 0.0, "monthly_savings_usd": 70.08,
      "confidence": "high", "evidence": {"low_utilisation_days": 14, "note": "x"}, "runbook": "stop-idle-instance",
      "runbook_parameters": {"InstanceId": f"i-{n}"}, "reason": "idle"}
     for n in range(1, 4)
 ]
+MODELS = [Recommendation.model_validate(r) for r in RECS]
 
 
 def summary():
@@ -42,7 +45,7 @@ def test_table_shows_refs_savings_evidence_and_runbook():
     pytest.param(["Defer"], {"dismiss": "all"}, ["dismiss"] * 3, id="all"),
 ])
 def test_answer_to_decisions(chosen, fields, expected):
-    assert [d["decision"] for d in decisions_from_answer(chosen, fields, RECS)] == expected
+    assert [d.decision for d in decisions_from_answer(chosen, fields, MODELS)] == expected
 
 
 @pytest.mark.parametrize(("chosen", "fields", "message"), [
@@ -52,7 +55,7 @@ def test_answer_to_decisions(chosen, fields, expected):
 ])
 def test_bad_answers_are_refused(chosen, fields, message):
     with pytest.raises(ValueError, match=message):
-        decisions_from_answer(chosen, fields, RECS)
+        decisions_from_answer(chosen, fields, MODELS)
 
 
 def test_dismissal_hides_for_the_configured_days_and_applied_for_the_hold(isolated_stores):
@@ -60,8 +63,8 @@ def test_dismissal_hides_for_the_configured_days_and_applied_for_the_hold(isolat
     from aiops.cost import decisions
 
     at = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    made = decisions_from_answer(["Defer"], {"apply": "R1", "dismiss": "R2"}, RECS)
-    made[0]["remediate_run_id"] = "cost__run__R1"
+    made = decisions_from_answer(["Defer"], {"apply": "R1", "dismiss": "R2"}, MODELS)
+    made[0].remediate_run_id = "cost__run__R1"
     decisions.record_decisions(made, review_run_id="run-1", decided_by="bob.finops", decided_at=at,
                                dismiss_days=90, apply_hold_days=7)
     assert set(decisions.suppressed(at + timedelta(days=1))) == {"idle_instance:i-1", "idle_instance:i-2"}
@@ -82,8 +85,8 @@ def test_realised_savings_accrue_once_the_remediation_succeeded(isolated_stores)
     from aiops.remediation.pipeline import request_id
 
     at = datetime(2026, 11, 1, tzinfo=UTC)
-    made = decisions_from_answer(["Apply"], {}, RECS[:2])
-    made[0]["remediate_run_id"], made[1]["remediate_run_id"] = "cost__r__R1", "cost__r__R2"
+    made = decisions_from_answer(["Apply"], {}, MODELS[:2])
+    made[0].remediate_run_id, made[1].remediate_run_id = "cost__r__R1", "cost__r__R2"
     decisions.record_decisions(made, review_run_id="r", decided_by="bob.finops", decided_at=at,
                                dismiss_days=90, apply_hold_days=7)
     store = StateStore()
@@ -102,7 +105,7 @@ def test_cli_lists_decisions(isolated_stores, capsys):
     from aiops.cli import main
     from aiops.cost import decisions
 
-    made = decisions_from_answer(["Dismiss"], {}, RECS[:1])
+    made = decisions_from_answer(["Dismiss"], {}, MODELS[:1])
     decisions.record_decisions(made, review_run_id="r", decided_by="bob.finops",
                                decided_at=datetime(2026, 11, 20, tzinfo=UTC), dismiss_days=90, apply_hold_days=7)
     assert main(["cost", "decisions"]) == 0
@@ -117,7 +120,7 @@ def test_a_dismissal_in_one_account_does_not_hide_the_same_recommendation_in_ano
     from aiops.cost import decisions
 
     at = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    made = decisions_from_answer(["Defer"], {"dismiss": "R2"}, RECS)
+    made = decisions_from_answer(["Defer"], {"dismiss": "R2"}, MODELS)
     decisions.record_decisions(made, review_run_id="run-a", decided_by="bob.finops", decided_at=at,
                                dismiss_days=90, apply_hold_days=7, account_id="111111111111")
     later = at + timedelta(days=1)

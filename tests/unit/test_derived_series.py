@@ -94,8 +94,8 @@ def test_an_anomaly_alert_on_a_derived_series_carries_service_env_team(artifacts
                            "forecast": [0.15, 0.15], "lower": [0.12, 0.12], "upper": [0.18, 0.18],
                            "reason": ["", "above band"]})
     (alert,) = episode_onsets(scores, {ref.series_id: ref}, T0, T0 + timedelta(hours=1))
-    assert (alert["service"], alert["env"], alert["team"]) == ("checkout", "prod", "storefront")
-    assert alert["namespace"] == "AIOps/Traces"
+    assert (alert.service, alert.env, alert.team) == ("checkout", "prod", "storefront")
+    assert alert.namespace == "AIOps/Traces"
 
 
 def test_log_errors_become_a_zero_filled_series_of_the_services_env():

@@ -166,8 +166,8 @@ def _incidents(manifest: dict[str, Any], anchor: datetime, state: Any) -> dict[s
                          run_id=run_id, key=f"{run_id}:remediating")
     incidents.transition(incident_id, "resolved", actor="incident_response",
                          reason="5xx back inside the band after scale-out", run_id=run_id, key=f"{run_id}:resolved")
-    written = response.write_postmortem({"incident_id": incident_id, "outcome": "resolved",
-                                        "evidence": triaged.get("evidence"),
+    written = response.write_postmortem({"incident_id": incident_id, "action": "remediate",
+                                        "outcome": "resolved", "evidence": triaged.get("evidence"),
                                         "verification": {"ok": True, "reason": "5xx count back inside its band"}}, run_id=run_id)
     pinned = next(a for a in manifest["anomalies"] if a["metric"] == "CPUUtilization")
     instance = pinned["series_id"].split("InstanceId=")[1].split("|")[0].split(",")[0]

@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from aiops.anomaly.model import AnomalyEvent
 from aiops.core.alerts import Alert, Severity, fingerprint
 
 Normaliser = Callable[[dict[str, Any]], Alert]
@@ -81,6 +84,11 @@ def _require(detail: dict[str, Any], *keys: str) -> None:
     missing = [k for k in keys if k not in detail or detail[k] in (None, "")]
     if missing:
         raise MalformedEvent(f"detail lacks {', '.join(missing)}")
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    """``detail.<field>: <problem>`` for each error pydantic found (unknown keys included)."""
+    return "; ".join(f"detail.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
 
 
 def _tail(arn: str | None) -> str | None:
@@ -301,22 +309,24 @@ def anomaly_severity(score: float, evidence: dict[str, Any]) -> Severity:
 
 @normaliser("matcarv.aiops", "AIOps Anomaly Detected")
 def aiops_anomaly(event: dict[str, Any]) -> Alert:
-    d = event["detail"]
-    _require(d, "series_id", "onset")
-    score = float(d.get("anomaly_score") or 0.0)
-    sev = anomaly_severity(score, d.get("evidence") or {})
-    return Alert(**_base(event, time=parse_time(d["onset"])), source="aiops_anomaly",
-                 resource=d.get("resource_id"), resource_type=_resource_from_dimensions(d.get("dimensions") or {})[1],
-                 service=d.get("service"), env=d.get("env"), team=d.get("team"), metric=d["series_id"],
-                 title=f"Anomaly: {d.get('metric', d['series_id'])} on {d.get('resource_id') or '?'} ({d.get('reason', '')})",
-                 summary=(f"value {d.get('value')} vs forecast {d.get('forecast')} "
-                          f"[{d.get('lower')}, {d.get('upper')}], score {score:.3f}"),
-                 severity=sev, fingerprint=fingerprint("aiops_anomaly", d["series_id"]),
-                 labels={k: d.get(k) for k in ("namespace", "metric", "dimensions", "stat", "value", "forecast",
-                                                "lower", "upper", "anomaly_score", "reason", "run_id",
-                                                "calibrated_score", "p_value", "evidence")}
-                 | {"anomaly_fingerprint": d.get("fingerprint"), "observed_at": d.get("observed_at") or d["onset"],
-                    "data_age_seconds": d.get("data_age_seconds")})
+    try:  # the detail is the anomaly_detection publish task's AnomalyEvent: the same model reads it
+        e = AnomalyEvent.model_validate(event["detail"])
+    except ValidationError as exc:
+        raise MalformedEvent(_validation_problems(exc)) from exc
+    d = e.model_dump(mode="json")
+    sev = anomaly_severity(e.anomaly_score, d["evidence"] or {})
+    return Alert(**_base(event, time=e.onset), source="aiops_anomaly",
+                 resource=e.resource_id, resource_type=_resource_from_dimensions(e.dimensions)[1],
+                 service=e.service, env=e.env, team=e.team, metric=e.series_id,
+                 title=f"Anomaly: {e.metric} on {e.resource_id or '?'} ({e.reason})",
+                 summary=(f"value {e.value} vs forecast {e.forecast} "
+                          f"[{e.lower}, {e.upper}], score {e.anomaly_score:.3f}"),
+                 severity=sev, fingerprint=fingerprint("aiops_anomaly", e.series_id),
+                 labels={k: d[k] for k in ("namespace", "metric", "dimensions", "stat", "value", "forecast",
+                                           "lower", "upper", "anomaly_score", "reason", "run_id",
+                                           "calibrated_score", "p_value", "evidence")}
+                 | {"anomaly_fingerprint": e.fingerprint, "observed_at": d["observed_at"] or d["onset"],
+                    "data_age_seconds": e.data_age_seconds})
 
 
 @normaliser("matcarv.aiops", "AIOps SLO Burn Rate")

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
+from aiops.anomaly.model import AnomalyEvent, AnomalyEvidence
 from aiops.core.settings import get_settings
 from aiops.metrics.pipeline import _utc
 
@@ -235,7 +236,7 @@ def score_batch(task: dict[str, Any]) -> dict[str, Any]:
     store.upsert("anomalies", batch, anomalies, start, end)
     summary["points"] = len(scores)
     summary["anomalies"] = len(anomalies)
-    summary["alerts"] = alerts
+    summary["alerts"] = [a.detail() for a in alerts]  # XCom: the events' JSON, validated again by publish
     log.info("batch %d: %d series, %d points, %d anomalous, %d alert(s); %d fits, %d warm-ups; %.1fs", batch,
              len(refs), len(scores), len(anomalies), len(summary["alerts"]), summary["fits"], summary["warmed"],
              time.monotonic() - t0)
@@ -274,12 +275,12 @@ def fingerprint(series_id: str, onset: datetime) -> str:
 
 
 def episode_onsets(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
-                   end: datetime, detectors: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                   end: datetime, detectors: dict[str, Any] | None = None) -> list[AnomalyEvent]:
     """One alert per anomaly episode that begins in [start, end), not one per anomalous point.
 
     ``scores`` may begin before ``start`` (the run re-scores from midnight) so an episode that was
     already going on when the window opened is recognised as such and not alerted again."""
-    alerts = []
+    alerts: list[AnomalyEvent] = []
     for sid, rows in scores.sort_values("timestamp").groupby("series_id", sort=True):
         flags = rows["is_anomaly"].to_numpy()
         onsets = [i for i in range(len(flags)) if flags[i] and (i == 0 or not flags[i - 1])]
@@ -289,23 +290,23 @@ def episode_onsets(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
             if not start <= onset < end:
                 continue
             ref = refs[sid]
-            alerts.append({
-                "alert_type": "anomaly", "fingerprint": fingerprint(str(sid), onset), "series_id": sid,
+            fields: dict[str, Any] = {
+                "alert_type": "anomaly", "fingerprint": fingerprint(str(sid), onset), "series_id": str(sid),
                 "namespace": ref.namespace, "metric": ref.metric, "dimensions": dict(ref.dimensions),
                 "stat": ref.stat, "region": ref.region, "resource_id": ref.resource_id,
                 "service": ref.tag("service"), "env": ref.tag("env"), "team": ref.tag("team"),
-                "onset": onset.isoformat(), "value": float(row["value"]), "forecast": _num(row["forecast"]),
+                "onset": onset, "value": float(row["value"]), "forecast": _num(row["forecast"]),
                 "lower": _num(row["lower"]), "upper": _num(row["upper"]),
                 "anomaly_score": float(row["anomaly_score"]), "reason": str(row["reason"]),
-            })
+            }
             det = (detectors or {}).get(sid)
             if det is not None and _num(row["forecast"]) is not None:
                 # additive: the calibrated score and what raised it, so alerting can route on confidence
-                ev = det.evidence(float(row["value"]), float(row["forecast"]), float(row["lower"]),
-                                  float(row["upper"]), float(row["anomaly_score"]))
-                alerts[-1]["calibrated_score"] = float(row["anomaly_score"])
-                alerts[-1]["p_value"] = ev["p_value"]
-                alerts[-1]["evidence"] = ev
+                ev = AnomalyEvidence.model_validate(det.evidence(
+                    float(row["value"]), float(row["forecast"]), float(row["lower"]), float(row["upper"]),
+                    float(row["anomaly_score"])))
+                fields |= {"calibrated_score": float(row["anomaly_score"]), "p_value": ev.p_value, "evidence": ev}
+            alerts.append(AnomalyEvent(**fields))
     return alerts
 
 
@@ -317,18 +318,18 @@ def _num(x: Any) -> float | None:
     return None if value != value else value
 
 
-def split_fresh(alerts: list[dict[str, Any]], now: datetime | None = None,
-                horizon: timedelta | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_fresh(alerts: list[AnomalyEvent], now: datetime | None = None,
+                horizon: timedelta | None = None) -> tuple[list[AnomalyEvent], list[AnomalyEvent]]:
     """(fresh, history): an onset older than the freshness horizon (vs the wall clock) is history —
-    scored and stored, never alerted. Fresh alerts carry ``observed_at`` and ``data_age_seconds``."""
+    scored and stored, never alerted. Both come back stamped with ``observed_at`` and ``data_age_seconds``."""
     now = now or datetime.now(UTC)
     horizon = horizon or timedelta(minutes=get_settings().freshness_horizon_minutes)
-    fresh: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
+    fresh: list[AnomalyEvent] = []
+    history: list[AnomalyEvent] = []
     for a in alerts:
-        observed = _utc(a.get("observed_at") or a["onset"])
+        observed = a.observed_at or a.onset
         age = (now - observed).total_seconds()
-        stamped = {**a, "observed_at": observed.isoformat(), "data_age_seconds": round(age, 1)}
+        stamped = AnomalyEvent.model_validate({**a.detail(), "observed_at": observed, "data_age_seconds": round(age, 1)})
         (history if age > horizon.total_seconds() else fresh).append(stamped)
     return fresh, history
 
@@ -342,16 +343,19 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
     from aiops.core import aws
     from aiops.core.state import StateStore
 
-    alerts, history = split_fresh([a for r in results for a in r.get("alerts", [])], now=now)
+    # the score tasks' XCom: each alert is validated here, where it is read (unknown keys are an error)
+    events = [AnomalyEvent.model_validate(a) for r in results for a in r.get("alerts", [])]
+    alerts, history = split_fresh(events, now=now)
     if history:
-        oldest = min(a["observed_at"] for a in history)
+        oldest = min(a.observed_at or a.onset for a in history).isoformat()
         log.warning("not alerting on %d anomaly onset(s) older than the freshness horizon (%g min; oldest %s): "
                     "history is recorded, not paged", len(history), get_settings().freshness_horizon_minutes, oldest)
     sent, failed = 0, 0
     if alerts:
         events = aws.client("events")
-        entries = [{"Source": ALERT_SOURCE, "DetailType": ALERT_DETAIL_TYPE, "Detail": json.dumps({**a, "run_id": run_id}),
-                    "Resources": [], "Time": _utc(a["onset"])} for a in alerts]
+        entries = [{"Source": ALERT_SOURCE, "DetailType": ALERT_DETAIL_TYPE,
+                    "Detail": json.dumps(AnomalyEvent.model_validate({**a.detail(), "run_id": run_id}).detail()),
+                    "Resources": [], "Time": a.onset} for a in alerts]
         for i in range(0, len(entries), 10):
             resp = events.put_events(Entries=entries[i:i + 10])
             failed += int(resp.get("FailedEntryCount", 0))

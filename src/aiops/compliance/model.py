@@ -1,10 +1,17 @@
-"""The compliance domain's records: what was collected, what a check says about a resource."""
+"""The compliance domain's records: what was collected, what a check says about a resource.
+
+Checks return :class:`Result` (a frozen dataclass). What crosses a task boundary — the sweep's
+results file that ``publish_findings`` and ``build_summary`` read back, and the findings history
+rows a later sweep diffs against — is its JSON as a :class:`Finding` (pydantic, unknown keys are an
+error): :meth:`Result.to_dict` dumps one, :meth:`Result.from_dict` validates one."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
 Status = Literal["PASSED", "FAILED"]
@@ -91,12 +98,40 @@ class Result:
         return "SUPPRESSED" if self.status == "FAILED" and self.suppressed else self.status
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The hand-off JSON (:class:`Finding`)."""
+        return Finding.of(self).model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Result:
-        fields: dict[str, Any] = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**fields)
+        """A :class:`Finding`'s JSON read back, validated: a wrong or unknown field is an error."""
+        return Finding.model_validate(d).to_result()
+
+
+class Finding(BaseModel):
+    """A :class:`Result` as it is handed on (results file, findings history). Rows written before
+    ``not_evaluated`` / ``risk_tag_ignored`` existed load with them unset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check_id: str
+    resource_id: str
+    resource_type: str
+    region: str
+    status: Status
+    reason: str
+    resource_arn: str | None = None
+    resource_name: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    suppressed: str | None = None
+    not_evaluated: str | None = None
+    risk_tag_ignored: str | None = None
+
+    @classmethod
+    def of(cls, result: Result) -> Finding:
+        return cls.model_validate(asdict(result))
+
+    def to_result(self) -> Result:
+        return Result(**self.model_dump())
 
 
 def passed(meta: CheckMeta, record: dict[str, Any], reason: str) -> Result:

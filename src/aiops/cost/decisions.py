@@ -15,12 +15,15 @@ monthly amount from the day it completed; :func:`realised_savings` accrues it pe
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 
 from aiops.core.state import StateStore, cost_decisions, remediation_requests
 from aiops.core.times import utc_or_none as _utc
+
+if TYPE_CHECKING:
+    from aiops.cost.model import RecommendationDecision
 
 DECISIONS = ("apply", "defer", "dismiss")
 DAYS_PER_MONTH = 730 / 24
@@ -28,25 +31,23 @@ DAYS_PER_MONTH = 730 / 24
 
 
 
-def record_decisions(decisions: list[dict[str, Any]], *, review_run_id: str, decided_by: str,
+def record_decisions(decisions: list[RecommendationDecision], *, review_run_id: str, decided_by: str,
                      decided_at: datetime, dismiss_days: int, apply_hold_days: int,
                      store: StateStore | None = None, account_id: str | None = None) -> int:
-    """Upsert the review's decisions: ``[{"decision", "recommendation", "remediate_run_id"?}]``, made
-    about AWS account ``account_id``."""
+    """Upsert the review's decisions, made about AWS account ``account_id``; the row keeps the
+    recommendation's JSON."""
     store = store or StateStore()
     store._ready()
     rows = []
     for d in decisions:
-        rec = d["recommendation"]
-        if d["decision"] not in DECISIONS:
-            raise ValueError(f"unknown decision {d['decision']!r} (one of {DECISIONS})")
+        rec = d.recommendation
         until = {"dismiss": decided_at + timedelta(days=dismiss_days),
-                 "apply": decided_at + timedelta(days=apply_hold_days)}.get(d["decision"])
-        rows.append({"recommendation_id": rec["id"], "review_run_id": review_run_id, "decision": d["decision"],
+                 "apply": decided_at + timedelta(days=apply_hold_days)}.get(d.decision)
+        rows.append({"recommendation_id": rec.id, "review_run_id": review_run_id, "decision": d.decision,
                      "decided_by": decided_by, "decided_at": decided_at, "until": until,
-                     "resource_id": rec["resource_id"], "kind": rec["kind"],
-                     "monthly_savings_usd": float(rec["monthly_savings_usd"]), "runbook": rec.get("runbook"),
-                     "remediate_run_id": d.get("remediate_run_id"), "recommendation": rec,
+                     "resource_id": rec.resource_id, "kind": rec.kind,
+                     "monthly_savings_usd": rec.monthly_savings_usd, "runbook": rec.runbook,
+                     "remediate_run_id": d.remediate_run_id, "recommendation": rec.model_dump(mode="json"),
                      "account_id": account_id})
     with store.engine.begin() as conn:
         conn.execute(delete(cost_decisions).where(cost_decisions.c.review_run_id == review_run_id))

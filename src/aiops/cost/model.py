@@ -1,8 +1,10 @@
 """The right-sizing recommendation and its JSON schema (``cost/rightsizing/dt=.../recommendations.json``).
 
 The file is ``{"generated_at", "day", "lookback_days", "price_table", "settings", "counts",
-"suppressed", "recommendations": [...]}``; each recommendation is :class:`RightsizingRecommendation`
-as a dict:
+"suppressed", "recommendations": [...]}``; each recommendation is :class:`Recommendation`'s JSON —
+the rules' :class:`RightsizingRecommendation` handed on (:meth:`RightsizingRecommendation.to_model`).
+The same JSON is what ``recommend`` hands the review and ``decide`` (XCom; ``decide`` validates it),
+and what a decision row keeps (:class:`RecommendationDecision`). Unknown keys are an error:
 
 | field | meaning |
 | --- | --- |
@@ -22,11 +24,17 @@ as a dict:
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
-KINDS = ("idle_instance", "overprovisioned_instance", "unattached_volume", "gp2_volume", "old_snapshot",
-         "unassociated_eip", "idle_rds", "idle_load_balancer")
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Kind = Literal["idle_instance", "overprovisioned_instance", "unattached_volume", "gp2_volume", "old_snapshot",
+               "unassociated_eip", "idle_rds", "idle_load_balancer"]
+KINDS: tuple[str, ...] = get_args(Kind)
+Confidence = Literal["high", "medium", "low"]
+DecisionKind = Literal["apply", "defer", "dismiss"]
 
 
 @dataclass
@@ -62,3 +70,54 @@ class RightsizingRecommendation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, **asdict(self), "monthly_savings_usd": self.monthly_savings_usd}
+
+    def to_model(self) -> Recommendation:
+        """The hand-off: the JSON this recommendation has always been stored as (``default=str``, as
+        the artifact store writes it), validated."""
+        return Recommendation.model_validate(json.loads(json.dumps(self.to_dict(), default=str)))
+
+
+class Recommendation(BaseModel):
+    """A right-sizing recommendation as it crosses a task boundary and lands in files and rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str  # <kind>:<resource_id>
+    kind: Kind
+    action: str
+    resource_type: str
+    resource_id: str
+    current: dict[str, Any]
+    recommended: dict[str, Any]
+    current_monthly_usd: float
+    recommended_monthly_usd: float
+    evidence: dict[str, Any]
+    confidence: Confidence
+    reason: str
+    runbook: str | None = None
+    runbook_parameters: dict[str, Any] = Field(default_factory=dict)
+    name: str = ""
+    region: str = ""
+    service: str = ""
+    env: str = ""
+    team: str = ""
+    source: str = "aiops"
+    external: list[dict[str, Any]] = Field(default_factory=list)
+    monthly_savings_usd: float
+
+    @model_validator(mode="after")
+    def _id_names_the_kind_and_resource(self) -> Recommendation:
+        if self.id != f"{self.kind}:{self.resource_id}":
+            raise ValueError(f"id {self.id!r} is not '<kind>:<resource_id>' ({self.kind}:{self.resource_id})")
+        return self
+
+
+class RecommendationDecision(BaseModel):
+    """The review's answer about one recommendation (a row of ``aiops_cost_decisions`` when recorded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: DecisionKind
+    recommendation: Recommendation
+    ref: str  # R1, R2 ... as the review listed it
+    remediate_run_id: str | None = None  # apply with a runbook: the remediate run that applies it

@@ -11,10 +11,13 @@ only R2; "Dismiss" with ``defer: R1`` dismisses all but R1.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-OPTIONS = {"Apply": "apply", "Defer": "defer", "Dismiss": "dismiss"}
-FIELDS = ("apply", "defer", "dismiss")
+if TYPE_CHECKING:
+    from aiops.cost.model import DecisionKind, Recommendation, RecommendationDecision
+
+OPTIONS: dict[str, DecisionKind] = {"Apply": "apply", "Defer": "defer", "Dismiss": "dismiss"}
+FIELDS: tuple[DecisionKind, ...] = ("apply", "defer", "dismiss")
 _MAX_ROWS = 60  # the body stays readable; the rest are in recommendations.json
 
 
@@ -71,14 +74,14 @@ def review_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _resolve(text: str, recs: list[dict[str, Any]]) -> set[int]:
+def _resolve(text: str, recs: list[Recommendation]) -> set[int]:
     """Indexes (0-based) named by ``R1, R3`` / ``all`` / full recommendation ids; unknown refs raise."""
     text = (text or "").strip()
     if not text:
         return set()
     if text.lower() == "all":
         return set(range(len(recs)))
-    ids = {r["id"]: i for i, r in enumerate(recs)}
+    ids = {r.id: i for i, r in enumerate(recs)}
     out: set[int] = set()
     for token in re.split(r"[,\s]+", text):
         if not token:
@@ -94,17 +97,20 @@ def _resolve(text: str, recs: list[dict[str, Any]]) -> set[int]:
 
 
 def decisions_from_answer(chosen: list[str], params_input: dict[str, Any] | None,
-                          recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One ``{"decision", "recommendation", "ref"}`` per recommendation; a recommendation listed
-    in two fields is an error (the approver must say one thing)."""
+                          recs: list[Recommendation]) -> list[RecommendationDecision]:
+    """One decision per recommendation; a recommendation listed in two fields is an error (the
+    approver must say one thing)."""
+    from aiops.cost.model import RecommendationDecision
+
     if not chosen or chosen[0] not in OPTIONS:
         raise ValueError(f"expected one of {sorted(OPTIONS)}, got {chosen}")
     default = OPTIONS[chosen[0]]
     params_input = params_input or {}
-    picked: dict[int, str] = {}
+    picked: dict[int, DecisionKind] = {}
     for name in FIELDS:
         for i in _resolve(str(params_input.get(name) or ""), recs):
             if i in picked and picked[i] != name:
                 raise ValueError(f"{ref(i + 1)} is listed under both {picked[i]} and {name}")
             picked[i] = name
-    return [{"decision": picked.get(i, default), "recommendation": r, "ref": ref(i + 1)} for i, r in enumerate(recs)]
+    return [RecommendationDecision(decision=picked.get(i, default), recommendation=r, ref=ref(i + 1))
+            for i, r in enumerate(recs)]

@@ -53,7 +53,7 @@ def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str,
         recs = external.merge(recs, findings, inventory, prices, mem, limits.headroom_pct)
     account_id = current_account()  # decisions are about one account (issue 15)
     hidden = decisions.suppressed(at, account_id=account_id)
-    shown = [r.to_dict() for r in recs if r.id not in hidden]
+    shown = [r.to_model().model_dump(mode="json") for r in recs if r.id not in hidden]
     suppressed = [{"id": r.id, **hidden[r.id]} for r in recs if r.id in hidden]
     counts: dict[str, int] = {}
     for r in shown:
@@ -86,8 +86,11 @@ def _run_id_part(text: str) -> str:
 
 def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: str,
            decided_at: datetime | str) -> list[dict[str, Any]]:
-    """Record the review's answer; returns ``remediate`` trigger kwargs (``trigger_run_id``, ``conf``)."""
+    """Record the review's answer; returns ``remediate`` trigger kwargs (``trigger_run_id``, ``conf``).
+
+    ``summary`` is ``recommend``'s XCom: its recommendations are validated here, where they are read."""
     from aiops.cost import decisions as store
+    from aiops.cost.model import Recommendation
     from aiops.cost.review import decisions_from_answer
 
     s = get_settings()
@@ -95,22 +98,23 @@ def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: st
     who = str(user.get("name") or user.get("id") or "") if isinstance(user, dict) else str(user)
     who = who or "nobody (review timed out)"  # the timeout applied the default option
     chosen = list(answer.get("chosen_options") or [])
-    made = decisions_from_answer(chosen, answer.get("params_input") or {}, summary["recommendations"])
+    recs = [Recommendation.model_validate(r) for r in summary["recommendations"]]
+    made = decisions_from_answer(chosen, answer.get("params_input") or {}, recs)
     triggers: list[dict[str, Any]] = []
     for d in made:
-        rec = d["recommendation"]
-        if d["decision"] == "apply" and rec.get("runbook"):
-            run_id = f"cost__{_run_id_part(review_run_id)}__{d['ref']}"[:250]
-            d["remediate_run_id"] = run_id
+        rec = d.recommendation
+        if d.decision == "apply" and rec.runbook:
+            run_id = f"cost__{_run_id_part(review_run_id)}__{d.ref}"[:250]
+            d.remediate_run_id = run_id
             triggers.append({"trigger_run_id": run_id, "conf": {
-                "runbook": rec["runbook"], "parameters": rec["runbook_parameters"],
+                "runbook": rec.runbook, "parameters": rec.runbook_parameters,
                 "requested_by": f"{who} (cost_rightsizing)",
-                "reason": f"FinOps right-sizing {summary['day']} {d['ref']}: {rec['reason']} "
-                          f"(saves ${rec['monthly_savings_usd']:,.2f}/month)",
+                "reason": f"FinOps right-sizing {summary['day']} {d.ref}: {rec.reason} "
+                          f"(saves ${rec.monthly_savings_usd:,.2f}/month)",
                 "incident_id": None, "dry_run": False}})
     store.record_decisions(made, review_run_id=review_run_id, decided_by=who, decided_at=_utc(decided_at),
                            dismiss_days=s.cost_dismiss_days, apply_hold_days=s.cost_apply_hold_days,
                            account_id=summary.get("account_id"))
-    tally = {k: sum(1 for d in made if d["decision"] == k) for k in store.DECISIONS}
+    tally = {k: sum(1 for d in made if d.decision == k) for k in store.DECISIONS}
     log.info("Review by %s: %s; %d remediate run(s) to start", who, tally, len(triggers))
     return triggers

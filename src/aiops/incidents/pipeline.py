@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.incidents import store as incidents
+from aiops.incidents.model import RecoveryResult, TriageDecision
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def evidence_key(incident: dict[str, Any]) -> str:
 
 
 def triage(incident_id: str, *, run_id: str) -> dict[str, Any]:
-    """Gather and store the evidence, move detected -> triaged; returns the decision for this run."""
+    """Gather and store the evidence, move detected -> triaged; returns the decision for this run
+    (:class:`~aiops.incidents.model.TriageDecision` as JSON: the task's XCom)."""
     from aiops.core.artifacts import ArtifactStore
     from aiops.incidents.triage import gather_evidence
 
@@ -50,7 +52,7 @@ def triage(incident_id: str, *, run_id: str) -> dict[str, Any]:
     base = {"incident_id": incident_id, "title": incident["title"], "run_id": run_id}
     if incident["state"] not in ("detected", "triaged"):
         log.info("%s is %s: already handled, nothing to triage", incident_id, incident["state"])
-        return {**base, "action": "skip", "state": incident["state"]}
+        return TriageDecision(**base, action="skip", state=incident["state"]).to_xcom()
     log.info("triage %s (%s): gathering evidence", incident_id, incident["title"])
     evidence = gather_evidence(incident, open_incidents=incidents.list_open())
     key = evidence_key(incident)
@@ -68,10 +70,11 @@ def triage(incident_id: str, *, run_id: str) -> dict[str, Any]:
         incidents.add_links(incident_id, {"evidence": key}, actor=ACTOR, reason="evidence refreshed", run_id=run_id)
     log.info("%s triaged: %s", incident_id, summary)
     if not matches:
-        return {**base, "action": "escalate", "reason": "no runbook in include/incidents/runbooks.yaml matches "
-                                                        "the incident's signals", "evidence": key}
-    return {**base, "action": "remediate", "match": matches[0], "evidence": key,
-            "primary_signal": evidence.get("primary_signal")}
+        return TriageDecision(**base, action="escalate", evidence=key,
+                              reason="no runbook in include/incidents/runbooks.yaml matches the incident's "
+                                     "signals").to_xcom()
+    return TriageDecision(**base, action="remediate", match=matches[0], evidence=key,
+                          primary_signal=evidence.get("primary_signal")).to_xcom()
 
 
 def trigger_run_id(incident_id: str, run_id: str) -> str:
@@ -85,16 +88,16 @@ def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[
     from aiops.remediation.preapproval import decide_for_incident, record_grant
 
     out = []
-    for decision in decisions:
-        incident_id = decision["incident_id"]
-        if decision["action"] == "escalate":
-            incidents.transition(incident_id, "escalated", actor=ACTOR, reason=decision["reason"], run_id=run_id,
-                                 key=f"{run_id}:escalated")
+    for decision in map(TriageDecision.model_validate, decisions):  # triage's XCom, validated where read
+        incident_id = decision.incident_id
+        if decision.action == "escalate":
+            incidents.transition(incident_id, "escalated", actor=ACTOR, reason=decision.reason or "no runbook",
+                                 run_id=run_id, key=f"{run_id}:escalated")
             continue
-        if decision["action"] != "remediate":
+        if decision.action != "remediate" or decision.match is None:
             continue
         incident = incidents.get(incident_id)
-        match = decision["match"]
+        match = decision.match
         remediate_run = trigger_run_id(incident_id, run_id)
         # pre-approved only for a verified, current cause (else remediate asks for an approval)
         preapproval = decide_for_incident(incident, match) if incident["state"] == "triaged" else None
@@ -135,22 +138,30 @@ def _finish(incident_id: str, to_state: str, *, reason: str, run_id: str) -> str
     return to_state
 
 
-def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+def _result(decision: TriageDecision, **fields: Any) -> dict[str, Any]:
+    """check_recovery's XCom: the decision as it came, plus the outcome (and why)."""
+    return RecoveryResult.model_validate({**decision.to_xcom(), **fields}).to_xcom()
+
+
+def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
+                   now: datetime | None = None) -> dict[str, Any] | None:
     """After remediate finished: resolved when it succeeded and the signal is back in its band;
     escalated when it did not run / was rejected / failed or the signal stays out past the runbook's
-    ``within_minutes``. None means 'not yet' (the sensor pokes again)."""
+    ``within_minutes``. None means 'not yet' (the sensor pokes again). Returns a
+    :class:`~aiops.incidents.model.RecoveryResult` as JSON."""
     from aiops.incidents.runbook_rules import back_in_band, latest_request
 
-    if decision.get("action") != "remediate":
-        return {**decision, "outcome": decision.get("action")}
+    decision = TriageDecision.model_validate(raw_decision)  # triage's XCom, validated where read
+    if decision.action != "remediate" or decision.match is None:
+        return _result(decision, outcome=decision.action)
     now = now or datetime.now(UTC)
-    incident_id = decision["incident_id"]
-    incident = incidents.get(incident_id)
-    if incident["state"] in ("resolved", "escalated"):
-        return {**decision, "outcome": incident["state"]}
-    if (incident.get("links") or {}).get("remediate_run") != f"remediate/{trigger_run_id(incident_id, run_id)}":
+    incident_id = decision.incident_id
+    incident = incidents.get_incident(incident_id)
+    if incident.state in ("resolved", "escalated"):
+        return _result(decision, outcome=incident.state)
+    if incident.links.get("remediate_run") != f"remediate/{trigger_run_id(incident_id, run_id)}":
         log.info("%s: its remediation belongs to another incident_response run", incident_id)
-        return {**decision, "outcome": "handled_elsewhere"}
+        return _result(decision, outcome="handled_elsewhere")
     request = latest_request(incident_id)
     status = (request or {}).get("status")
     if request is not None and status not in TERMINAL_REQUEST and not str(status).startswith("incomplete"):
@@ -159,14 +170,14 @@ def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | Non
     if status != "succeeded":
         approvals = ", ".join(f"{a.get('user')}: {a.get('decision')}" for a in (request or {}).get("approvals") or [])
         reason = (f"remediation {status or 'never started'}" + (f" ({approvals})" if approvals else "")
-                  + f"; runbook {decision['match']['runbook']} - a human takes over")
-        return {**decision, "outcome": _finish(incident_id, "escalated", reason=reason, run_id=run_id),
-                "reason": reason}
-    match = decision["match"]
+                  + f"; runbook {decision.match['runbook']} - a human takes over")
+        return _result(decision, outcome=_finish(incident_id, "escalated", reason=reason, run_id=run_id),
+                       reason=reason)
+    match = decision.match
     verification: dict[str, Any] = {"ok": True, "reason": "runbook has no metric check; remediate verified it"}
-    if match["verify"]["metric_back_in_band"] and decision.get("primary_signal"):
+    if match["verify"]["metric_back_in_band"] and decision.primary_signal:
         since = _execution_end(request)  # type: ignore[arg-type]
-        verification = back_in_band(decision["primary_signal"], since=since, incident_start=incident["first_seen"],
+        verification = back_in_band(decision.primary_signal, since=since, incident_start=incident.first_seen,
                                     now=now)
         if not verification["ok"]:
             deadline = since + timedelta(minutes=match["verify"]["within_minutes"])
@@ -175,22 +186,23 @@ def check_recovery(decision: dict[str, Any], *, run_id: str, now: datetime | Non
                          f"{deadline:%H:%M:%S}")
                 return None
             reason = f"verification failed: {verification['reason']} {match['verify']['within_minutes']} min after the fix"
-            return {**decision, "outcome": _finish(incident_id, "escalated", reason=reason, run_id=run_id),
-                    "reason": reason, "verification": verification}
+            return _result(decision, outcome=_finish(incident_id, "escalated", reason=reason, run_id=run_id),
+                           reason=reason, verification=verification)
     reason = (f"{match['runbook']} succeeded (request {request['request_id']}, "  # type: ignore[index]
               f"remediate run {request['run_id']}); {verification['reason']}")  # type: ignore[index]
-    return {**decision, "outcome": _finish(incident_id, "resolved", reason=reason, run_id=run_id),
-            "verification": verification}
+    return _result(decision, outcome=_finish(incident_id, "resolved", reason=reason, run_id=run_id),
+                   verification=verification)
 
 
-def write_postmortem(result: dict[str, Any], *, run_id: str) -> dict[str, Any] | None:
+def write_postmortem(raw_result: dict[str, Any], *, run_id: str) -> dict[str, Any] | None:
     from aiops.core.artifacts import ArtifactStore
     from aiops.incidents import postmortem
 
-    if result.get("outcome") != "resolved":
+    result = RecoveryResult.model_validate(raw_result)  # check_recovery's XCom, validated where read
+    if result.outcome != "resolved":
         return None
-    incident_id = result["incident_id"]
-    evidence = ArtifactStore().get_json(result["evidence"]) if result.get("evidence") else {}
+    incident_id = result.incident_id
+    evidence = ArtifactStore().get_json(result.evidence) if result.evidence else {}
     primary = (evidence or {}).get("primary_signal")
     if primary:  # re-read the metric through the recovery, so the plot shows it back in its band
         from aiops.incidents.triage import SNAPSHOT_BEFORE, metric_snapshot
@@ -203,7 +215,7 @@ def write_postmortem(result: dict[str, Any], *, run_id: str) -> dict[str, Any] |
                                                  incident_start=incident["first_seen"])
         except Exception as exc:  # the triage-time snapshot is still there
             log.warning("%s: could not refresh the metric for the post-mortem: %s", incident_id, exc)
-    written = postmortem.write(incident_id, evidence=evidence, verification=result.get("verification"))
+    written = postmortem.write(incident_id, evidence=evidence, verification=result.verification)
     incidents.add_links(incident_id, {"postmortem_md": written["markdown"], "postmortem_html": written["html"]},
                         actor=ACTOR, reason="post-mortem written", run_id=run_id)
     d = written["durations"]

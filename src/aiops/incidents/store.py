@@ -32,6 +32,7 @@ from aiops.core.alerts import SEVERITY_ORDER, IncidentCandidate
 from aiops.core.errors import AiopsError
 from aiops.core.state import StateStore, incident_timeline, incidents
 from aiops.core.times import utc_or_none as _utc
+from aiops.incidents.model import Incident
 
 STATES = ("detected", "triaged", "remediating", "resolved", "escalated")
 OPEN_STATES = ("detected", "triaged", "remediating", "escalated")
@@ -245,13 +246,23 @@ def _run_links(run_id: str | None, dag_id: str | None = None) -> dict[str, Any]:
     return {"run_id": run_id, **({"dag_id": dag_id} if dag_id else {})}
 
 
-def get(incident_id: str, *, store: StateStore | None = None) -> dict[str, Any]:
+def _incident(mapping: Any) -> Incident:
+    """A row read back, validated: a column or a value the model does not know is an error here."""
+    return Incident.model_validate(_row(mapping))
+
+
+def get_incident(incident_id: str, *, store: StateStore | None = None) -> Incident:
     store = _store(store)
     with store.engine.connect() as conn:
         row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)).first()
     if row is None:
         raise IncidentNotFound(incident_id)
-    return _row(row._mapping)
+    return _incident(row._mapping)
+
+
+def get(incident_id: str, *, store: StateStore | None = None) -> dict[str, Any]:
+    """:func:`get_incident` as a dict (``Incident.model_dump()``: the row's columns, aware datetimes)."""
+    return get_incident(incident_id, store=store).model_dump()
 
 
 def transition(incident_id: str, to_state: str, *, actor: str, reason: str, run_id: str | None = None,
@@ -351,7 +362,7 @@ def list_open(*, store: StateStore | None = None, account_id: str | None = None)
     if account_id is not None:
         query = query.where(incidents.c.account_id == account_id)
     with store.engine.connect() as conn:
-        return [_row(r._mapping) for r in conn.execute(query)]
+        return [_incident(r._mapping).model_dump() for r in conn.execute(query)]
 
 
 def list_all(*, store: StateStore | None = None, limit: int = 100,
@@ -361,4 +372,4 @@ def list_all(*, store: StateStore | None = None, limit: int = 100,
     if account_id is not None:
         query = query.where(incidents.c.account_id == account_id)
     with store.engine.connect() as conn:
-        return [_row(r._mapping) for r in conn.execute(query)]
+        return [_incident(r._mapping).model_dump() for r in conn.execute(query)]
