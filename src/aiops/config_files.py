@@ -16,8 +16,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from aiops.anomaly.spec import load_spec
 from aiops.core.config import load_yaml_model, read_yaml
 from aiops.core.errors import ConfigError
+from aiops.ops.policy import KINDS, load_policies
+from aiops.remediation.catalog import load_runbook
 
 # -- every file under include/ ----------------------------------------------------------------------
 
@@ -54,7 +57,6 @@ def _loader(target: str, schema: str | None = None) -> tuple[Checker, SchemaFact
 
 
 def _check_model_spec(path: Path) -> Any:
-    from aiops.anomaly.spec import load_spec
 
     if path.stem == "default":
         return load_spec(path)
@@ -68,7 +70,6 @@ def _check_ops_file(path: Path) -> list[str]:
     import shutil
     import tempfile
 
-    from aiops.ops.policy import KINDS, load_policies
 
     with tempfile.TemporaryDirectory() as tmp:  # load_policies reads a directory: give it this file alone
         shutil.copy(path, Path(tmp) / path.name)
@@ -78,7 +79,6 @@ def _check_ops_file(path: Path) -> list[str]:
 
 
 def _check_runbook(path: Path) -> list[str]:
-    from aiops.remediation.catalog import load_runbook
 
     stem = path.name.removesuffix(".meta.yaml").removesuffix(".yaml")
     document, meta = path.parent / f"{stem}.yaml", path.parent / f"{stem}.meta.yaml"

@@ -15,6 +15,8 @@ from typing import Any
 
 from aiops.account.permissions import permissions
 from aiops.account.template import build_template, render_yaml
+from aiops.core import aws
+from aiops.core.settings import get_settings
 
 #: What the deploying identity needs (``aiops account policies`` writes it as ``aiops-deployer``; a
 #: person runs the bootstrap with it, no platform connection holds it).
@@ -56,7 +58,6 @@ class BootstrapResult:
 
 def default_parameters() -> dict[str, str]:
     """Stack parameters from the settings the platform runs with (so they cannot disagree)."""
-    from aiops.core.settings import get_settings
 
     s = get_settings()
     return {
@@ -74,8 +75,6 @@ def deploy(*, conn_id: str | None = None, stack_name: str | None = None,
     """Create or update the stack and wait for it; raises with the failing resources' reasons."""
     from botocore.exceptions import ClientError
 
-    from aiops.core import aws
-    from aiops.core.settings import get_settings
 
     settings = get_settings()
     stack_name = stack_name or settings.account_stack_name

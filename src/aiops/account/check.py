@@ -20,8 +20,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from aiops.account.connections import ConnectionMissing, connection_fix, require_connection
+from aiops.account.iam import default_params, render_policies, runbook_roles
 from aiops.account.permissions import permissions
+from aiops.account.template import CIS_STANDARD, CLOUDTRAIL_FILES_QUEUE, OPS_EVENTS_RULE
+from aiops.core import aws
 from aiops.core.errors import AiopsError
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
 
 PERMISSIONS = permissions(
     "the preflight check (read-only: what exists, what is verified, what is enabled)",
@@ -101,7 +107,6 @@ def _not_implemented(exc: Exception) -> bool:
 
 class _Checker:
     def __init__(self, conn_id: str | None, executor_conn_id: str | None) -> None:
-        from aiops.core.settings import get_settings
 
         self.settings = get_settings()
         self.conn_id = conn_id or self.settings.aws_conn_id
@@ -110,7 +115,6 @@ class _Checker:
         self._identity: dict[str, Any] | None = None
 
     def client(self, service: str) -> Any:
-        from aiops.core import aws
 
         return aws.client(service, conn_id=self.conn_id)
 
@@ -133,8 +137,6 @@ class _Checker:
 
     # -- connections ------------------------------------------------------------------------------
     def connections(self) -> None:
-        from aiops.account.connections import ConnectionMissing, connection_fix, require_connection
-        from aiops.core import aws
 
         arns: dict[str, str] = {}
         for conn_id, role in ((self.conn_id, "aiops-reader"), (self.executor_conn_id, "aiops-executor")):
@@ -157,7 +159,6 @@ class _Checker:
 
     # -- permissions (iam:SimulatePrincipalPolicy) --------------------------------------------------
     def permissions(self) -> None:
-        from aiops.account.iam import default_params, render_policies
 
         ident = self._identity or self.client("sts").get_caller_identity()
         arn = _principal_arn(ident["Arn"])
@@ -216,7 +217,6 @@ class _Checker:
         return arn
 
     def alerting(self) -> None:
-        from aiops.account.template import OPS_EVENTS_RULE
 
         queue_arn = self._queue("alerting", self.settings.ops_queue_url)
         events, bus = self.client("events"), self.settings.security_event_bus
@@ -245,7 +245,6 @@ class _Checker:
             self.add("alerting", "SNS topics", "ready", ", ".join(wanted))
 
     def security_events(self) -> None:
-        from aiops.account.template import CLOUDTRAIL_FILES_QUEUE
 
         queue_arn = self._queue("security_events", self.settings.security_queue_url or CLOUDTRAIL_FILES_QUEUE)
         ct = self.client("cloudtrail")
@@ -324,7 +323,6 @@ class _Checker:
 
     # -- compliance --------------------------------------------------------------------------------
     def compliance(self) -> None:
-        from aiops.account.template import CIS_STANDARD
 
         hub = self.client("securityhub")
         if self.settings.compliance_securityhub_import:
@@ -392,7 +390,6 @@ class _Checker:
 
     # -- runbooks ----------------------------------------------------------------------------------
     def runbooks(self) -> None:
-        from aiops.account.iam import runbook_roles
 
         iam, absent = self.client("iam"), []
         for role in sorted(runbook_roles().values()):
@@ -463,8 +460,6 @@ def require_for_dag(dag_id: str, *, email: bool = True, max_age: timedelta | Non
         return []
     store, key = None, ""
     if max_age is not None and max_age > timedelta(0):
-        from aiops.core.settings import get_settings
-        from aiops.core.state import StateStore
 
         store = StateStore()
         key = f"{PREFLIGHT_WATERMARK}/{get_settings().aws_conn_id}/{dag_id}/{'+'.join(needs)}"

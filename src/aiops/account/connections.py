@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from aiops.core import aws
 from aiops.core.errors import AiopsError
 from aiops.core.settings import get_settings
 
@@ -53,6 +54,5 @@ def executor_conn_id() -> str:
 
 def executor_client(service: str, *, region: str | None = None) -> Any:
     """The one place an account-changing client is created (connection ``aws_executor``)."""
-    from aiops.core import aws
 
     return aws.client(service, region=region, conn_id=executor_conn_id())

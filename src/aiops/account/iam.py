@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from aiops.account.permissions import DECLARING_MODULES, ROLES, Grant, Role, grants
+from aiops.core.settings import get_settings
+from aiops.remediation.catalog import load_catalog
 
 POLICY_VERSION = "2012-10-17"
 #: Every runbook's ``automation_role`` (its metadata) starts with this; ``iam:PassRole`` is limited to it.
@@ -57,7 +59,6 @@ API_ALIASES = {
 
 def runbook_roles(catalog_dir: Path | None = None) -> dict[str, str]:
     """``runbook id -> automation role name`` (the metadata's ``automation_role``)."""
-    from aiops.remediation.catalog import load_catalog
 
     return {rb.id: rb.metadata.automation_role for rb in load_catalog(catalog_dir)}
 
@@ -107,7 +108,6 @@ def role_statements(role: Role, *, emulator: bool = False,
 
 def runbook_permissions(catalog_dir: Path | None = None) -> dict[str, list[str]]:
     """``runbook id -> IAM actions`` from the runbook metadata (only runbooks that load)."""
-    from aiops.remediation.catalog import load_catalog
 
     catalog = load_catalog(catalog_dir)
     return {rb.id: sorted({str(p) for p in rb.metadata.permissions}) for rb in catalog}
@@ -139,7 +139,6 @@ def render_policies(params: Mapping[str, str], *, emulator: bool = False,
 def default_params(*, account_id: str = "123456789012", region: str = "us-east-1", partition: str = "aws",
                    artifact_bucket: str | None = None, trail_bucket: str = "*",
                    event_bus: str | None = None) -> dict[str, str]:
-    from aiops.core.settings import get_settings
 
     settings = get_settings()
     return {

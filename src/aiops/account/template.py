@@ -25,6 +25,7 @@ from aiops.account.iam import (
     runbook_roles,
     runbook_statements,
 )
+from aiops.core.settings import PROJECT_ROOT
 
 STACK_DESCRIPTION = "MatCarv AIOps bootstrap: least-privilege roles, artifact bucket, event queues, topics, SES"
 OPS_EVENTS_QUEUE = "aiops-ops-events"
@@ -326,6 +327,5 @@ def render_yaml(template: dict[str, Any]) -> str:
 
 
 def template_path() -> Path:
-    from aiops.core.settings import PROJECT_ROOT
 
     return PROJECT_ROOT / "infra" / "bootstrap.yaml"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from aiops.core.readiness import DataNotReady
 from aiops.core.settings import get_settings
 
 
@@ -25,7 +26,6 @@ def data_ready(check: Any, *args: Any, **kwargs: Any) -> Any:
     (``AirflowSkipException`` with the reason, the first line of its log) instead of reporting on it."""
     from airflow.exceptions import AirflowSkipException
 
-    from aiops.core.readiness import DataNotReady
 
     try:
         return check(*args, **kwargs)
@@ -48,7 +48,7 @@ def account_ready(dag_id: str, *, email: bool = True, cached: bool = False) -> l
     event-driven DAGs, so a burst of runs does not re-check the account each time)."""
     from airflow.exceptions import AirflowFailException
 
-    from aiops.account.check import AccountNotReady, require_for_dag
+    from aiops.account.check import AccountNotReady, require_for_dag  # lazy: DAG parse path
 
     ttl = get_settings().account_preflight_ttl_minutes if cached else 0
     try:

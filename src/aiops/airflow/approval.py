@@ -35,6 +35,7 @@ from airflow.triggers.base import TriggerEvent
 from asgiref.sync import sync_to_async
 
 from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 def superseded_by(request_id: str) -> str | None:
     """The request that superseded ``request_id`` (state store), or ``None`` while it stands."""
-    from aiops.core.state import StateStore
 
     row = StateStore().get_request(request_id) or {}
     if row.get("status") != "superseded":
@@ -109,7 +109,7 @@ class RunbookApprovalOperator(ApprovalOperator):
         self._context_ti: Any = None  # the running task instance (execute -> defer)
 
     def _stored(self, context: Context) -> tuple[dict[str, Any], dict[str, Any]]:
-        from aiops.remediation.pipeline import request_id, stored_plan
+        from aiops.remediation.pipeline import request_id, stored_plan  # lazy: DAG parse path
 
         ti = context["ti"]
         return stored_plan(request_id(ti.dag_id, ti.run_id))
@@ -117,7 +117,11 @@ class RunbookApprovalOperator(ApprovalOperator):
     def execute(self, context: Context) -> Any:
         from airflow.exceptions import AirflowSkipException
 
-        from aiops.remediation.pipeline import approval_rounds, approval_subject, record_asked
+        from aiops.remediation.pipeline import (  # lazy: DAG parse path
+            approval_rounds,
+            approval_subject,
+            record_asked,
+        )
 
         self._context_ti = context["ti"]
         plan, row = self._stored(context)
@@ -156,7 +160,7 @@ class RunbookApprovalOperator(ApprovalOperator):
               timeout: timedelta | int | float | None = None) -> Any:
         """Wait with :class:`SupersedableHITLTrigger` instead of the plain HITL trigger."""
         if type(trigger) is HITLTrigger:
-            from aiops.remediation.pipeline import request_id
+            from aiops.remediation.pipeline import request_id  # lazy: DAG parse path
 
             ti = self._context_ti
             _path, trigger_kwargs = trigger.serialize()
@@ -164,7 +168,7 @@ class RunbookApprovalOperator(ApprovalOperator):
         return super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from aiops.remediation.pipeline import record_approval
+        from aiops.remediation.pipeline import record_approval  # lazy: DAG parse path
 
         plan, _row = self._stored(context)
         if event.get("superseded_by"):

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import Asset
 
 from aiops.account.permissions import permissions
+from aiops.core.aws import DEFAULT_RETRIES
 from aiops.core.settings import get_settings
 
 PERMISSIONS = permissions(
@@ -63,7 +64,6 @@ def _queue_watcher(name: str, url: str, waiter_delay: int) -> Any:
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
     from airflow.sdk import AssetWatcher
 
-    from aiops.core.aws import DEFAULT_RETRIES
 
     trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=url, aws_conn_id=get_settings().aws_conn_id,
                                   waiter_delay=waiter_delay, max_messages=10,

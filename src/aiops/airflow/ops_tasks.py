@@ -11,7 +11,7 @@ from airflow.sdk import task
 def plan_then_execute(workflow: str) -> Any:
     @task
     def plan(params=None, data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None) -> dict:
-        from aiops.ops.pipeline import make_plan
+        from aiops.ops.pipeline import make_plan  # lazy: DAG parse path
 
         end = data_interval_end or dag_run.run_after  # a manual run may have no data interval
         return make_plan(workflow, end, start=data_interval_start or end, conf=params, run_id=run_id)
@@ -20,7 +20,7 @@ def plan_then_execute(workflow: str) -> Any:
     def execute(the_plan: dict, run_id=None) -> dict:
         from airflow.exceptions import AirflowFailException
 
-        from aiops.ops.pipeline import OpsPlanRefused, approved_plan, run_changes
+        from aiops.ops.pipeline import OpsPlanRefused, approved_plan, run_changes  # lazy: DAG parse path
 
         try:  # the plan as stored and hashed at plan time, never the (editable) XCom
             stored = approved_plan(workflow, run_id)

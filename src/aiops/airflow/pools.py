@@ -20,6 +20,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiops.core.settings import get_settings
+from aiops.remediation.approvals import resolve_requester
+
 log = logging.getLogger(__name__)
 
 REMEDIATE_DAG = "remediate"
@@ -33,7 +36,6 @@ def pool_name(origin: str) -> str:
 
 
 def origin_of(dag_run: Any) -> str:
-    from aiops.remediation.approvals import resolve_requester
 
     conf = getattr(dag_run, "conf", None) or {}
     try:
@@ -73,7 +75,6 @@ def ensure_pools(slots: dict[str, int] | None = None) -> dict[str, int]:
     """Create / resize the three remediation pools (deferred tasks do not hold a slot)."""
     from airflow.models.pool import Pool
 
-    from aiops.core.settings import get_settings
 
     wanted = dict(slots or get_settings().remediation_pools)
     for origin in ("incident", "scheduled", "manual"):

@@ -33,6 +33,9 @@ from airflow.triggers.base import TriggerEvent
 
 from aiops.account.permissions import permissions
 from aiops.airflow.aws_retry import AwsRetryPolicy
+from aiops.core import aws
+from aiops.remediation.approvals import ApprovalNotVerified
+from aiops.remediation.guards import GuardViolation
 from aiops.remediation.ssm import summarise
 
 PERMISSIONS = permissions(
@@ -107,7 +110,6 @@ class SsmAutomationTrigger(AwsBaseWaiterTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from asgiref.sync import sync_to_async
 
-        from aiops.core import aws
 
         # the platform retry policy (standard mode, more attempts, throttle codes) under the connection's
         # config_kwargs and the operator's botocore_config, resolved here in the triggerer
@@ -228,9 +230,7 @@ class ApprovedRunbookAutomationOperator(SsmAutomationOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.exceptions import AirflowFailException
 
-        from aiops.remediation.approvals import ApprovalNotVerified
-        from aiops.remediation.guards import GuardViolation
-        from aiops.remediation.pipeline import authorise_execution, request_id
+        from aiops.remediation.pipeline import authorise_execution, request_id  # lazy: DAG parse path
 
         ti = context["ti"]
         try:

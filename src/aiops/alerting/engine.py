@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from aiops.alerting.normalise import category
 from aiops.alerting.rules import AlertingRules, at_least
 from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
+from aiops.core.settings import get_settings
 
 
 @dataclass
@@ -149,7 +150,6 @@ class Engine:
         self.rules = rules
         self.ledger = ledger
         if freshness_horizon is None or freshness_sources is None:
-            from aiops.core.settings import get_settings
 
             s = get_settings()
             freshness_horizon = freshness_horizon or timedelta(minutes=s.freshness_horizon_minutes)

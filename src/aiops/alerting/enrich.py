@@ -24,7 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.account.permissions import permissions
+from aiops.core import aws
 from aiops.core.alerts import Alert
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore, slo_history
+from aiops.security import collect as cloudtrail
 
 PERMISSIONS = permissions(
     "tags and Auto Scaling membership of an alert's resource",
@@ -47,8 +51,6 @@ def _tail(value: str) -> str:
 
 def tag_index(*, max_age: float | None = None) -> dict[str, dict[str, str]]:
     """``{arn or id: tags}`` for every tagged resource in the account (one paged listing, cached)."""
-    from aiops.core import aws
-    from aiops.core.settings import get_settings
 
     max_age = get_settings().alerting_tag_cache_seconds if max_age is None else max_age
     client = aws.client("resourcegroupstaggingapi")
@@ -76,7 +78,6 @@ def clear_tag_cache() -> None:
 
 
 def _asg_tags(names: list[str]) -> dict[str, dict[str, str]]:
-    from aiops.core import aws
 
     out: dict[str, dict[str, str]] = {}
     if not names:
@@ -140,7 +141,6 @@ def _merged_windows(times: list[datetime], lookback: timedelta) -> list[tuple[da
 
 def enrich_changes(alerts: list[Alert], lookback: timedelta) -> None:
     """``enrichment["recent_changes"]``: write events naming the alert's resource in the lookback."""
-    from aiops.security import collect as cloudtrail
 
     targets = [a for a in alerts if a.resource]
     if not targets:
@@ -164,7 +164,6 @@ def enrich_slo(alerts: list[Alert]) -> None:
     """``enrichment["slo_impact"]``: latest budget / severity per SLO of the alert's service."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, slo_history
 
     services = sorted({a.service for a in alerts if a.service})
     if not services:
@@ -201,7 +200,6 @@ def enrich_slo(alerts: list[Alert]) -> None:
 def enrich(alerts: list[Alert], *, changes: bool = True, slo: bool = True,
            lookback: timedelta | None = None) -> None:
     """All enrichments, each guarded (an error is recorded on the alerts, never raised)."""
-    from aiops.core.settings import get_settings
 
     lookback = lookback or timedelta(minutes=get_settings().alerting_change_lookback_minutes)
     steps: list[tuple[str, Any]] = [("tags", lambda: enrich_tags(alerts))]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiops.account.permissions import permissions
+from aiops.core import aws
 from aiops.core.alerts import SEVERITY_ORDER, IncidentCandidate
 
 PERMISSIONS = permissions(
@@ -32,7 +33,6 @@ SUBJECT_MAX = 100  # SNS Subject limit
 def resolve_topics(names: list[str], *, client: Any = None) -> dict[str, str | None]:
     """``{name: arn or None}``; ARNs given as names pass through."""
     if client is None:
-        from aiops.core import aws
 
         client = aws.client("sns")
     arns: dict[str, str] = {}
@@ -95,7 +95,6 @@ Publisher = Callable[[str, str, str], str]  # (topic_arn, subject, message) -> m
 
 def sns_publisher(client: Any = None) -> Publisher:
     if client is None:
-        from aiops.core import aws
 
         client = aws.client("sns")
 

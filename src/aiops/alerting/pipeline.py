@@ -27,11 +27,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from aiops.alerting import notify as n
 from aiops.alerting.engine import Engine, Ledger, counts
+from aiops.alerting.enrich import enrich as run_enrichment
+from aiops.alerting.ledger import SqlLedger
 from aiops.alerting.normalise import normalise_batch
 from aiops.alerting.rules import FILES, AlertingRules, load_rules
 from aiops.core import queue
 from aiops.core.alerts import SEVERITY_ORDER, Alert, IncidentCandidate
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.config import config_error_event
+from aiops.core.errors import ConfigError
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore, audit_log
+from aiops.incidents.store import open_or_update
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +59,6 @@ def rules_in_force(directory: Any = None, store: Any = None) -> tuple[AlertingRu
     version stays in force and an ``AIOps Config Error`` event says so (one per broken content); a
     broken file with no last good version fails the run (:class:`ConfigError`), after the event is
     logged — the messages stay queued and are retried, then dead-lettered, never mis-routed."""
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.core.config import config_error_event
-    from aiops.core.errors import ConfigError
 
     rules = load_rules(directory)
     store = store or ArtifactStore()
@@ -93,7 +99,6 @@ def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
 
 def ack_messages(receipt_list: list[dict[str, str]], queue_url: str | None = None) -> dict[str, Any]:
     """Delete processed messages of the ops-events queue (:func:`aiops.core.queue.ack_messages`)."""
-    from aiops.core.settings import get_settings
 
     return queue.ack_messages(receipt_list, queue_url or get_settings().ops_queue_url)
 
@@ -105,7 +110,6 @@ def announced_incidents(incident_ids: list[str]) -> dict[str, set[str]]:
     """incident id -> run ids that announced it (audit log of the state store)."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, audit_log
 
     if not incident_ids:
         return {}
@@ -126,7 +130,6 @@ def mark_announced(incident_ids: list[str], run_id: str | None) -> None:
 
     from sqlalchemy import insert
 
-    from aiops.core.state import StateStore, audit_log
 
     if not incident_ids:
         return
@@ -149,7 +152,6 @@ def pending_announcements(*, fresh: set[str], redelivered: set[str], run_id: str
 
 
 def default_hand_over(run_id: str | None) -> HandOver:
-    from aiops.incidents.store import open_or_update
 
     def hand_over(candidate: IncidentCandidate) -> tuple[str, bool]:
         return open_or_update(candidate, actor=ACTOR, run_id=run_id)
@@ -167,7 +169,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
     Injection points for tests and replays: ``ledger`` (default: the state store), ``hand_over``
     (default: ``aiops.incidents.store.open_or_update``), ``publish`` (default: SNS Publish),
     ``topic_arns`` (default: resolved with SNS ListTopics), ``enricher`` (default: tags, CloudTrail, SLO)."""
-    from aiops.core.settings import get_settings
 
     settings = get_settings()
     started = time.monotonic()
@@ -178,7 +179,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         log.error("alerting config error: %s", err)
     bodies = [*bodies, *({"Body": json.dumps(e), "MessageId": e["id"]} for e in config_events)]
     if ledger is None:
-        from aiops.alerting.ledger import SqlLedger
 
         ledger = SqlLedger()
     timings: dict[str, float] = {}
@@ -199,7 +199,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
     if enricher is not None and alerts:
         enricher(alerts)
     elif enrich and alerts:
-        from aiops.alerting.enrich import enrich as run_enrichment
 
         run_enrichment(alerts, changes=settings.alerting_enrich_changes,
                        lookback=timedelta(minutes=settings.alerting_change_lookback_minutes))
@@ -250,7 +249,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
 def _notify(engine: Engine, candidates: list[IncidentCandidate], ids: dict[str, str], rules: AlertingRules,
             ledger: Ledger, publish: Callable[[str, str, str], str] | None,
             run_id: str | None, topic_arns: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    from aiops.alerting import notify as n
 
     due = engine.to_notify(candidates)
     if not due:

@@ -20,7 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops.core.alerts import SEVERITY_ORDER, Alert, Severity
+from aiops.core.config import ConfigErrors, load_yaml_model
 from aiops.core.errors import ConfigError
+from aiops.core.settings import get_settings
 
 Strs = str | list[str]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -243,7 +245,6 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
 
 def load_file(path: Path, model: type[BaseModel]) -> BaseModel:
     """One rules file; every problem named with file, line and field (:func:`aiops.core.config.load_yaml_model`)."""
-    from aiops.core.config import ConfigErrors, load_yaml_model
 
     try:
         return load_yaml_model(path, model)
@@ -255,7 +256,6 @@ def load_file(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def load_rules(directory: Path | None = None, *, strict: bool = False) -> AlertingRules:
     """Load ``include/alerting/*.yaml`` (missing files: defaults)."""
-    from aiops.core.settings import get_settings
 
     directory = directory or get_settings().include_dir / "alerting"
     loaded: dict[str, Any] = {}

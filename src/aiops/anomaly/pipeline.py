@@ -26,9 +26,21 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
+from aiops.anomaly import SCORE_COLUMNS
+from aiops.anomaly.collect import fetch_bands, list_detectors
+from aiops.anomaly.detector import Detector, DetectorState, FittedModel
 from aiops.anomaly.model import AnomalyEvent, AnomalyEvidence
+from aiops.anomaly.spec import load_specs
+from aiops.anomaly.store import DOMAIN, SCORE_STORE_COLUMNS, AnomalyStore, stable_batch
+from aiops.core import aws
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.identity import current_account
 from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
+from aiops.metrics import derived
+from aiops.metrics.derived import COLLECTORS
 from aiops.metrics.pipeline import _utc
+from aiops.metrics.readiness import require_metrics
 
 PERMISSIONS = permissions(
     "anomaly alerts onto the event bus",
@@ -104,8 +116,6 @@ def derived_ready(window_end: datetime, now: datetime, watermarks: dict[str, dat
 
 def wait_for_derived(batches: list[dict[str, Any]], now: datetime | None = None) -> tuple[bool, str]:
     """:func:`derived_ready` for this run's window, with the collectors' watermarks from the state store."""
-    from aiops.core.state import StateStore
-    from aiops.metrics.derived import COLLECTORS
 
     s = get_settings()
     if not batches or s.anomaly_derived_wait_seconds <= 0:
@@ -118,8 +128,6 @@ def wait_for_derived(batches: list[dict[str, Any]], now: datetime | None = None)
 
 def _series_refs(batch: int, batches: int) -> dict[str, Any]:
     """This batch's series: CloudWatch's and the derived ones (error rate, p99 latency, log errors)."""
-    from aiops.anomaly.store import stable_batch
-    from aiops.metrics import derived
 
     return {r.series_id: r for r in derived.series_refs() if stable_batch(r.series_id, batches) == batch}
 
@@ -144,11 +152,6 @@ def score_batch(task: dict[str, Any]) -> dict[str, Any]:
     """Score one batch of series over the task's window; persist scores, anomalies, models, state."""
     import pandas as pd
 
-    from aiops.anomaly import SCORE_COLUMNS
-    from aiops.anomaly.detector import Detector, DetectorState, FittedModel
-    from aiops.anomaly.spec import load_specs
-    from aiops.anomaly.store import SCORE_STORE_COLUMNS, AnomalyStore
-    from aiops.metrics import derived
 
     s = get_settings()
     t0 = time.monotonic()
@@ -248,7 +251,6 @@ def attach_cw_bands(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
     import pandas as pd
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from aiops.anomaly.collect import fetch_bands, list_detectors
 
     frames = []
     for region in sorted({r.region for r in refs.values()}):
@@ -340,8 +342,6 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
 
     Onsets older than the freshness horizon (a first start, a catch-up, a backfill, a late extract)
     were scored and stored by ``score_batch`` but are not sent: history is analysed quietly."""
-    from aiops.core import aws
-    from aiops.core.state import StateStore
 
     # the score tasks' XCom: each alert is validated here, where it is read (unknown keys are an error)
     events = [AnomalyEvent.model_validate(a) for r in results for a in r.get("alerts", [])]
@@ -367,7 +367,6 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
                "alerts_history": len(history),
                "fits": sum(r["fits"] for r in results), "warmed": sum(r["warmed"] for r in results)}
     if results and "end" in results[0]:
-        from aiops.core.identity import current_account
 
         StateStore().set_watermark(WATERMARK, _utc(results[0]["end"]), run_id=run_id, account_id=current_account())
     log.info("anomaly detection: %s", summary)
@@ -379,10 +378,6 @@ def scored_until(store: Any = None, *, account_id: str | None = None) -> datetim
     the scores it vouches for exist (the last day's score partition in the artifact store, as
     :func:`aiops.metrics.pipeline.data_until` does for metrics). Another account's watermark is never
     read (watermarks are per account), and one whose scores are gone is not trusted: None."""
-    from aiops.anomaly.store import DOMAIN
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.core.identity import current_account
-    from aiops.core.state import StateStore
 
     account_id = account_id if account_id is not None else current_account()
     watermark = (store or StateStore()).get_watermark(WATERMARK, account_id=account_id)
@@ -400,10 +395,6 @@ def refit(task: dict[str, Any]) -> dict[str, Any]:
     """Fit the models a day's scoring will use (data before its midnight) for one batch."""
     import pandas as pd
 
-    from aiops.anomaly.detector import Detector
-    from aiops.anomaly.spec import load_specs
-    from aiops.anomaly.store import AnomalyStore
-    from aiops.metrics import derived
 
     s = get_settings()
     day = _midnight(_utc(task["day"]))
@@ -431,8 +422,6 @@ def refit(task: dict[str, Any]) -> dict[str, Any]:
 def refit_ready(day: str) -> None:
     """Raise ``DataNotReady`` unless the metrics store is complete up to the day's midnight and holds the
     specs' minimum history (a model fitted on a half-extracted history would be wrong all day)."""
-    from aiops.anomaly.spec import load_specs
-    from aiops.metrics.readiness import require_metrics
 
     specs = load_specs(get_settings().include_dir / "models")
     hours = max([s.refit.min_history_hours for s in specs.specs.values()] or [specs.default.refit.min_history_hours])

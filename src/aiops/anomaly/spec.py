@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.core.config import read_yaml, validate_data
 from aiops.core.errors import ConfigError
 
 DEFAULT_FAMILY = "default"
@@ -230,7 +231,6 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from aiops.core.config import read_yaml
 
     raw, _ = read_yaml(path)
     if not isinstance(raw, dict):
@@ -245,7 +245,6 @@ def load_spec(path: Path, base: dict[str, Any] | None = None) -> ModelSpec:
     if base:
         inherited = {k: v for k, v in base.items() if k not in ("family", "description", "match")}
         raw = _deep_merge(inherited, raw)
-    from aiops.core.config import read_yaml, validate_data
 
     spec = validate_data(path, ModelSpec, raw, read_yaml(path)[1])  # every error, with file/line/field
     if spec.family != Path(path).stem:

@@ -31,6 +31,7 @@ from typing import Any
 from aiops.account.permissions import permissions
 from aiops.compliance.model import CheckMeta, Result
 from aiops.compliance.registry import checks
+from aiops.core import aws
 
 PERMISSIONS = permissions(
     "the sweep's own findings in Security Hub (import, archive resolved)",
@@ -138,7 +139,6 @@ def plan_findings(current: list[Result], previous: list[Result] | None, *, accou
 
 def import_findings(findings: Iterable[dict[str, Any]], region: str | None = None) -> dict[str, Any]:
     """BatchImportFindings in batches of 100; returns {"imported": n, "failed": [{Id, ErrorCode, ...}]}."""
-    from aiops.core import aws
 
     hub = aws.client("securityhub", region=region)
     items = list(findings)
@@ -183,7 +183,6 @@ def apply_workflow_updates(requests: list[dict[str, Any]], region: str | None = 
     """Send the requests; an emulator without BatchUpdateFindings is reported, not fatal."""
     from botocore.exceptions import ClientError
 
-    from aiops.core import aws
 
     hub = aws.client("securityhub", region=region)
     updated = 0

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from aiops.account.permissions import permissions
 from aiops.compliance.model import Inventory
 from aiops.core import aws
+from aiops.core.settings import get_settings
 from aiops.core.times import iso as _iso
 
 PERMISSIONS = permissions(
@@ -118,7 +119,6 @@ def collect(regions: list[str] | None = None, kinds: list[str] | None = None,
             as_of: datetime | None = None) -> Inventory:
     """One sweep's inventory of the account (``regions`` default: settings); ages are measured
     against ``as_of`` (default now)."""
-    from aiops.core.settings import get_settings
 
     regions = regions or list(get_settings().regions)
     ident = aws.client("sts").get_caller_identity()

@@ -28,7 +28,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aiops.compliance.model import Result
+from aiops.core.config import load_yaml_model
 from aiops.core.errors import ConfigError
+from aiops.core.settings import get_settings
 
 ACCEPTED_RISK_TAG = "aiops:accepted-risk"
 ACCEPTED_RISK_CHECKS_TAG = "aiops:accepted-risk-checks"
@@ -61,7 +63,6 @@ class ExceptionsFile(BaseModel):
 
 
 def default_path() -> Path:
-    from aiops.core.settings import get_settings
 
     return get_settings().include_dir / "compliance" / "exceptions.yaml"
 
@@ -70,7 +71,6 @@ def load_exceptions(path: Path | None = None, known_checks: Iterable[str] | None
     path = path or default_path()
     if not path.exists():
         return []
-    from aiops.core.config import load_yaml_model
 
     doc = load_yaml_model(path, ExceptionsFile)
     if known_checks is not None:

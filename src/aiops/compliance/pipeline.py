@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiops.account.permissions import permissions
-from aiops.compliance import asff, external, history, registry
+from aiops.compliance import asff, external, history, registry, summary
 from aiops.compliance import collect as collectors
 from aiops.compliance.exceptions import apply_exceptions, load_exceptions_lenient
 from aiops.compliance.fixes import remediation_requests
 from aiops.compliance.model import Inventory, Result
+from aiops.core import aws
 from aiops.core.artifacts import ArtifactStore
+from aiops.core.reporting import send_stored_report, store_report
 from aiops.core.settings import get_settings
 from aiops.core.state import StateStore
 
@@ -107,7 +109,6 @@ def _load(evaluated: dict[str, Any]) -> tuple[dict[str, Any], list[Result]]:
 def publish_findings(evaluated: dict[str, Any], region: str | None = None) -> dict[str, Any]:
     if not get_settings().compliance_securityhub_import:
         return {"imported": 0, "failed": [], "skipped": "compliance_securityhub_import is off"}
-    from aiops.core import aws
 
     doc, results = _load(evaluated)
     region = region or aws.client("securityhub").meta.region_name
@@ -147,9 +148,6 @@ def gather_external(regions: list[str] | None = None) -> dict[str, Any]:
 
 def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | None = None,
                   run_id: str | None = None) -> dict[str, Any]:
-    from aiops.compliance import summary
-    from aiops.core import aws
-    from aiops.core.reporting import store_report
 
     s = get_settings()
     doc, results = _load(evaluated)
@@ -173,6 +171,5 @@ def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | Non
 
 
 def send_summary(stored: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
-    from aiops.core.reporting import send_stored_report
 
     return send_stored_report(stored, resend=resend)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from aiops.compliance import checks as package
 from aiops.compliance.model import CheckMeta, Inventory, Result
 
 
@@ -31,7 +32,6 @@ class Check:
 @lru_cache(maxsize=1)
 def checks() -> dict[str, Check]:
     """All registered checks by id (sorted by id)."""
-    from aiops.compliance import checks as package
 
     found: dict[str, Check] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):

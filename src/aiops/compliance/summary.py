@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 from aiops.compliance.history import SweepDiff, counts, score
+from aiops.compliance.history import partial as is_partial
 from aiops.compliance.model import SEVERITY_ORDER, Result
 from aiops.compliance.registry import checks
+from aiops.core.reporting import figure, figure_png, render_template
 
 SEVERITY_WEIGHT = {"CRITICAL": 40, "HIGH": 10, "MEDIUM": 3, "LOW": 1, "INFORMATIONAL": 0}
 
@@ -46,7 +48,6 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
                   top_n: int = 10, partial: bool | None = None) -> dict[str, Any]:
     """Everything the templates show (pure). ``partial`` (default: derived from ``errors`` and the
     results): some checks were not evaluated; their last results are carried forward and listed."""
-    from aiops.compliance.history import partial as is_partial
 
     partial = is_partial(results, errors) if partial is None else partial
     failed = [r for r in results if r.effective == "FAILED"]
@@ -90,7 +91,6 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
 
 
 def render_html(m: dict[str, Any], images: Mapping[str, str | None] | None = None) -> str:
-    from aiops.core.reporting import render_template
 
     return render_template("compliance/summary.html", m=m, img=images or {"trend": None}, title=title(m))
 
@@ -147,7 +147,6 @@ def trend_png(trend: list[dict[str, Any]]) -> bytes | None:
     points = [(t["as_of"], t["score"]) for t in trend if t["score"] is not None]
     if len(points) < 2:
         return None
-    from aiops.core.reporting import figure, figure_png
 
     fig = figure(8, 2.2)
     ax = fig.add_subplot(1, 1, 1)

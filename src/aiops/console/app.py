@@ -19,7 +19,11 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aiops.console import data, views
 from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
+from aiops.metrics.pipeline import data_until as metrics_data_until
+from aiops.metrics.store import MetricsStore
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2937;max-width:1100px}
@@ -33,9 +37,6 @@ code{background:#f3f4f6;padding:1px 4px;border-radius:3px}
 
 def status_snapshot() -> dict[str, Any]:
     """What the status page shows; each part degrades to an error message, never a 500."""
-    from aiops.core.state import StateStore
-    from aiops.metrics.pipeline import data_until as metrics_data_until
-    from aiops.metrics.store import MetricsStore
 
     s = get_settings()
     snap: dict[str, Any] = {"bucket": s.artifact_bucket, "generated": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -123,7 +124,6 @@ def _login_redirect(request: Request) -> Response | None:
 
 
 def create_app() -> FastAPI:
-    from aiops.console import data, views
 
     app = FastAPI(title="MatCarv AIOps console", docs_url=None, redoc_url=None, openapi_url=None)
     data.start_warmer(get_settings().console_warm_seconds)

@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import desc, func, select
 
+from aiops.anomaly.store import AnomalyStore
+from aiops.compliance import history
+from aiops.compliance.exceptions import load_exceptions
+from aiops.compliance.registry import checks
 from aiops.core.artifacts import ArtifactStore
 from aiops.core.state import (
     StateStore,
@@ -31,6 +35,15 @@ from aiops.core.state import (
     slo_history,
     watermarks,
 )
+from aiops.cost import decisions
+from aiops.cost.rightsizing import DATASET, DOMAIN, FILENAME
+from aiops.incidents import store as istore
+from aiops.logs.store import LogsStore
+from aiops.metrics.model import series_id
+from aiops.metrics.pipeline import SERIES_KEY, WATERMARK
+from aiops.metrics.store import MetricsStore, day_range, empty_frame
+from aiops.metrics.windowed import empty
+from aiops.traces.store import TracesStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,7 +158,6 @@ class Context:
     def metrics_watermark(self) -> datetime | None:
         """The newest metrics watermark of any account, from the state store (no STS call: the
         console reads stored data only)."""
-        from aiops.metrics.pipeline import WATERMARK
 
         with self.state.engine.connect() as conn:
             wm = conn.execute(select(func.max(watermarks.c.value)).where(watermarks.c.name == WATERMARK)).scalar()
@@ -158,7 +170,6 @@ class Context:
     # -- series and services -----------------------------------------------------------------------
     def series_refs(self) -> list[dict[str, Any]]:
         if self._refs is None:
-            from aiops.metrics.pipeline import SERIES_KEY
 
             self._refs = self.artifacts.get_json(SERIES_KEY) or []
         return self._refs
@@ -216,7 +227,6 @@ def overview(ctx: Context) -> dict[str, Any]:
 
 
 def anomaly_counts(ctx: Context, start: datetime, end: datetime) -> dict[str, int]:
-    from aiops.anomaly.store import AnomalyStore
 
     frame = AnomalyStore(ctx.artifacts).read("anomalies", start, end)
     if frame is None or not len(frame):
@@ -332,7 +342,6 @@ STORED_DOMAINS = ("metrics/", "anomaly/", "logs/", "traces/")
 def stored_fingerprint(ctx: Context, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
     """(key, ETag) of every bucket object a service page over [start, end) may read: unchanged
     fingerprint, unchanged page parts (a re-run or backfill changes an ETag)."""
-    from aiops.metrics.store import day_range
 
     days = {d.isoformat() for d in day_range(start, end)}
     found = []
@@ -368,7 +377,6 @@ def by_day(ctx: Context, domain: str, part: tuple[Any, ...], start: datetime, en
     pieces are shared: callers get a new, clipped frame and never modify a piece."""
     import pandas as pd
 
-    from aiops.metrics.store import day_range
 
     prints = _day_fingerprints(ctx, domain)
     pieces = []
@@ -420,7 +428,6 @@ def service_view(ctx: Context, service: str, rng: str, end: datetime | None = No
 
 
 def _pick_series(refs: list[dict[str, Any]], limit: int = 8) -> list[dict[str, Any]]:
-    from aiops.metrics.model import series_id
 
     order = {m: i for i, m in enumerate(KEY_METRICS)}
     ranked = sorted(refs, key=lambda r: (order.get(r["metric"], 99), r["resource_id"], r["metric"]))
@@ -432,9 +439,6 @@ def _pick_series(refs: list[dict[str, Any]], limit: int = 8) -> list[dict[str, A
 
 def service_metrics(ctx: Context, refs: list[dict[str, Any]], start: datetime,
                     end: datetime) -> list[dict[str, Any]]:
-    from aiops.anomaly.store import AnomalyStore
-    from aiops.metrics.model import series_id
-    from aiops.metrics.store import MetricsStore, empty_frame
 
     ids = sorted(series_id(r["namespace"], r["metric"], r["dimensions"], r["stat"]) for r in refs)
     if not ids:
@@ -477,7 +481,6 @@ def service_metrics(ctx: Context, refs: list[dict[str, Any]], start: datetime,
 
 def _day_cached_read(ctx: Context, store: Any, domain: str) -> Callable[..., pd.DataFrame]:
     """A windowed store's ``read(dataset, start, end, services)`` through :func:`by_day`."""
-    from aiops.metrics.windowed import empty
 
     plain = type(store).read
 
@@ -490,7 +493,6 @@ def _day_cached_read(ctx: Context, store: Any, domain: str) -> Callable[..., pd.
 
 
 def logs_view(ctx: Context, service: str, start: datetime, end: datetime) -> dict[str, Any] | None:
-    from aiops.logs.store import LogsStore
 
     store = LogsStore(ctx.artifacts)
     store.read = _day_cached_read(ctx, store, "logs/")  # type: ignore[method-assign]
@@ -505,7 +507,6 @@ def logs_view(ctx: Context, service: str, start: datetime, end: datetime) -> dic
 
 
 def traces_view(ctx: Context, service: str, start: datetime, end: datetime) -> dict[str, Any] | None:
-    from aiops.traces.store import TracesStore
 
     store = TracesStore(ctx.artifacts)
     store.read = _day_cached_read(ctx, store, "traces/")  # type: ignore[method-assign]
@@ -565,7 +566,6 @@ def incident_list(ctx: Context, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def incident_detail(ctx: Context, incident_id: str) -> dict[str, Any] | None:
-    from aiops.incidents import store as istore
 
     try:
         row = istore.get(incident_id, store=ctx.state)
@@ -588,8 +588,6 @@ def incident_detail(ctx: Context, incident_id: str) -> dict[str, Any] | None:
 
 # -- cost ------------------------------------------------------------------------------------------
 def cost_view(ctx: Context) -> dict[str, Any]:
-    from aiops.cost import decisions
-    from aiops.cost.rightsizing import DATASET, DOMAIN, FILENAME
 
     now = ctx.as_of()
     days = ctx.artifacts.partitions("cost", "reports")
@@ -610,9 +608,6 @@ def cost_view(ctx: Context) -> dict[str, Any]:
 
 # -- compliance ------------------------------------------------------------------------------------
 def compliance_view(ctx: Context) -> dict[str, Any]:
-    from aiops.compliance import history
-    from aiops.compliance.exceptions import load_exceptions
-    from aiops.compliance.registry import checks
 
     now = ctx.as_of()
     trend = history.trend(ctx.state, now + timedelta(days=365), limit=30)

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from aiops.account.permissions import permissions
+from aiops.core import aws
 
 PERMISSIONS = permissions(
     "acknowledging processed messages of the watched queues",
@@ -55,7 +56,6 @@ def ack_messages(receipt_list: list[dict[str, str]], queue_url: str) -> dict[str
     """Delete processed messages (DeleteMessageBatch, 10 per call). A handle SQS refuses (the message
     became visible again and was received by another run) is reported, not fatal: that run sees a
     re-delivery and deletes it."""
-    from aiops.core import aws
 
     if not receipt_list:
         return {"deleted": 0, "failed": []}

@@ -43,6 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from aiops.core.connections import quick_connection
+from aiops.core.redact import private_file
 from aiops.core.settings import get_settings
 
 metadata = MetaData()
@@ -298,7 +300,6 @@ def state_db_url(conn_id: str | None = None) -> str:
     """SQLAlchemy URL of the state store: the Airflow connection, else the default SQLite file."""
     settings = get_settings()
     conn_id = conn_id or settings.state_conn_id
-    from aiops.core.connections import quick_connection
 
     decided, quick = quick_connection(conn_id)  # the plain cases without importing Airflow (fast CLI)
     conn: Any = quick
@@ -373,7 +374,6 @@ def _engine(url: str) -> Engine:
         if url not in _engines:
             if url.startswith("sqlite"):
                 if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                    from aiops.core.redact import private_file
 
                     private_file(url[len("sqlite:///"):].split("?")[0])  # readable by its owner only
                 _engines[url] = _sqlite_engine(url)

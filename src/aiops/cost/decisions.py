@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, insert, or_, select
 
 from aiops.core.state import StateStore, cost_decisions, remediation_requests
 from aiops.core.times import utc_or_none as _utc
+from aiops.remediation.pipeline import request_id
 
 if TYPE_CHECKING:
     from aiops.cost.model import RecommendationDecision
@@ -91,7 +92,6 @@ def history(store: StateStore | None = None) -> list[dict[str, Any]]:
 def realised_savings(day: datetime, store: StateStore | None = None) -> dict[str, Any]:
     """Applied recommendations up to the end of ``day`` with their remediation status, and the
     savings accrued by those that succeeded (estimated monthly savings x days since completion)."""
-    from aiops.remediation.pipeline import request_id
 
     store = store or StateStore()
     store._ready()

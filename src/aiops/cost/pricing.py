@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.core.config import load_yaml_model
 from aiops.core.settings import get_settings
 
 
@@ -86,7 +87,6 @@ def is_graviton(instance_type: str) -> bool:
 
 def load_prices(path: Path | None = None) -> PriceTable:
     path = path or get_settings().include_dir / "pricing" / "aws_us_east_1.yaml"
-    from aiops.core.config import load_yaml_model
 
     return load_yaml_model(path, PriceTable)
 

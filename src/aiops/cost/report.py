@@ -16,7 +16,12 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.readiness import DataNotReady
+from aiops.core.reporting import figure, figure_png, render_template, send_stored_report, store_report
 from aiops.core.settings import get_settings
+from aiops.cost import decisions, spend
+from aiops.cost.rightsizing import DATASET, DOMAIN, FILENAME
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +59,6 @@ def breakdown(frame: pd.DataFrame, day: date) -> list[dict[str, Any]]:
 def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
     import pandas as pd
 
-    from aiops.core.reporting import figure, figure_png
 
     fig = figure(9, 3.0)
     ax = fig.add_subplot(1, 1, 1)
@@ -71,7 +75,6 @@ def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
 
 
 def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
-    from aiops.core.reporting import figure, figure_png
 
     top = sorted(rows, key=lambda r: -abs(r["dod_usd"]))[:8][::-1]
     fig = figure(9, 3.0)
@@ -88,7 +91,6 @@ def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
 def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
     import pandas as pd
 
-    from aiops.core.reporting import figure, figure_png
 
     recent = frame[frame["day"] > pd.Timestamp(day) - pd.Timedelta(days=30)]
     pivot = recent.pivot_table(index="day", columns="key", values="cost", aggfunc="sum").fillna(0.0)
@@ -103,8 +105,6 @@ def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
 
 
 def _open_recommendations(day: date) -> dict[str, Any]:
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.cost.rightsizing import DATASET, DOMAIN, FILENAME
 
     store = ArtifactStore()
     days = [d for d in store.partitions(DOMAIN, DATASET) if d <= (day + timedelta(days=1)).isoformat()]
@@ -122,8 +122,6 @@ def build_report(day: date | str, run_id: str | None = None) -> dict[str, Any]:
     latest pointer, :func:`aiops.core.reporting.store_report`); returns the stored keys and a summary."""
     import pandas as pd
 
-    from aiops.core.reporting import store_report
-    from aiops.cost import decisions, spend
 
     s = get_settings()
     day = date.fromisoformat(day) if isinstance(day, str) else day
@@ -135,7 +133,6 @@ def build_report(day: date | str, run_id: str | None = None) -> dict[str, Any]:
     log.info("Cost Explorer: %s rows", {k: len(v) for k, v in frames.items()})
     total = frames["service"].groupby("day", as_index=False)["cost"].sum()
     if total.empty or pd.Timestamp(day) not in set(total["day"]):
-        from aiops.core.readiness import DataNotReady
 
         raise DataNotReady(f"cost report {day}", f"Cost Explorer has no cost for {day} yet (is the day complete?)")
     tables = {name: breakdown(frame, day) for name, frame in frames.items()}
@@ -215,7 +212,6 @@ def render_text(summary: dict[str, Any]) -> str:
 
 
 def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
-    from aiops.core.reporting import render_template
 
     return render_template("cost/report.html", s=summary, img=img, money=lambda x: f"{x:,.2f}", signed=_signed,
                            delta=lambda x: f"{x:+,.2f}")
@@ -223,6 +219,5 @@ def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
 
 def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
     """Email the stored report once per day (a rerun re-renders; ``resend`` sends again)."""
-    from aiops.core.reporting import send_stored_report
 
     return send_stored_report(report, resend=resend)

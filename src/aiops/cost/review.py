@@ -11,10 +11,9 @@ only R2; "Dismiss" with ``defer: R1`` dismisses all but R1.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from aiops.cost.model import DecisionKind, Recommendation, RecommendationDecision
+from aiops.cost.model import DecisionKind, Recommendation, RecommendationDecision
 
 OPTIONS: dict[str, DecisionKind] = {"Apply": "apply", "Defer": "defer", "Dismiss": "dismiss"}
 FIELDS: tuple[DecisionKind, ...] = ("apply", "defer", "dismiss")
@@ -100,8 +99,6 @@ def decisions_from_answer(chosen: list[str], params_input: dict[str, Any] | None
                           recs: list[Recommendation]) -> list[RecommendationDecision]:
     """One decision per recommendation; a recommendation listed in two fields is an error (the
     approver must say one thing)."""
-    from aiops.cost.model import RecommendationDecision
-
     if not chosen or chosen[0] not in OPTIONS:
         raise ValueError(f"expected one of {sorted(OPTIONS)}, got {chosen}")
     default = OPTIONS[chosen[0]]

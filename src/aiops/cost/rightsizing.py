@@ -15,8 +15,18 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.identity import current_account
 from aiops.core.settings import get_settings
 from aiops.core.times import utc as _utc
+from aiops.cost import decisions, external, review
+from aiops.cost import decisions as store
+from aiops.cost.collect import collect_inventory
+from aiops.cost.model import Recommendation
+from aiops.cost.pricing import default_prices
+from aiops.cost.review import decisions_from_answer
+from aiops.cost.rules import RuleContext, Thresholds, evaluate
+from aiops.cost.utilisation import read_metrics, summarise
 
 log = logging.getLogger(__name__)
 DOMAIN, DATASET, FILENAME = "cost", "rightsizing", "recommendations.json"
@@ -26,13 +36,6 @@ DOMAIN, DATASET, FILENAME = "cost", "rightsizing", "recommendations.json"
 
 def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str, Any]:
     """Recommendations as of ``at`` (the run's data interval end), stored under ``dt=<day>``."""
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.core.identity import current_account
-    from aiops.cost import decisions, external, review
-    from aiops.cost.collect import collect_inventory
-    from aiops.cost.pricing import default_prices
-    from aiops.cost.rules import RuleContext, Thresholds, evaluate
-    from aiops.cost.utilisation import read_metrics, summarise
 
     s = get_settings()
     at = _utc(at)
@@ -89,9 +92,6 @@ def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: st
     """Record the review's answer; returns ``remediate`` trigger kwargs (``trigger_run_id``, ``conf``).
 
     ``summary`` is ``recommend``'s XCom: its recommendations are validated here, where they are read."""
-    from aiops.cost import decisions as store
-    from aiops.cost.model import Recommendation
-    from aiops.cost.review import decisions_from_answer
 
     s = get_settings()
     user = answer.get("responded_by_user") or answer.get("responded_by") or {}  # the HITL task's XCom

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiops.core.settings import get_settings
 from aiops.cost.collect import KEEP_TAG, Inventory, Resource, is_true
 from aiops.cost.model import RightsizingRecommendation
 from aiops.cost.pricing import PriceTable, family_of, is_burstable, is_graviton
@@ -46,7 +47,6 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        from aiops.core.settings import get_settings
 
         s = get_settings()
         return cls(lookback_days=s.cost_lookback_days, cpu_percentile=s.cost_cpu_percentile,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from aiops.metrics.store import MetricsStore
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -67,7 +69,6 @@ class Utilisation:
 
 
 def read_metrics(start: datetime, end: datetime) -> pd.DataFrame:
-    from aiops.metrics.store import MetricsStore
 
     frame = MetricsStore().read(start, end, columns=COLUMNS)
     wanted = {("AWS/EC2", "CPUUtilization"), ("AWS/EC2", "NetworkIn"), ("AWS/EC2", "NetworkOut"),

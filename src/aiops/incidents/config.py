@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiops.core.config import load_yaml_model
 from aiops.core.errors import ConfigError
 from aiops.core.settings import get_settings
 
@@ -68,7 +69,6 @@ def default_path() -> Path:
 
 def load_rules(path: Path | None = None) -> MatchConfig:
     path = path or default_path()
-    from aiops.core.config import load_yaml_model
 
     if not path.exists():
         raise ConfigError(path, "", "file not found")

@@ -17,6 +17,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiops.core.state import (
+    StateStore,
+    alert_ledger,
+    alert_notifications,
+    audit_log,
+    incidents,
+    remediation_requests,
+)
 from aiops.core.times import lenient_utc
 
 
@@ -28,7 +36,6 @@ def first_activity(store: Any = None) -> datetime | None:
     """The earliest thing the platform recorded (a stand-in for 'started' when none is given)."""
     from sqlalchemy import func, select
 
-    from aiops.core.state import StateStore, alert_ledger, audit_log
 
     store = store or StateStore()
     store._ready()
@@ -42,13 +49,6 @@ def first_activity(store: Any = None) -> datetime | None:
 def startup_figures(since: datetime, minutes: float = 30, *, store: Any = None) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from aiops.core.state import (
-        StateStore,
-        alert_ledger,
-        alert_notifications,
-        incidents,
-        remediation_requests,
-    )
 
     store = store or StateStore()
     store._ready()
@@ -76,7 +76,6 @@ def startup_figures(since: datetime, minutes: float = 30, *, store: Any = None) 
 def incident_figures(since: datetime, until: datetime | None = None, *, store: Any = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, incidents, remediation_requests
 
     store = store or StateStore()
     store._ready()

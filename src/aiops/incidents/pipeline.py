@@ -18,8 +18,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.incidents import postmortem
 from aiops.incidents import store as incidents
 from aiops.incidents.model import RecoveryResult, TriageDecision
+from aiops.incidents.runbook_rules import back_in_band, latest_request, remediate_conf
+from aiops.incidents.triage import SNAPSHOT_BEFORE, gather_evidence, metric_snapshot
+from aiops.remediation.preapproval import decide_for_incident, record_grant
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,6 @@ def incident_ids(events_extra: list[dict[str, Any]], conf_incident_id: str | Non
 
 
 def evidence_key(incident: dict[str, Any]) -> str:
-    from aiops.core.artifacts import ArtifactStore
 
     return ArtifactStore.key("incidents", "evidence", incident["first_seen"], f"{incident['incident_id']}.json")
 
@@ -45,8 +49,6 @@ def evidence_key(incident: dict[str, Any]) -> str:
 def triage(incident_id: str, *, run_id: str) -> dict[str, Any]:
     """Gather and store the evidence, move detected -> triaged; returns the decision for this run
     (:class:`~aiops.incidents.model.TriageDecision` as JSON: the task's XCom)."""
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.incidents.triage import gather_evidence
 
     incident = incidents.get(incident_id)
     base = {"incident_id": incident_id, "title": incident["title"], "run_id": run_id}
@@ -84,8 +86,6 @@ def trigger_run_id(incident_id: str, run_id: str) -> str:
 def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[dict[str, Any]]:
     """triaged -> remediating for those with a runbook (returns TriggerDagRunOperator kwargs),
     triaged -> escalated for those without."""
-    from aiops.incidents.runbook_rules import remediate_conf
-    from aiops.remediation.preapproval import decide_for_incident, record_grant
 
     out = []
     for decision in map(TriageDecision.model_validate, decisions):  # triage's XCom, validated where read
@@ -149,7 +149,6 @@ def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
     escalated when it did not run / was rejected / failed or the signal stays out past the runbook's
     ``within_minutes``. None means 'not yet' (the sensor pokes again). Returns a
     :class:`~aiops.incidents.model.RecoveryResult` as JSON."""
-    from aiops.incidents.runbook_rules import back_in_band, latest_request
 
     decision = TriageDecision.model_validate(raw_decision)  # triage's XCom, validated where read
     if decision.action != "remediate" or decision.match is None:
@@ -195,8 +194,6 @@ def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
 
 
 def write_postmortem(raw_result: dict[str, Any], *, run_id: str) -> dict[str, Any] | None:
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.incidents import postmortem
 
     result = RecoveryResult.model_validate(raw_result)  # check_recovery's XCom, validated where read
     if result.outcome != "resolved":
@@ -205,7 +202,6 @@ def write_postmortem(raw_result: dict[str, Any], *, run_id: str) -> dict[str, An
     evidence = ArtifactStore().get_json(result.evidence) if result.evidence else {}
     primary = (evidence or {}).get("primary_signal")
     if primary:  # re-read the metric through the recovery, so the plot shows it back in its band
-        from aiops.incidents.triage import SNAPSHOT_BEFORE, metric_snapshot
 
         incident = incidents.get(incident_id)
         evidence["metric_at_triage"] = evidence.get("metric")  # what the timeline's 'triaged' entry quotes

@@ -13,6 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.reporting import data_uri, figure, figure_png, render_template
+from aiops.core.state import StateStore, remediation_requests
 from aiops.incidents import store as incidents
 
 DOMAIN, DATASET = "incidents", "postmortems"
@@ -43,7 +46,6 @@ def durations(incident: dict[str, Any]) -> dict[str, float | None]:
 
 
 def plot_metric(evidence: dict[str, Any], incident: dict[str, Any]) -> bytes | None:
-    from aiops.core.reporting import figure, figure_png
 
     metric = evidence.get("metric") or {}
     points = metric.get("points") or []
@@ -73,7 +75,6 @@ def actions_taken(incident: dict[str, Any]) -> list[dict[str, Any]]:
     """Remediation requests of the incident (remediate records incident_id), with their approvers."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, remediation_requests
 
     store = StateStore()
     store._ready()
@@ -209,7 +210,6 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
            timeline: list[dict[str, Any]] | None = None) -> tuple[str, str]:
     """(markdown, html) of the post-mortem from one :func:`model`; ``plot_src`` is the plot's image
     URL (data: URI). ``actions``/``timeline`` default to the state store's."""
-    from aiops.core.reporting import render_template
 
     actions = actions_taken(incident) if actions is None else actions
     timeline = incidents.timeline(incident["incident_id"]) if timeline is None else timeline
@@ -221,8 +221,6 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
 
 def write(incident_id: str, *, evidence: dict[str, Any] | None, verification: dict[str, Any] | None) -> dict[str, Any]:
     """Render and store the post-mortem; returns the keys and the measured times."""
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.core.reporting import data_uri
 
     incident = incidents.get(incident_id)
     png = plot_metric(evidence or {}, incident)

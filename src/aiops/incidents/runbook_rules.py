@@ -18,6 +18,10 @@ from typing import Any
 
 from aiops.account.permissions import permissions
 from aiops.core import aws
+from aiops.core.state import StateStore, remediation_requests
+from aiops.incidents.config import PLACEHOLDER, check_against_catalog, load_rules
+from aiops.remediation.catalog import load_catalog
+from aiops.remediation.preapproval import signal_direction
 
 PERMISSIONS = permissions(
     "runbook choice: ASG and target health",
@@ -36,7 +40,6 @@ class Unresolvable(LookupError):
 
 
 def _resolve(template: str, signal: dict[str, Any], incident: dict[str, Any]) -> str:
-    from aiops.incidents.config import PLACEHOLDER
 
     match = PLACEHOLDER.match(template)
     if not match:
@@ -76,9 +79,6 @@ def _instance_in_target_group(dimension: str | None) -> str:
 
 
 def matching_runbooks(incident: dict[str, Any], signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from aiops.incidents.config import check_against_catalog, load_rules
-    from aiops.remediation.catalog import load_catalog
-    from aiops.remediation.preapproval import signal_direction
 
     config = load_rules()
     catalog = load_catalog()
@@ -124,7 +124,6 @@ def latest_request(incident_id: str) -> dict[str, Any] | None:
     """The newest remediate request made for the incident (remediate records ``incident_id``)."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, remediation_requests
 
     store = StateStore()
     store._ready()
@@ -152,7 +151,7 @@ def back_in_band(signal: dict[str, Any], *, since: datetime, incident_start: dat
                  now: datetime | None = None) -> dict[str, Any]:
     """Is the newest datapoint after ``since`` inside the band? The band is the seasonal baseline
     at that time where history allows, else the pre-incident baseline (the 3 h before the incident)."""
-    from aiops.incidents.triage import _get_series, seasonal_band
+    from aiops.incidents.triage import _get_series, seasonal_band  # lazy: cycle with aiops.incidents.triage
 
     now = now or datetime.now(UTC)
     recent = [(ts, v) for ts, v in _get_series(signal, since - timedelta(minutes=5), now + timedelta(minutes=1), 60)

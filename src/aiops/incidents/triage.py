@@ -30,8 +30,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.account.permissions import permissions
+from aiops.anomaly.store import AnomalyStore
 from aiops.core import aws
 from aiops.core.settings import get_settings
+from aiops.incidents.runbook_rules import baseline_band, matching_runbooks
+from aiops.metrics import derived
+from aiops.metrics.collect import metric_data_pages
 from aiops.metrics.model import parse_series_id, series_id
 
 PERMISSIONS = permissions(
@@ -85,8 +89,6 @@ def signals_of(incident: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- metric snapshot + band --------------------------------------------------------------------
 def _get_series(signal: dict[str, Any], start: datetime, end: datetime, period: int) -> list[tuple[datetime, float]]:
-    from aiops.metrics import derived
-    from aiops.metrics.collect import metric_data_pages
 
     if derived.is_derived(signal.get("namespace")):  # computed from logs/traces: in the derived store, not CloudWatch
         return derived.points(signal["series_id"], start, end)
@@ -127,7 +129,6 @@ def seasonal_band(history: list[tuple[datetime, float]], at: list[datetime], *, 
 
 
 def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, tuple[float, float, float]]:
-    from aiops.anomaly.store import AnomalyStore
 
     frame = AnomalyStore().read("scores", start, end)
     if frame is None or not len(frame):
@@ -151,7 +152,6 @@ def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, p
     fallback = seasonal_band(history, [ts for ts, _ in window], period=period)
     if not any(fallback) and incident_start is not None:
         # too little history for a seasonal band: the pre-incident baseline instead
-        from aiops.incidents.runbook_rules import baseline_band
 
         flat = baseline_band(history, incident_start)
         fallback = [flat] * len(window)
@@ -200,7 +200,6 @@ def _fmt_range(lo: float, hi: float, unit: str) -> str:
 def derived_evidence(service: str | None, start: datetime, end: datetime, *, period: int = 300) -> dict[str, Any]:
     """The service's derived series at their worst in [start, end) vs the expected band there (the
     anomaly detector's band where it scored the point, else the seasonal baseline of the series)."""
-    from aiops.metrics import derived
 
     if not service:
         return {"series": []}
@@ -283,7 +282,7 @@ def error_lines(groups: list[str], start: datetime, end: datetime, *, samples: i
 # -- recent changes ------------------------------------------------------------------------------
 def recent_changes(resource_ids: list[str], start: datetime, end: datetime, *, limit: int = 50) -> dict[str, Any]:
     try:
-        from aiops.security.collect import events_between
+        from aiops.security.collect import events_between  # lazy: optional collector, ImportError fallback
     except ImportError:  # the CloudTrail collector is not installed in this deployment
         return {"source": "cloudtrail", "available": False, "events": []}
     records = events_between(start, end, resource_ids=resource_ids or None)
@@ -318,7 +317,6 @@ def _safely(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
                     open_incidents: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    from aiops.incidents.runbook_rules import matching_runbooks
 
     now = now or datetime.now(UTC)
     settings = get_settings()

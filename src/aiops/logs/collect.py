@@ -18,6 +18,7 @@ from typing import Any
 
 from aiops.account.permissions import permissions
 from aiops.core import aws
+from aiops.logs.store import COUNT_COLUMNS, SIGNATURE_COLUMNS
 
 PERMISSIONS = permissions(
     "application log groups and their events",
@@ -132,7 +133,6 @@ def collect(start: datetime, end: datetime, groups: list[LogGroup] | None = None
 def to_frames(reduced: Reduced) -> tuple[Any, Any]:
     import pandas as pd
 
-    from aiops.logs.store import COUNT_COLUMNS, SIGNATURE_COLUMNS
 
     counts = pd.DataFrame(
         [{"service": s, "env": e, "timestamp": datetime.fromtimestamp(b, UTC), "errors": v[0], "warnings": v[1],

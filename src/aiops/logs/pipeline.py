@@ -14,6 +14,10 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from aiops.logs import collect
+from aiops.logs.store import LogsStore
+from aiops.metrics import derived
+from aiops.metrics.derived import LOG_ERRORS
 from aiops.metrics.windowed import Collection
 
 if TYPE_CHECKING:
@@ -32,7 +36,6 @@ def error_points(counts: pd.DataFrame, start: datetime, end: datetime,
     zero-filled over [start, end) for every service with lines in the window."""
     import pandas as pd
 
-    from aiops.metrics.derived import LOG_ERRORS
 
     out = []
     grid = pd.date_range(pd.Timestamp(start).floor("5min"), end, freq="5min", inclusive="left", tz=UTC)
@@ -47,9 +50,6 @@ def error_points(counts: pd.DataFrame, start: datetime, end: datetime,
 
 
 def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
-    from aiops.logs import collect
-    from aiops.logs.store import LogsStore
-    from aiops.metrics import derived
 
     start, end = datetime.fromisoformat(chunk["start"]), datetime.fromisoformat(chunk["end"])
     groups = collect.service_log_groups()

@@ -62,7 +62,7 @@ class LogsStore(DatasetStore):
         return pd.concat(out, ignore_index=True)
 
     def top_signatures(self, start: datetime, end: datetime, *, service: str, limit: int = 10) -> list[dict[str, Any]]:
-        from aiops.logs.collect import top
+        from aiops.logs.collect import top  # lazy: cycle with aiops.logs.collect
 
         frame = self.read("signatures", start, end, [service])
         return top(list(zip(frame["signature"], frame["count"].astype(int), frame["sample"], strict=True)), limit)

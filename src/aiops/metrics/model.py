@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.core.config import load_yaml_model
 from aiops.core.settings import get_settings
 
 STORE_COLUMNS = {
@@ -78,7 +79,6 @@ class MetricCatalog(BaseModel):
 def load_catalog(path: Path | None = None) -> MetricCatalog:
     """Load and validate ``include/metrics/catalog.yaml``; errors name the file and the field."""
     path = path or get_settings().include_dir / "metrics" / "catalog.yaml"
-    from aiops.core.config import load_yaml_model
 
     return load_yaml_model(path, MetricCatalog)
 

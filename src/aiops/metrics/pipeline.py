@@ -23,9 +23,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.identity import current_account
 from aiops.core.settings import Settings, get_settings
+from aiops.core.state import StateStore
 from aiops.core.times import floor as _floor
 from aiops.core.times import utc as _utc
+from aiops.metrics.collect import CallStats, SeriesRef, discover_series, fetch_metric_data
+from aiops.metrics.model import STORE_COLUMNS, default_catalog
+from aiops.metrics.quality import validate_metrics
+from aiops.metrics.store import MetricsStore, empty_frame
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +106,6 @@ def data_until(store: Any = None, *, account_id: str | None = None) -> datetime 
     """How far the connected account's metrics are extracted: its watermark, when the data it vouches
     for exists. A watermark whose last day partition is missing from the artifact store (the bucket was
     emptied or replaced) is not trusted: None, so the next run pulls the history again."""
-    from aiops.core.identity import current_account
-    from aiops.core.state import StateStore
-    from aiops.metrics.store import MetricsStore
 
     account_id = account_id if account_id is not None else current_account()
     watermark = (store or StateStore()).get_watermark(WATERMARK, account_id=account_id)
@@ -127,9 +131,6 @@ def plan(interval_start: datetime, interval_end: datetime, conf: dict[str, Any] 
 
 def discover() -> dict[str, Any]:
     """Discover series and save the list to the artifact store; returns its key and counts."""
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.metrics.collect import CallStats, discover_series
-    from aiops.metrics.model import default_catalog
 
     stats = CallStats()
     refs = discover_series(default_catalog(), get_settings().regions, stats=stats)
@@ -146,8 +147,6 @@ def discover() -> dict[str, Any]:
 def to_frame(data: dict[str, tuple[list[datetime], list[float]]], refs: dict[str, Any]) -> Any:
     import pandas as pd
 
-    from aiops.metrics.model import STORE_COLUMNS
-    from aiops.metrics.store import empty_frame
 
     parts = []
     for sid, (ts, vals) in data.items():
@@ -168,11 +167,6 @@ def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[s
     """Pull one chunk, validate it, upsert the good series, quarantine the bad ones."""
     import time
 
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.metrics.collect import CallStats, SeriesRef, fetch_metric_data
-    from aiops.metrics.model import default_catalog
-    from aiops.metrics.quality import validate_metrics
-    from aiops.metrics.store import MetricsStore
 
     s = get_settings()
     window = Chunk.from_dict(chunk)
@@ -207,8 +201,6 @@ def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[s
 
 def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
     """Advance the watermark and summarise the run (the Asset event's extra)."""
-    from aiops.core.identity import current_account
-    from aiops.core.state import StateStore
 
     results = sorted(results, key=lambda r: r["start"])
     end = max(_utc(r["end"]) for r in results)

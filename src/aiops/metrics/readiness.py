@@ -10,13 +10,13 @@ from datetime import datetime
 
 from aiops.core.readiness import Coverage, check_metrics
 from aiops.core.times import utc as _utc
+from aiops.metrics import pipeline
+from aiops.metrics.store import MetricsStore
 
 
 def metrics_coverage() -> Coverage:
     """What the metrics store holds: oldest point and the extraction watermark (of the connected
     account, when the data it vouches for exists: :func:`aiops.metrics.pipeline.data_until`)."""
-    from aiops.metrics import pipeline
-    from aiops.metrics.store import MetricsStore
 
     until = pipeline.data_until()
     store = MetricsStore()

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.core.artifacts import ArtifactStore
+from aiops.core.state import StateStore
+from aiops.metrics.pipeline import plan_range, split_days
 from aiops.metrics.store import day_range
 
 if TYPE_CHECKING:
@@ -167,8 +169,6 @@ class Collection:
     unions: tuple[str, ...] = ("quarantined",)  # list chunk results merged by publish
 
     def plan(self, interval_start: datetime, interval_end: datetime, conf: dict[str, Any] | None) -> list[dict[str, str]]:
-        from aiops.core.state import StateStore
-        from aiops.metrics.pipeline import plan_range, split_days
 
         watermark = StateStore().get_watermark(self.watermark)
         start, end, reason = plan_range(interval_start, interval_end, conf, watermark)
@@ -178,7 +178,6 @@ class Collection:
 
     def publish(self, results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
         """Advance the watermark to the newest chunk end (never backwards) and sum the chunks."""
-        from aiops.core.state import StateStore
 
         if not results:
             return {"chunks": 0}

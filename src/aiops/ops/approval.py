@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
+from aiops.remediation.approvals import md_escape
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,10 +33,8 @@ class PatchInstallApprovalOperator(ApprovalOperator):
         self.plan_task_id = plan_task_id
 
     def execute(self, context: Context) -> Any:
-        from aiops.core.state import StateStore
-        from aiops.ops.pipeline import approved_plan
-        from aiops.remediation.approvals import md_escape
-        from aiops.remediation.pipeline import approvers_for
+        from aiops.ops.pipeline import approved_plan  # lazy: DAG parse path
+        from aiops.remediation.pipeline import approvers_for  # lazy: DAG parse path
 
         ti = context["ti"]
         plan = approved_plan("ops_patching", ti.run_id)  # the stored plan, not the XCom
@@ -64,8 +64,7 @@ class PatchInstallApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from aiops.core.state import StateStore
-        from aiops.ops.pipeline import approved_plan
+        from aiops.ops.pipeline import approved_plan  # lazy: DAG parse path
 
         plan = approved_plan("ops_patching", context["ti"].run_id)
         user = (event.get("responded_by_user") or {}).get("id")

@@ -31,8 +31,11 @@ from zoneinfo import ZoneInfo
 from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
 from aiops.core import aws
-from aiops.ops.plan import Change, Skip, is_protected, tag_dict
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore
+from aiops.ops.plan import Change, Skip, change_key, is_protected, tag_dict
 from aiops.ops.policy import DAYS, MaintenanceWindow, PatchPolicy, parse_hhmm
+from aiops.remediation import engine, records
 from aiops.remediation.actions import action, get_action, operator_action
 from aiops.remediation.guards import TargetInfo
 
@@ -171,7 +174,6 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
 
 def _default_approvers() -> list[str]:
     """Who approves an install whose policy names nobody: every approval has assigned users."""
-    from aiops.core.settings import get_settings
 
     return list(get_settings().ops_patch_approvers)
 
@@ -255,9 +257,6 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
     batch after it, of any policy). ``approved_by``: the verified approver of a prod install (the
     others are approved by their enforce-mode policy). Idempotent: a batch whose instances are
     recorded done is not sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
-    from aiops.core.state import StateStore
-    from aiops.ops.plan import change_key
-    from aiops.remediation import engine, records
 
     store = StateStore()
     act = get_action(INSTALL)

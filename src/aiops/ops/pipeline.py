@@ -13,7 +13,11 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore, audit_log
 from aiops.core.times import utc as as_utc
+from aiops.ops import log_retention, patching, scheduling, snapshots
 from aiops.ops.plan import Change, execute, finish_plan, store_plan, store_result
 from aiops.ops.policy import load_policies
 
@@ -40,8 +44,6 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
     ``operation`` (``auto`` | ``scan``) and ``scan`` (false: no scan this run); for scheduling
     ``reconcile`` (true: bring every scheduled instance to its schedule's state now).
     """
-    from aiops.core.settings import get_settings
-    from aiops.core.state import StateStore
 
     conf = dict(conf or {})
     settings = get_settings()
@@ -50,13 +52,11 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
     extra: dict[str, Any] = {}
     findings: list[dict[str, Any]] = []
     if workflow == "ops_snapshots":
-        from aiops.ops import snapshots
 
         policies = load_policies("snapshots")
         changes, skipped = snapshots.plan_snapshots(policies.policies, snapshots.collect(), at)
         errors, interval = policies.error_lines(), day
     elif workflow == "ops_log_retention":
-        from aiops.ops import log_retention
 
         policies = load_policies("log_retention")
         changes, skipped, findings = log_retention.plan_retention(
@@ -64,7 +64,6 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
             default_mode=settings.ops_log_retention_default_mode)
         errors, interval = policies.error_lines(), day
     elif workflow == "ops_scheduling":
-        from aiops.ops import scheduling
 
         schedules, asg_schedules = load_policies("schedules"), load_policies("asg_schedules")
         begin = as_utc(start) if start is not None else at
@@ -76,7 +75,6 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
         interval = at.strftime("%Y-%m-%dT%H:%M")
         extra["window"] = {"start": begin.isoformat(), "end": at.isoformat()}
     elif workflow == "ops_patching":
-        from aiops.ops import patching
 
         policies = load_policies("patching")
         changes, skipped, extra = patching.plan_patching(
@@ -126,7 +124,6 @@ def ops_plan_hash(plan: Mapping[str, Any]) -> str:
 def _run_audit(run_id: str, action: str, actor: str | None = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, audit_log
 
     store = StateStore()
     store.schema_version()  # migrated
@@ -140,7 +137,6 @@ def _run_audit(run_id: str, action: str, actor: str | None = None) -> list[dict[
 def approved_plan(workflow: str, run_id: str) -> dict[str, Any]:
     """The plan this run stored (located and hash-checked through the state store's audit entry for
     the run, never through XCom). Raises :class:`OpsPlanRefused`."""
-    from aiops.core.artifacts import ArtifactStore
 
     entries = _run_audit(run_id, "ops.plan", actor=workflow)
     if not entries:
@@ -201,8 +197,6 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
                     run_id: str | None) -> dict[str, Any]:
     """Install batch by batch (see :func:`aiops.ops.patching.run_install`); raises when a batch
     failed or left an instance unhealthy (the remaining batches were not started)."""
-    from aiops.core.settings import get_settings
-    from aiops.ops import patching
 
     approved, approved_by = False, None
     if run_id:
@@ -227,9 +221,6 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
 def compliance_report(plan: Mapping[str, Any] | None, scan_command_id: str | None,
                       installs: list[Mapping[str, Any] | None], *, run_id: str | None) -> dict[str, Any]:
     """Patch compliance of every instance the run scanned or patched; stored next to the plan."""
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.core.state import StateStore
-    from aiops.ops import patching
 
     if not plan:
         return {"rows": [], "markdown": "no plan"}

@@ -20,7 +20,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.settings import get_settings
 from aiops.remediation.actions import Change
+from aiops.remediation.engine import execute_change
 from aiops.remediation.guards import TargetInfo
 
 __all__ = ["KEEP_TAG", "Change", "Skip", "change_key", "execute", "finish_plan", "is_protected", "tag_dict"]
@@ -64,7 +67,6 @@ def finish_plan(workflow: str, interval: str, at: datetime, changes: list[Change
                 max_changes: int | None = None, extra: dict[str, Any] | None = None,
                 title: str = "") -> dict[str, Any]:
     """The plan as a JSON-able dict (XCom, artifact), guarded and with its Markdown."""
-    from aiops.core.settings import get_settings
 
     limit = max_changes if max_changes is not None else get_settings().ops_max_changes_per_run
     changes = [c if c.key else Change(**{**asdict(c), "key": change_key(workflow, interval, c.action, c.resource_id)})
@@ -123,7 +125,6 @@ def render_markdown(plan: Mapping[str, Any]) -> str:
 
 def store_plan(plan: Mapping[str, Any], day: str) -> str:
     """Write ``ops/<workflow>/dt=<day>/plan.json`` (a re-run of the interval overwrites it)."""
-    from aiops.core.artifacts import ArtifactStore
 
     store = ArtifactStore()
     name = "plan.json" if plan["interval"] == day else f"plan-{plan['interval'].replace(':', '')}.json"
@@ -131,7 +132,6 @@ def store_plan(plan: Mapping[str, Any], day: str) -> str:
 
 
 def store_result(workflow: str, day: str, interval: str, result: Mapping[str, Any]) -> str:
-    from aiops.core.artifacts import ArtifactStore
 
     store = ArtifactStore()
     name = "result.json" if interval == day else f"result-{interval.replace(':', '')}.json"
@@ -146,7 +146,6 @@ def execute(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
     guard — is in ``failed`` with ``refused``). A failing change does not stop the others (each is
     independent); the caller decides whether failures fail the task.
     """
-    from aiops.remediation.engine import execute_change
 
     workflow = plan["workflow"]
     outcome: dict[str, list[dict[str, Any]]] = {"done": [], "already_done": [], "failed": [], "dry_run": []}

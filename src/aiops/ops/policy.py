@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiops.core.errors import ConfigError
+from aiops.core.settings import get_settings
 
 Mode = Literal["dry-run", "enforce"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -234,7 +235,6 @@ def load_policies(kind: str, directory: Path | None = None) -> PolicySet[Any]:
     A malformed entry (or file) lands in ``.errors`` with file and field; the rest load. Ids must be
     unique per kind across files.
     """
-    from aiops.core.settings import get_settings
 
     model = KINDS[kind]
     directory = directory or get_settings().include_dir / "ops"

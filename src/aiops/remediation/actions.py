@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from aiops.remediation.catalog import load_catalog
 from aiops.remediation.guards import PROTECTED_TAG, TargetInfo
+from aiops.remediation.targets import describe_targets
 
 Kind = Literal["api", "ssm-automation", "ssm-command"]
 #: How a change of this kind is approved:
@@ -111,7 +113,6 @@ def live_guard(resource_type: str, *checks: TargetCheck) -> Guard:
     run ``checks``. Fails closed: a target that cannot be read is refused."""
 
     def guard(change: Change) -> str | None:
-        from aiops.remediation.targets import describe_targets
 
         try:
             [target] = describe_targets(resource_type, [change.resource_id])
@@ -179,7 +180,6 @@ def runbook_actions() -> dict[str, Action]:
     """One ``ssm-automation`` action per runbook of the catalog: permissions from its metadata,
     ``human`` approval unless the metadata says ``pre-approved``, destructive when its permissions
     delete, release, revoke or terminate something."""
-    from aiops.remediation.catalog import load_catalog
 
     out: dict[str, Action] = {}
     for runbook in load_catalog():

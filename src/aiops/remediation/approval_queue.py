@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiops.core.state import StateStore, remediation_requests
 from aiops.core.times import lenient_utc
 
 REMEDIATE_DAG = "remediate"
@@ -81,7 +82,6 @@ def pending(*, now: datetime | None = None, include_closed: bool = False, store:
     ``include_closed`` adds the ``expired`` and ``superseded`` ones (prompts a person may want to close)."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, remediation_requests
 
     now = now or datetime.now(UTC)
     store = store or StateStore()

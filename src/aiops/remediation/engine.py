@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from aiops.core.state import StateStore
 from aiops.remediation import records
 from aiops.remediation.actions import Action, Change, change_record, get_action
 
@@ -42,7 +43,6 @@ def audit(act: Action, change: Change, *, workflow: str, plan_hash: str | None, 
           run_id: str | None, resource: str | None = None, **outcome: Any) -> None:
     """One audit entry in the engine's shape (``<action>``, ``<action>.failed`` or
     ``<action>.refused``; subject the resource; actor the workflow)."""
-    from aiops.core.state import StateStore
 
     suffix = ".failed" if "error" in outcome else ".refused" if "refused" in outcome else ""
     detail = change_record(act, resource or change.resource_id, plan_hash=plan_hash, approved_by=approved_by,
@@ -72,7 +72,6 @@ def execute_change(change: Change, *, workflow: str, plan_hash: str | None, appr
                   else f"{change.action} runs in its Airflow operator, not the engine")
         log.error("%s %s refused: %s", change.action, change.resource_id, reason)
         records.record(change, workflow=workflow, status="refused", detail={"refused": reason}, run_id=run_id)
-        from aiops.core.state import StateStore
 
         StateStore().audit(actor=workflow, action="change.refused", subject=change.resource_id,
                            detail={"action": change.action, "resource": change.resource_id, "plan_hash": plan_hash,

@@ -26,10 +26,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from aiops.account.permissions import permissions
+from aiops.core import aws
+from aiops.core.identity import current_account
 from aiops.core.settings import get_settings
-from aiops.remediation.approvals import Requester, plan_hash
+from aiops.core.state import StateStore
+from aiops.core.state import remediation_requests as table
+from aiops.remediation.actions import change_record, get_action
+from aiops.remediation.approvals import ApprovalNotVerified, Requester, plan_hash, short, verify_approvals
+from aiops.remediation.approvals import md_code as c
+from aiops.remediation.approvals import md_escape as e
+from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
+from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
 from aiops.remediation.model import RemediationPlan
 from aiops.remediation.policies import APPROVAL_POLICIES
+from aiops.remediation.preapproval import gate_plan
+from aiops.remediation.ssm import summarise
+from aiops.remediation.sync import ensure_published
+from aiops.remediation.targets import describe_targets
 
 PERMISSIONS = permissions(
     "an execution's outcome",
@@ -54,12 +67,6 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     ``requester`` comes from the run (:func:`aiops.remediation.approvals.resolve_requester`); the
     conf's ``requested_by`` is only a note. The plan is stored in the state store with its hash
     (:func:`aiops.remediation.approvals.plan_hash`) before anyone is asked to approve it."""
-    from aiops.core.identity import current_account
-    from aiops.core.state import StateStore
-    from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
-    from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
-    from aiops.remediation.preapproval import gate_plan
-    from aiops.remediation.targets import describe_targets
 
     if not conf.get("runbook"):
         raise ValueError("conf must name a 'runbook' (one of the catalog ids) and its 'parameters'")
@@ -146,8 +153,6 @@ def resolve_assume_role(runbook_id: str, role_name: str) -> str:
     """The role SSM Automation assumes for ``runbook_id``: the per-account override in settings, else
     the runbook's reviewed ``automation_role`` in the account of the AWS connection. Refuses an
     override in another account."""
-    from aiops.core import aws
-    from aiops.remediation.guards import GuardViolation
 
     account = aws.account_id()
     configured = get_settings().remediation_automation_role_arns.get(runbook_id)
@@ -168,8 +173,6 @@ def document_sha256(document: Any) -> str:
 
 def pin_document(runbook_id: str) -> dict[str, str]:
     """Publish the catalog's reviewed document if SSM lacks it; the version to run and its content hash."""
-    from aiops.remediation.catalog import load_catalog
-    from aiops.remediation.sync import ensure_published
 
     published = ensure_published(runbook_id)
     if not published.version:
@@ -183,7 +186,6 @@ def supersede_older(plan: dict[str, Any], *, store: Any) -> list[str]:
     this one (resolved: they can no longer execute; their approval page says so when answered)."""
     from sqlalchemy import select, update
 
-    from aiops.core.state import remediation_requests as table
 
     if not plan["targets_executable"]:
         return []
@@ -220,9 +222,6 @@ def approval_subject(plan: dict[str, Any], round_no: int) -> str:
 
 
 def plan_markdown(plan: dict[str, Any]) -> str:
-    from aiops.remediation.approvals import md_code as c
-    from aiops.remediation.approvals import md_escape as e
-    from aiops.remediation.approvals import short
 
     rows = "\n".join(
         f"| {c(t['id'])} | {e(t.get('detail', {}).get('name', ''))} | {e(t.get('state') or '')} | "
@@ -275,8 +274,6 @@ def approval_rounds(plan: dict[str, Any]) -> int:
 def stored_plan(rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The plan as stored when it was shown for approval, and its request row; raises
     :class:`ApprovalNotVerified` when there is none or its content no longer matches its hash."""
-    from aiops.core.state import StateStore
-    from aiops.remediation.approvals import ApprovalNotVerified
 
     row = StateStore().get_request(rid)
     plan = dict((row or {}).get("plan") or {})
@@ -294,7 +291,6 @@ def stored_plan(rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def record_asked(plan: dict[str, Any], *, round_no: int, assigned: list[str], run_id: str) -> None:
     """An approval round is about to be shown: who may answer it, for which plan hash."""
-    from aiops.core.state import StateStore
 
     store = StateStore()
     row = store.get_request(plan["request_id"]) or {}
@@ -312,7 +308,6 @@ def record_approval(plan: dict[str, Any], *, round_no: int, user: str | None, de
 
     The assigned users and plan hash come from what was recorded when the round was asked
     (:func:`record_asked`), not from the answer."""
-    from aiops.core.state import StateStore
 
     store = StateStore()
     row = store.get_request(plan["request_id"]) or {}
@@ -338,13 +333,6 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
     content. A refusal is recorded (status ``refused_at_execution``, reason in the audit trail).
     Both audit entries carry the change engine's record of the runbook's action
     (:func:`aiops.remediation.actions.change_record`)."""
-    from aiops.core import aws
-    from aiops.core.state import StateStore
-    from aiops.remediation.actions import change_record, get_action
-    from aiops.remediation.approvals import ApprovalNotVerified, verify_approvals
-    from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
-    from aiops.remediation.guards import check_targets, validate_parameters
-    from aiops.remediation.targets import describe_targets
 
     store = StateStore()
     plan: dict[str, Any] = {"request_id": rid, "runbook": "?"}
@@ -403,7 +391,6 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
 
 def record_outcome(plan: dict[str, Any], *, status: str, run_id: str, execution: dict[str, Any] | None = None,
                    verification: dict[str, Any] | None = None, actor: str = "aiops") -> dict[str, Any]:
-    from aiops.core.state import StateStore
 
     store = StateStore()
     outcome = {"status": status, "execution": execution or {}, "verification": verification or {},
@@ -421,8 +408,6 @@ def verify_remediation(plan: dict[str, Any], execution: dict[str, Any]) -> dict[
 
     ``target_state: [stopped]`` re-describes every target and compares its state; a runbook without
     a resource-level check is verified by its own SSM assertions (the execution succeeded)."""
-    from aiops.remediation.catalog import load_catalog
-    from aiops.remediation.targets import describe_targets
 
     runbook = load_catalog().get(plan["runbook"])
     check = runbook.metadata.verify
@@ -443,7 +428,6 @@ def verify_remediation(plan: dict[str, Any], execution: dict[str, Any]) -> dict[
 def finalise(dag_run: Any, ti: Any) -> dict[str, Any]:
     """Decide the request's final status from the run and the state store (always runs, even after
     failures; never trusts XCom for the plan or the approvals)."""
-    from aiops.core.state import StateStore
 
     run_id = dag_run.run_id
     tasks = ["plan", "approve_1", "approve_2", "gate", "execute", "verify"]
@@ -484,8 +468,6 @@ def finalise(dag_run: Any, ti: Any) -> dict[str, Any]:
 
 def _execution_summary(ti: Any) -> dict[str, Any] | None:
     """Why an execution failed, from SSM itself (the failed task left no XCom)."""
-    from aiops.core import aws
-    from aiops.remediation.ssm import summarise
 
     execution_id = ti.xcom_pull(task_ids="execute", key="automation_execution_id")
     if not execution_id:

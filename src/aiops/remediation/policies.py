@@ -21,6 +21,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from aiops.core.state import StateStore, slo_history
+
 log = logging.getLogger(__name__)
 
 RISKY = frozenset({"medium", "high"})
@@ -31,7 +33,6 @@ def latest_budgets(service: str, env: str | None = None) -> list[dict[str, Any]]
     budget_remaining."""
     from sqlalchemy import func, select
 
-    from aiops.core.state import StateStore, slo_history
 
     store = StateStore()
     store.migrate()

@@ -44,7 +44,13 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from aiops.account.permissions import permissions
+from aiops.core import aws
+from aiops.core.settings import get_settings
+from aiops.core.state import StateStore, audit_log, incidents, slo_history
 from aiops.core.times import lenient_utc as _utc
+from aiops.metrics.model import series_id
+from aiops.remediation.catalog import load_catalog
+from aiops.remediation.targets import describe_targets
 
 log = logging.getLogger(__name__)
 
@@ -102,24 +108,20 @@ class AwsCauseReads:
     """The live reads: STS, CloudWatch DescribeAlarms, a describe of the target, the state store."""
 
     def account_id(self) -> str:
-        from aiops.core import aws
 
         return aws.account_id()
 
     def region(self) -> str:
-        from aiops.core import aws
 
         return aws.region_of()
 
     def describe_alarm(self, name: str) -> dict[str, Any] | None:
-        from aiops.core import aws
 
         resp = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])
         alarms = list(resp.get("MetricAlarms") or []) + list(resp.get("CompositeAlarms") or [])
         return alarms[0] if alarms else None
 
     def alarms_in_alarm_on(self, dimension: str, value: str) -> list[str]:
-        from aiops.core import aws
 
         out = []
         for page in aws.client("cloudwatch").get_paginator("describe_alarms").paginate(StateValue="ALARM"):
@@ -130,14 +132,12 @@ class AwsCauseReads:
         return out
 
     def resource_exists(self, kind: str, resource_id: str) -> bool:
-        from aiops.remediation.targets import describe_targets
 
         return all(t.exists for t in describe_targets(kind, [resource_id]))
 
     def slo_burning(self, slo_id: str, since: datetime) -> bool:
         from sqlalchemy import select
 
-        from aiops.core.state import StateStore, slo_history
 
         store = StateStore()
         store._ready()
@@ -154,7 +154,6 @@ def count_claims(runbook: str, resource: str | None, since: datetime) -> tuple[i
     """(runs of ``runbook``, runs on ``resource``) that went ahead unattended since ``since``."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, audit_log
 
     store = StateStore()
     store._ready()
@@ -168,7 +167,6 @@ def count_claims(runbook: str, resource: str | None, since: datetime) -> tuple[i
 
 # -- helpers ---------------------------------------------------------------------------------------
 def _settings() -> Any:
-    from aiops.core.settings import get_settings
 
     return get_settings()
 
@@ -178,7 +176,6 @@ def _settings() -> Any:
 def _series_of(alert: dict[str, Any]) -> str | None:
     """The series an alert is about (as triage's ``signal_of`` names it: ``alert.metric`` or the
     alarm's metric). Kept here: remediation sits below incidents in the package layers."""
-    from aiops.metrics.model import series_id
 
     sid = alert.get("metric")
     if sid and str(sid).count("|") == 3:
@@ -230,7 +227,6 @@ def signal_direction(signal: dict[str, Any], incident: dict[str, Any]) -> Direct
 
 def _target(match: dict[str, Any]) -> tuple[str | None, str | None]:
     """(target kind, target id) of the match's runbook from the catalog metadata."""
-    from aiops.remediation.catalog import load_catalog
 
     meta = load_catalog().get(match["runbook"]).metadata
     param = meta.targets_parameter
@@ -414,7 +410,6 @@ def decide_for_incident(incident: dict[str, Any], match: dict[str, Any], *, now:
 def record_grant(decision: PreapprovalDecision, match: dict[str, Any], *, remediate_run: str,
                  run_id: str | None) -> int:
     """The platform's grant (or refusal) in the audit log; ``remediate`` looks it up, never its conf."""
-    from aiops.core.state import StateStore
 
     detail = {"runbook": match["runbook"], "parameters": match.get("parameters") or {},
               "rule": match.get("rule"), "signal": match.get("signal"), "direction": match.get("direction"),
@@ -445,7 +440,6 @@ class PlanGate(BaseModel):
 def _find_grant(incident_id: str, runbook: str, parameters: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, audit_log
 
     ttl = timedelta(minutes=_settings().preapproval_grant_ttl_minutes)
     store = StateStore()
@@ -468,7 +462,6 @@ def _incident(incident_id: str) -> dict[str, Any] | None:
     """The incident row as the platform stored it (read directly: remediation is below incidents)."""
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, incidents
 
     store = StateStore()
     store._ready()
@@ -481,8 +474,7 @@ def gate_plan(conf: dict[str, Any], *, runbook: Any, parameters: dict[str, Any],
               now: datetime | None = None, reads: CauseReads | None = None) -> PlanGate:
     """Approval rounds for a remediate request; for a pre-approved runbook only a platform grant
     for this incident, runbook and parameters, re-verified now, lets it run without a human."""
-    from aiops.core.state import StateStore
-    from aiops.remediation.pipeline import APPROVAL_ROUNDS
+    from aiops.remediation.pipeline import APPROVAL_ROUNDS  # lazy: cycle with aiops.remediation.pipeline
 
     meta = runbook.metadata
     now = now or datetime.now(UTC)

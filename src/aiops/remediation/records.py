@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
+from aiops.core.state import StateStore, ops_changes
+
 if TYPE_CHECKING:
     from aiops.remediation.actions import Change
 
 
 def _store() -> Any:
-    from aiops.core.state import StateStore
 
     store = StateStore()
     store._ready()
@@ -26,7 +27,6 @@ def _store() -> Any:
 
 
 def is_done(key: str) -> bool:
-    from aiops.core.state import ops_changes
 
     store = _store()
     with store.engine.connect() as conn:
@@ -37,7 +37,6 @@ def is_done(key: str) -> bool:
 def record(change: Change, *, workflow: str, status: str, detail: dict[str, Any] | None,
            run_id: str | None) -> None:
     """Upsert the row of ``change.key`` (a failed change retried and done becomes done)."""
-    from aiops.core.state import ops_changes
 
     store = _store()
     values = {"workflow": workflow, "action": change.action, "resource_id": change.resource_id,
@@ -52,7 +51,6 @@ def record(change: Change, *, workflow: str, status: str, detail: dict[str, Any]
 
 
 def changes(workflow: str | None = None) -> list[dict[str, Any]]:
-    from aiops.core.state import ops_changes
 
     store = _store()
     query = select(ops_changes).order_by(ops_changes.c.at)
@@ -63,7 +61,6 @@ def changes(workflow: str | None = None) -> list[dict[str, Any]]:
 
 
 def get(key: str) -> dict[str, Any] | None:
-    from aiops.core.state import ops_changes
 
     store = _store()
     with store.engine.connect() as conn:

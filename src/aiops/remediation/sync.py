@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from aiops.account.connections import executor_client
 from aiops.account.permissions import permissions
+from aiops.remediation.catalog import load_catalog
 
 PERMISSIONS = permissions(
     "publishing the runbook catalog as SSM documents MatCarv-*",
@@ -79,7 +80,6 @@ def sync_runbook(ssm: Any, rid: str, runbook: Any) -> SyncResult:
 def ensure_published(runbook_id: str) -> SyncResult:
     """Before an approved execution: the account runs the reviewed catalog version of the runbook
     (published if this account never got it, e.g. a fresh account before the first runbook_sync)."""
-    from aiops.remediation.catalog import load_catalog
 
     result = sync_runbook(executor_client("ssm"), runbook_id, load_catalog().get(runbook_id))
     if result.action == "error":
@@ -91,7 +91,6 @@ def ensure_published(runbook_id: str) -> SyncResult:
 
 
 def sync_catalog(directory: Any = None) -> dict[str, Any]:
-    from aiops.remediation.catalog import load_catalog
 
     catalog = load_catalog(directory)
     ssm = executor_client("ssm")

@@ -27,7 +27,9 @@ from urllib.parse import unquote_plus
 
 from aiops.account.permissions import permissions
 from aiops.core import aws, queue
+from aiops.core.artifacts import ArtifactStore
 from aiops.core.settings import get_settings
+from aiops.core.state import StateStore, security_quarantine
 from aiops.security import collect as cloudtrail
 from aiops.security.detections import Detection, DetectionContext, TrailEvent, detect
 
@@ -108,8 +110,6 @@ def quarantine(bucket: str, key: str, reason: str, data: bytes | None, *, run_id
     """Record a malformed file (once per key) and keep its bytes and reason as artifacts."""
     from sqlalchemy import delete, insert
 
-    from aiops.core.artifacts import ArtifactStore
-    from aiops.core.state import StateStore, security_quarantine
 
     now = datetime.now(UTC)
     store = ArtifactStore()
@@ -134,7 +134,6 @@ def quarantine(bucket: str, key: str, reason: str, data: bytes | None, *, run_id
 def quarantined() -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, security_quarantine
 
     state = StateStore()
     state.migrate()
@@ -153,7 +152,6 @@ def analyse_files(files: list[dict[str, str]], *, run_id: str | None = None,
     of that window (a manual time-range run)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from aiops.core.artifacts import ArtifactStore
 
     s3 = aws.client("s3")
     events: list[TrailEvent] = []
@@ -199,7 +197,6 @@ def alert_entry(d: Detection | dict[str, Any]) -> dict[str, Any]:
 
 
 def _alerted_key(detail: dict[str, Any]) -> str:
-    from aiops.core.artifacts import ArtifactStore
 
     day = str(detail["event_time"])[:10]
     return ArtifactStore.key("security", "alerted", day, f"{detail['evidence']['fingerprint']}.json")
@@ -210,7 +207,6 @@ def raise_alerts(detections: list[dict[str, Any]]) -> dict[str, Any]:
 
     Idempotent: an alert already sent (a marker per fingerprint in the artifact store) is not sent
     again, so a retry, a re-delivered notification or an overlapping manual range stays quiet."""
-    from aiops.core.artifacts import ArtifactStore
 
     store = ArtifactStore()
     events = aws.client("events")

@@ -35,9 +35,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
-from aiops.core import times
+from aiops.core import aws, times
+from aiops.core.artifacts import ArtifactStore
+from aiops.core.identity import current_account
+from aiops.core.readiness import DataNotReady, require_slo_history
+from aiops.core.reporting import figure, figure_png, render_template, send_stored_report, store_report
 from aiops.core.settings import get_settings
+from aiops.core.state import StateStore, slo_history
 from aiops.core.times import utc as _utc
+from aiops.metrics import pipeline as metrics
+from aiops.metrics.store import MetricsStore
+from aiops.slo import rules as sl
+from aiops.slo.rules import RatioIndicator, duration_label, error_budget, fingerprint, load_slos
 
 PERMISSIONS = permissions(
     "SLO metrics (namespace MatCarv/SLO) and dashboards (MatCarv-SLO-*)",
@@ -75,7 +84,6 @@ HISTORY_COLUMNS = ("slo_id", "evaluated_at", "service", "env", "team", "objectiv
 
 
 def load() -> SloSet:
-    from aiops.slo.rules import load_slos
 
     slos = load_slos(get_settings().include_dir / "slos")
     for err in slos.errors:
@@ -90,8 +98,6 @@ def _floor(value: datetime | str) -> datetime:
 # --- plan ----------------------------------------------------------------------------------------
 def plan(interval_end: datetime | str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     """The range ``(start, end]`` of points this run evaluates (``start == end``: nothing to do)."""
-    from aiops.core.state import StateStore
-    from aiops.metrics import pipeline as metrics
 
     s = get_settings()
     conf = conf or {}
@@ -135,8 +141,6 @@ def evaluate_range(start: datetime, end: datetime, slos: SloSet,
     the range begins."""
     import pandas as pd
 
-    from aiops.metrics.store import MetricsStore
-    from aiops.slo import rules as sl
 
     start, end = _utc(start), _utc(end)
     period = timedelta(seconds=get_settings().metric_period_seconds)
@@ -162,7 +166,6 @@ def evaluate_range(start: datetime, end: datetime, slos: SloSet,
 
 
 def _history_rows(rows: pd.DataFrame, spec: SloSpec, matched: list[dict[str, Any]]) -> pd.DataFrame:
-    from aiops.slo.rules import duration_label, fingerprint
 
     teams = sorted({m["team"] for m in matched if m.get("team")})
     labels = [duration_label(w) for w in spec.alerting.windows()]
@@ -231,7 +234,6 @@ def record(task: dict[str, Any], run_id: str | None = None, now: datetime | None
 def alert_detail(row: dict[str, Any], spec: SloSpec, run_id: str | None = None,
                  now: datetime | None = None) -> dict[str, Any]:
     """The EventBridge detail of an alert that starts at ``row`` (see the module docstring)."""
-    from aiops.slo.rules import duration_label
 
     burns = row["burn_rates"]
     windows = []
@@ -257,7 +259,6 @@ def upsert_history(history: pd.DataFrame, start: datetime, end: datetime, slo_id
     """Replace the rows of ``slo_ids`` in ``(start, end]`` with ``history`` in one transaction."""
     from sqlalchemy import delete, insert
 
-    from aiops.core.state import StateStore, slo_history
 
     store = StateStore()
     store.migrate()
@@ -285,7 +286,6 @@ def read_history(start: datetime, end: datetime, *, slo_ids: list[str] | None = 
     import pandas as pd
     from sqlalchemy import select
 
-    from aiops.core.state import StateStore, slo_history
 
     store = StateStore()
     store.migrate()
@@ -310,8 +310,6 @@ def evaluated_until(store: Any = None, *, account_id: str | None = None) -> date
     trusted: None, so the next run starts as on a first start."""
     from sqlalchemy import select
 
-    from aiops.core.identity import current_account
-    from aiops.core.state import StateStore, slo_history
 
     store = store or StateStore()
     account_id = account_id if account_id is not None else current_account()
@@ -329,8 +327,6 @@ def evaluated_until(store: Any = None, *, account_id: str | None = None) -> date
 
 
 def advance(end: str, run_id: str | None = None) -> None:
-    from aiops.core.identity import current_account
-    from aiops.core.state import StateStore
 
     StateStore().set_watermark(WATERMARK, _utc(end), run_id=run_id, account_id=current_account())
 
@@ -339,7 +335,6 @@ def advance(end: str, run_id: str | None = None) -> None:
 def send_alerts(alerts: list[dict[str, Any]]) -> int:
     """PutEvents (10 per call) to the default bus; the ops-events rule routes ``matcarv.aiops`` to
     the queue the incident intake watches. Raises when EventBridge rejects any (the task retries)."""
-    from aiops.core import aws
 
     if not alerts:
         return 0
@@ -376,7 +371,6 @@ def metric_data(history: pd.DataFrame, newest: datetime) -> list[dict[str, Any]]
 
 
 def publish_metrics(start: str, end: str) -> int:
-    from aiops.core import aws
 
     items = metric_data(read_history(_utc(start), _utc(end)), _utc(end))
     cw = aws.client("cloudwatch")
@@ -396,7 +390,6 @@ def _dims_list(dims: dict[str, str]) -> list[str]:
 
 
 def _sli_widget(spec: SloSpec, series: list[dict[str, Any]], region: str) -> dict[str, Any]:
-    from aiops.slo.rules import RatioIndicator
 
     ns, ind = spec.selector.namespace, spec.indicator
     metrics: list[list[Any]] = []
@@ -441,7 +434,6 @@ def dashboard_body(service: str, specs: list[SloSpec], series: dict[str, list[di
                    region: str) -> dict[str, Any]:
     """A CloudWatch dashboard body for one service: per SLO a row of four widgets (objective text,
     SLI, error budget remaining, burn rates), 24 grid units wide, 6 high."""
-    from aiops.slo.rules import duration_label
 
     widgets: list[dict[str, Any]] = []
     for row, spec in enumerate(sorted(specs, key=lambda s: s.id)):
@@ -476,8 +468,6 @@ def dashboard_body(service: str, specs: list[SloSpec], series: dict[str, list[di
 def update_dashboards(series: dict[str, list[dict[str, Any]]], interval_end: datetime | str) -> dict[str, Any]:
     """PutDashboard per service when its body changed, or every ``DASHBOARD_REFRESH`` (console edits
     are overwritten then); dashboards of services that no longer have SLOs are deleted."""
-    from aiops.core import aws
-    from aiops.core.artifacts import ArtifactStore
 
     if not series:  # nothing was evaluated (no new settled data): the series are unknown this run
         return {"updated": [], "removed": [], "dashboards": [], "skipped": "no evaluation in this run"}
@@ -548,8 +538,6 @@ def plot_slo(rows: pd.DataFrame, objective: float) -> bytes:
     budget burn-down. Uses the Agg canvas directly (no pyplot state, safe in worker threads)."""
     import numpy as np
 
-    from aiops.core.reporting import figure, figure_png
-    from aiops.slo.rules import error_budget
 
     rows = rows.sort_values("evaluated_at")
     t = rows["evaluated_at"].dt.tz_convert("UTC").dt.tz_localize(None)
@@ -598,7 +586,6 @@ def report_rows(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_report_html(summary: list[dict[str, Any]], start: datetime, end: datetime,
                        images: dict[str, str] | None = None) -> str:
     """The report as HTML; every value is escaped (jinja2 autoescape). ``images``: slo_id -> src."""
-    from aiops.core.reporting import render_template
 
     rows = report_rows(summary)
     for row in rows:
@@ -631,13 +618,11 @@ def build_report(start: datetime | str, end: datetime | str, run_id: str | None 
 
     ``require_complete`` (the scheduled DAG): raise ``DataNotReady`` unless SLOs are defined and
     their history covers the week — never "0 of 0 SLOs within budget" from a fresh install."""
-    from aiops.core.reporting import store_report
 
     s = get_settings()
     start, end = _utc(start), _utc(end)
     history = read_history(start, end)
     if require_complete:
-        from aiops.core.readiness import DataNotReady, require_slo_history
 
         if not load().slos:
             raise DataNotReady("slo_weekly_report", "no SLOs are defined (include/slos/*.yaml)")
@@ -659,6 +644,5 @@ def build_report(start: datetime | str, end: datetime | str, run_id: str | None 
 def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
     """Send the stored message with SES SendRawEmail (HTML + text, inline plots), once per report
     week (a rerun re-renders; ``resend`` sends again)."""
-    from aiops.core.reporting import send_stored_report
 
     return send_stored_report(report, resend=resend)

@@ -50,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from aiops.core.config import ConfigErrors, issues_of, read_yaml
 from aiops.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -296,7 +297,6 @@ def _error_location(exc: ValidationError, prefix: str) -> tuple[str, str]:
 
 def load_file(path: Path) -> list[SloSpec]:
     """One YAML file: a single SLO mapping, or several under ``slos:``. Errors name file and field."""
-    from aiops.core.config import ConfigErrors, issues_of, read_yaml
 
     raw, lines = read_yaml(path)
     if not isinstance(raw, dict):

@@ -14,7 +14,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
+from aiops.core import aws
+from aiops.metrics import derived
+from aiops.metrics.derived import FAULT_RATE, P99_LATENCY
 from aiops.metrics.windowed import Collection
+from aiops.traces import collect
+from aiops.traces.store import TracesStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +43,6 @@ def service_points(stats: pd.DataFrame, start: datetime | None = None) -> pd.Dat
     (the stored windows before the chunk); points are returned from ``start``."""
     import pandas as pd
 
-    from aiops.metrics.derived import FAULT_RATE, P99_LATENCY
 
     own = stats[stats["edge"] == ""].sort_values("timestamp")
     parts = []
@@ -56,10 +60,6 @@ def service_points(stats: pd.DataFrame, start: datetime | None = None) -> pd.Dat
 
 
 def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
-    from aiops.core import aws
-    from aiops.metrics import derived
-    from aiops.traces import collect
-    from aiops.traces.store import TracesStore
 
     start, end = datetime.fromisoformat(chunk["start"]), datetime.fromisoformat(chunk["end"])
     xray = aws.client("xray")
