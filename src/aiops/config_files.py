@@ -57,7 +57,6 @@ def _loader(target: str, schema: str | None = None) -> tuple[Checker, SchemaFact
 
 
 def _check_model_spec(path: Path) -> Any:
-
     if path.stem == "default":
         return load_spec(path)
     base, _ = read_yaml(path.parent / "default.yaml")
@@ -70,7 +69,6 @@ def _check_ops_file(path: Path) -> list[str]:
     import shutil
     import tempfile
 
-
     with tempfile.TemporaryDirectory() as tmp:  # load_policies reads a directory: give it this file alone
         shutil.copy(path, Path(tmp) / path.name)
         lines = [str(e).replace(str(Path(tmp) / path.name), str(path))
@@ -79,7 +77,6 @@ def _check_ops_file(path: Path) -> list[str]:
 
 
 def _check_runbook(path: Path) -> list[str]:
-
     stem = path.name.removesuffix(".meta.yaml").removesuffix(".yaml")
     document, meta = path.parent / f"{stem}.yaml", path.parent / f"{stem}.meta.yaml"
     if not (document.exists() and meta.exists()):

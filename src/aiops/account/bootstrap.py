@@ -58,7 +58,6 @@ class BootstrapResult:
 
 def default_parameters() -> dict[str, str]:
     """Stack parameters from the settings the platform runs with (so they cannot disagree)."""
-
     s = get_settings()
     return {
         "ArtifactBucketName": s.artifact_bucket,
@@ -74,7 +73,6 @@ def deploy(*, conn_id: str | None = None, stack_name: str | None = None,
            progress: Callable[[str], None] = lambda m: None) -> BootstrapResult:
     """Create or update the stack and wait for it; raises with the failing resources' reasons."""
     from botocore.exceptions import ClientError
-
 
     settings = get_settings()
     stack_name = stack_name or settings.account_stack_name

@@ -107,7 +107,6 @@ def _not_implemented(exc: Exception) -> bool:
 
 class _Checker:
     def __init__(self, conn_id: str | None, executor_conn_id: str | None) -> None:
-
         self.settings = get_settings()
         self.conn_id = conn_id or self.settings.aws_conn_id
         self.executor_conn_id = executor_conn_id or self.settings.aws_executor_conn_id
@@ -115,7 +114,6 @@ class _Checker:
         self._identity: dict[str, Any] | None = None
 
     def client(self, service: str) -> Any:
-
         return aws.client(service, conn_id=self.conn_id)
 
     def add(self, capability: str, name: str, status: Status, detail: str, fix: str = "") -> None:
@@ -137,7 +135,6 @@ class _Checker:
 
     # -- connections ------------------------------------------------------------------------------
     def connections(self) -> None:
-
         arns: dict[str, str] = {}
         for conn_id, role in ((self.conn_id, "aiops-reader"), (self.executor_conn_id, "aiops-executor")):
             try:
@@ -159,7 +156,6 @@ class _Checker:
 
     # -- permissions (iam:SimulatePrincipalPolicy) --------------------------------------------------
     def permissions(self) -> None:
-
         ident = self._identity or self.client("sts").get_caller_identity()
         arn = _principal_arn(ident["Arn"])
         params = default_params(account_id=ident["Account"], region=_region(self.client("sts")))
@@ -217,7 +213,6 @@ class _Checker:
         return arn
 
     def alerting(self) -> None:
-
         queue_arn = self._queue("alerting", self.settings.ops_queue_url)
         events, bus = self.client("events"), self.settings.security_event_bus
         try:
@@ -245,7 +240,6 @@ class _Checker:
             self.add("alerting", "SNS topics", "ready", ", ".join(wanted))
 
     def security_events(self) -> None:
-
         queue_arn = self._queue("security_events", self.settings.security_queue_url or CLOUDTRAIL_FILES_QUEUE)
         ct = self.client("cloudtrail")
         trails = ct.describe_trails().get("trailList", [])
@@ -323,7 +317,6 @@ class _Checker:
 
     # -- compliance --------------------------------------------------------------------------------
     def compliance(self) -> None:
-
         hub = self.client("securityhub")
         if self.settings.compliance_securityhub_import:
             try:
@@ -390,7 +383,6 @@ class _Checker:
 
     # -- runbooks ----------------------------------------------------------------------------------
     def runbooks(self) -> None:
-
         iam, absent = self.client("iam"), []
         for role in sorted(runbook_roles().values()):
             try:
@@ -460,7 +452,6 @@ def require_for_dag(dag_id: str, *, email: bool = True, max_age: timedelta | Non
         return []
     store, key = None, ""
     if max_age is not None and max_age > timedelta(0):
-
         store = StateStore()
         key = f"{PREFLIGHT_WATERMARK}/{get_settings().aws_conn_id}/{dag_id}/{'+'.join(needs)}"
         passed = store.get_watermark(key)

@@ -54,5 +54,4 @@ def executor_conn_id() -> str:
 
 def executor_client(service: str, *, region: str | None = None) -> Any:
     """The one place an account-changing client is created (connection ``aws_executor``)."""
-
     return aws.client(service, region=region, conn_id=executor_conn_id())

@@ -59,7 +59,6 @@ API_ALIASES = {
 
 def runbook_roles(catalog_dir: Path | None = None) -> dict[str, str]:
     """``runbook id -> automation role name`` (the metadata's ``automation_role``)."""
-
     return {rb.id: rb.metadata.automation_role for rb in load_catalog(catalog_dir)}
 
 
@@ -108,7 +107,6 @@ def role_statements(role: Role, *, emulator: bool = False,
 
 def runbook_permissions(catalog_dir: Path | None = None) -> dict[str, list[str]]:
     """``runbook id -> IAM actions`` from the runbook metadata (only runbooks that load)."""
-
     catalog = load_catalog(catalog_dir)
     return {rb.id: sorted({str(p) for p in rb.metadata.permissions}) for rb in catalog}
 
@@ -139,7 +137,6 @@ def render_policies(params: Mapping[str, str], *, emulator: bool = False,
 def default_params(*, account_id: str = "123456789012", region: str = "us-east-1", partition: str = "aws",
                    artifact_bucket: str | None = None, trail_bucket: str = "*",
                    event_bus: str | None = None) -> dict[str, str]:
-
     settings = get_settings()
     return {
         "AWS::AccountId": account_id, "AWS::Region": region, "AWS::Partition": partition,

@@ -327,5 +327,4 @@ def render_yaml(template: dict[str, Any]) -> str:
 
 
 def template_path() -> Path:
-
     return PROJECT_ROOT / "infra" / "bootstrap.yaml"

@@ -26,7 +26,6 @@ def data_ready(check: Any, *args: Any, **kwargs: Any) -> Any:
     (``AirflowSkipException`` with the reason, the first line of its log) instead of reporting on it."""
     from airflow.exceptions import AirflowSkipException
 
-
     try:
         return check(*args, **kwargs)
     except DataNotReady as exc:

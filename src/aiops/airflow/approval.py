@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 def superseded_by(request_id: str) -> str | None:
     """The request that superseded ``request_id`` (state store), or ``None`` while it stands."""
-
     row = StateStore().get_request(request_id) or {}
     if row.get("status") != "superseded":
         return None

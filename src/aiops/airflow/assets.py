@@ -64,7 +64,6 @@ def _queue_watcher(name: str, url: str, waiter_delay: int) -> Any:
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
     from airflow.sdk import AssetWatcher
 
-
     trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=url, aws_conn_id=get_settings().aws_conn_id,
                                   waiter_delay=waiter_delay, max_messages=10,
                                   num_batches=OPS_EVENTS_RECEIVES_PER_FIRING, delete_message_on_reception=False,

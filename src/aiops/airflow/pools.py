@@ -36,7 +36,6 @@ def pool_name(origin: str) -> str:
 
 
 def origin_of(dag_run: Any) -> str:
-
     conf = getattr(dag_run, "conf", None) or {}
     try:
         return resolve_requester(run_type=getattr(dag_run, "run_type", None),
@@ -74,7 +73,6 @@ def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None
 def ensure_pools(slots: dict[str, int] | None = None) -> dict[str, int]:
     """Create / resize the three remediation pools (deferred tasks do not hold a slot)."""
     from airflow.models.pool import Pool
-
 
     wanted = dict(slots or get_settings().remediation_pools)
     for origin in ("incident", "scheduled", "manual"):

@@ -110,7 +110,6 @@ class SsmAutomationTrigger(AwsBaseWaiterTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from asgiref.sync import sync_to_async
 
-
         # the platform retry policy (standard mode, more attempts, throttle codes) under the connection's
         # config_kwargs and the operator's botocore_config, resolved here in the triggerer
         config = await sync_to_async(aws.botocore_config)(self.aws_conn_id, self.botocore_config)

@@ -150,7 +150,6 @@ class Engine:
         self.rules = rules
         self.ledger = ledger
         if freshness_horizon is None or freshness_sources is None:
-
             s = get_settings()
             freshness_horizon = freshness_horizon or timedelta(minutes=s.freshness_horizon_minutes)
             freshness_sources = s.freshness_sources if freshness_sources is None else freshness_sources

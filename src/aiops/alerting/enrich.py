@@ -51,7 +51,6 @@ def _tail(value: str) -> str:
 
 def tag_index(*, max_age: float | None = None) -> dict[str, dict[str, str]]:
     """``{arn or id: tags}`` for every tagged resource in the account (one paged listing, cached)."""
-
     max_age = get_settings().alerting_tag_cache_seconds if max_age is None else max_age
     client = aws.client("resourcegroupstaggingapi")
     # the cache belongs to one account endpoint: a connection pointed elsewhere starts afresh
@@ -78,7 +77,6 @@ def clear_tag_cache() -> None:
 
 
 def _asg_tags(names: list[str]) -> dict[str, dict[str, str]]:
-
     out: dict[str, dict[str, str]] = {}
     if not names:
         return out
@@ -141,7 +139,6 @@ def _merged_windows(times: list[datetime], lookback: timedelta) -> list[tuple[da
 
 def enrich_changes(alerts: list[Alert], lookback: timedelta) -> None:
     """``enrichment["recent_changes"]``: write events naming the alert's resource in the lookback."""
-
     targets = [a for a in alerts if a.resource]
     if not targets:
         return
@@ -163,7 +160,6 @@ def enrich_changes(alerts: list[Alert], lookback: timedelta) -> None:
 def enrich_slo(alerts: list[Alert]) -> None:
     """``enrichment["slo_impact"]``: latest budget / severity per SLO of the alert's service."""
     from sqlalchemy import select
-
 
     services = sorted({a.service for a in alerts if a.service})
     if not services:
@@ -200,7 +196,6 @@ def enrich_slo(alerts: list[Alert]) -> None:
 def enrich(alerts: list[Alert], *, changes: bool = True, slo: bool = True,
            lookback: timedelta | None = None) -> None:
     """All enrichments, each guarded (an error is recorded on the alerts, never raised)."""
-
     lookback = lookback or timedelta(minutes=get_settings().alerting_change_lookback_minutes)
     steps: list[tuple[str, Any]] = [("tags", lambda: enrich_tags(alerts))]
     if changes:

@@ -33,7 +33,6 @@ SUBJECT_MAX = 100  # SNS Subject limit
 def resolve_topics(names: list[str], *, client: Any = None) -> dict[str, str | None]:
     """``{name: arn or None}``; ARNs given as names pass through."""
     if client is None:
-
         client = aws.client("sns")
     arns: dict[str, str] = {}
     if any(not n.startswith("arn:") for n in names):
@@ -95,7 +94,6 @@ Publisher = Callable[[str, str, str], str]  # (topic_arn, subject, message) -> m
 
 def sns_publisher(client: Any = None) -> Publisher:
     if client is None:
-
         client = aws.client("sns")
 
     def publish(topic_arn: str, subj: str, message: str) -> str:

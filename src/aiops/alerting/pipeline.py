@@ -59,7 +59,6 @@ def rules_in_force(directory: Any = None, store: Any = None) -> tuple[AlertingRu
     version stays in force and an ``AIOps Config Error`` event says so (one per broken content); a
     broken file with no last good version fails the run (:class:`ConfigError`), after the event is
     logged — the messages stay queued and are retried, then dead-lettered, never mis-routed."""
-
     rules = load_rules(directory)
     store = store or ArtifactStore()
     saved: dict[str, Any] = store.get_json(LAST_GOOD_KEY) or {}
@@ -99,7 +98,6 @@ def bodies_from_asset_events(events: list[Any]) -> list[dict[str, Any]]:
 
 def ack_messages(receipt_list: list[dict[str, str]], queue_url: str | None = None) -> dict[str, Any]:
     """Delete processed messages of the ops-events queue (:func:`aiops.core.queue.ack_messages`)."""
-
     return queue.ack_messages(receipt_list, queue_url or get_settings().ops_queue_url)
 
 
@@ -109,7 +107,6 @@ ANNOUNCED = "incident.announced"
 def announced_incidents(incident_ids: list[str]) -> dict[str, set[str]]:
     """incident id -> run ids that announced it (audit log of the state store)."""
     from sqlalchemy import select
-
 
     if not incident_ids:
         return {}
@@ -129,7 +126,6 @@ def mark_announced(incident_ids: list[str], run_id: str | None) -> None:
     from datetime import UTC, datetime
 
     from sqlalchemy import insert
-
 
     if not incident_ids:
         return
@@ -152,7 +148,6 @@ def pending_announcements(*, fresh: set[str], redelivered: set[str], run_id: str
 
 
 def default_hand_over(run_id: str | None) -> HandOver:
-
     def hand_over(candidate: IncidentCandidate) -> tuple[str, bool]:
         return open_or_update(candidate, actor=ACTOR, run_id=run_id)
     return hand_over
@@ -169,7 +164,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
     Injection points for tests and replays: ``ledger`` (default: the state store), ``hand_over``
     (default: ``aiops.incidents.store.open_or_update``), ``publish`` (default: SNS Publish),
     ``topic_arns`` (default: resolved with SNS ListTopics), ``enricher`` (default: tags, CloudTrail, SLO)."""
-
     settings = get_settings()
     started = time.monotonic()
     config_events: list[dict[str, Any]] = []
@@ -179,7 +173,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
         log.error("alerting config error: %s", err)
     bodies = [*bodies, *({"Body": json.dumps(e), "MessageId": e["id"]} for e in config_events)]
     if ledger is None:
-
         ledger = SqlLedger()
     timings: dict[str, float] = {}
     mark = time.monotonic()
@@ -199,7 +192,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
     if enricher is not None and alerts:
         enricher(alerts)
     elif enrich and alerts:
-
         run_enrichment(alerts, changes=settings.alerting_enrich_changes,
                        lookback=timedelta(minutes=settings.alerting_change_lookback_minutes))
     lap("normalise_enrich")
@@ -249,7 +241,6 @@ def process(bodies: list[Any], *, run_id: str | None = None, rules: AlertingRule
 def _notify(engine: Engine, candidates: list[IncidentCandidate], ids: dict[str, str], rules: AlertingRules,
             ledger: Ledger, publish: Callable[[str, str, str], str] | None,
             run_id: str | None, topic_arns: dict[str, str] | None = None) -> list[dict[str, Any]]:
-
     due = engine.to_notify(candidates)
     if not due:
         return []

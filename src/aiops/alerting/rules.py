@@ -245,7 +245,6 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
 
 def load_file(path: Path, model: type[BaseModel]) -> BaseModel:
     """One rules file; every problem named with file, line and field (:func:`aiops.core.config.load_yaml_model`)."""
-
     try:
         return load_yaml_model(path, model)
     except ConfigErrors as exc:
@@ -256,7 +255,6 @@ def load_file(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def load_rules(directory: Path | None = None, *, strict: bool = False) -> AlertingRules:
     """Load ``include/alerting/*.yaml`` (missing files: defaults)."""
-
     directory = directory or get_settings().include_dir / "alerting"
     loaded: dict[str, Any] = {}
     errors: list[ConfigError] = []

@@ -116,7 +116,6 @@ def derived_ready(window_end: datetime, now: datetime, watermarks: dict[str, dat
 
 def wait_for_derived(batches: list[dict[str, Any]], now: datetime | None = None) -> tuple[bool, str]:
     """:func:`derived_ready` for this run's window, with the collectors' watermarks from the state store."""
-
     s = get_settings()
     if not batches or s.anomaly_derived_wait_seconds <= 0:
         return True, "no wait for derived collectors (AIOPS_ANOMALY_DERIVED_WAIT_SECONDS=0)" if batches else "no batches"
@@ -128,7 +127,6 @@ def wait_for_derived(batches: list[dict[str, Any]], now: datetime | None = None)
 
 def _series_refs(batch: int, batches: int) -> dict[str, Any]:
     """This batch's series: CloudWatch's and the derived ones (error rate, p99 latency, log errors)."""
-
     return {r.series_id: r for r in derived.series_refs() if stable_batch(r.series_id, batches) == batch}
 
 
@@ -151,7 +149,6 @@ def _history(frame: pd.DataFrame, sid: str, start: datetime, end: datetime) -> p
 def score_batch(task: dict[str, Any]) -> dict[str, Any]:
     """Score one batch of series over the task's window; persist scores, anomalies, models, state."""
     import pandas as pd
-
 
     s = get_settings()
     t0 = time.monotonic()
@@ -251,7 +248,6 @@ def attach_cw_bands(scores: pd.DataFrame, refs: dict[str, Any], start: datetime,
     import pandas as pd
     from botocore.exceptions import BotoCoreError, ClientError
 
-
     frames = []
     for region in sorted({r.region for r in refs.values()}):
         try:
@@ -342,7 +338,6 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
 
     Onsets older than the freshness horizon (a first start, a catch-up, a backfill, a late extract)
     were scored and stored by ``score_batch`` but are not sent: history is analysed quietly."""
-
     # the score tasks' XCom: each alert is validated here, where it is read (unknown keys are an error)
     events = [AnomalyEvent.model_validate(a) for r in results for a in r.get("alerts", [])]
     alerts, history = split_fresh(events, now=now)
@@ -367,7 +362,6 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
                "alerts_history": len(history),
                "fits": sum(r["fits"] for r in results), "warmed": sum(r["warmed"] for r in results)}
     if results and "end" in results[0]:
-
         StateStore().set_watermark(WATERMARK, _utc(results[0]["end"]), run_id=run_id, account_id=current_account())
     log.info("anomaly detection: %s", summary)
     return summary
@@ -378,7 +372,6 @@ def scored_until(store: Any = None, *, account_id: str | None = None) -> datetim
     the scores it vouches for exist (the last day's score partition in the artifact store, as
     :func:`aiops.metrics.pipeline.data_until` does for metrics). Another account's watermark is never
     read (watermarks are per account), and one whose scores are gone is not trusted: None."""
-
     account_id = account_id if account_id is not None else current_account()
     watermark = (store or StateStore()).get_watermark(WATERMARK, account_id=account_id)
     if watermark is None:
@@ -394,7 +387,6 @@ def scored_until(store: Any = None, *, account_id: str | None = None) -> datetim
 def refit(task: dict[str, Any]) -> dict[str, Any]:
     """Fit the models a day's scoring will use (data before its midnight) for one batch."""
     import pandas as pd
-
 
     s = get_settings()
     day = _midnight(_utc(task["day"]))
@@ -422,7 +414,6 @@ def refit(task: dict[str, Any]) -> dict[str, Any]:
 def refit_ready(day: str) -> None:
     """Raise ``DataNotReady`` unless the metrics store is complete up to the day's midnight and holds the
     specs' minimum history (a model fitted on a half-extracted history would be wrong all day)."""
-
     specs = load_specs(get_settings().include_dir / "models")
     hours = max([s.refit.min_history_hours for s in specs.specs.values()] or [specs.default.refit.min_history_hours])
     require_metrics("anomaly_refit", days=hours / 24, until=_midnight(_utc(day)))

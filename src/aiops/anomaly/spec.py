@@ -231,7 +231,6 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-
     raw, _ = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(path, "", "expected a mapping of fields")

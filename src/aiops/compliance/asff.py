@@ -139,7 +139,6 @@ def plan_findings(current: list[Result], previous: list[Result] | None, *, accou
 
 def import_findings(findings: Iterable[dict[str, Any]], region: str | None = None) -> dict[str, Any]:
     """BatchImportFindings in batches of 100; returns {"imported": n, "failed": [{Id, ErrorCode, ...}]}."""
-
     hub = aws.client("securityhub", region=region)
     items = list(findings)
     imported, failed = 0, []
@@ -182,7 +181,6 @@ def workflow_updates(current: list[Result], previous: list[Result] | None, *, ac
 def apply_workflow_updates(requests: list[dict[str, Any]], region: str | None = None) -> dict[str, Any]:
     """Send the requests; an emulator without BatchUpdateFindings is reported, not fatal."""
     from botocore.exceptions import ClientError
-
 
     hub = aws.client("securityhub", region=region)
     updated = 0

@@ -119,7 +119,6 @@ def collect(regions: list[str] | None = None, kinds: list[str] | None = None,
             as_of: datetime | None = None) -> Inventory:
     """One sweep's inventory of the account (``regions`` default: settings); ages are measured
     against ``as_of`` (default now)."""
-
     regions = regions or list(get_settings().regions)
     ident = aws.client("sts").get_caller_identity()
     partition = ident["Arn"].split(":")[1] if ident.get("Arn", "").startswith("arn:") else "aws"

@@ -63,7 +63,6 @@ class ExceptionsFile(BaseModel):
 
 
 def default_path() -> Path:
-
     return get_settings().include_dir / "compliance" / "exceptions.yaml"
 
 

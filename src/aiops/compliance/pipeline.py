@@ -148,7 +148,6 @@ def gather_external(regions: list[str] | None = None) -> dict[str, Any]:
 
 def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | None = None,
                   run_id: str | None = None) -> dict[str, Any]:
-
     s = get_settings()
     doc, results = _load(evaluated)
     as_of = _as_of(doc["as_of"])
@@ -171,5 +170,4 @@ def build_summary(evaluated: dict[str, Any], external_data: dict[str, Any] | Non
 
 
 def send_summary(stored: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
-
     return send_stored_report(stored, resend=resend)

@@ -32,7 +32,6 @@ class Check:
 @lru_cache(maxsize=1)
 def checks() -> dict[str, Check]:
     """All registered checks by id (sorted by id)."""
-
     found: dict[str, Check] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):

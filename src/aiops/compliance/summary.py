@@ -48,7 +48,6 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
                   top_n: int = 10, partial: bool | None = None) -> dict[str, Any]:
     """Everything the templates show (pure). ``partial`` (default: derived from ``errors`` and the
     results): some checks were not evaluated; their last results are carried forward and listed."""
-
     partial = is_partial(results, errors) if partial is None else partial
     failed = [r for r in results if r.effective == "FAILED"]
     by_section: Counter[str] = Counter()
@@ -91,7 +90,6 @@ def summary_model(*, results: list[Result], sweep_diff: SweepDiff, trend: list[d
 
 
 def render_html(m: dict[str, Any], images: Mapping[str, str | None] | None = None) -> str:
-
     return render_template("compliance/summary.html", m=m, img=images or {"trend": None}, title=title(m))
 
 

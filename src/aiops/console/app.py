@@ -37,7 +37,6 @@ code{background:#f3f4f6;padding:1px 4px;border-radius:3px}
 
 def status_snapshot() -> dict[str, Any]:
     """What the status page shows; each part degrades to an error message, never a 500."""
-
     s = get_settings()
     snap: dict[str, Any] = {"bucket": s.artifact_bucket, "generated": datetime.now(UTC).isoformat(timespec="seconds")}
     try:
@@ -124,7 +123,6 @@ def _login_redirect(request: Request) -> Response | None:
 
 
 def create_app() -> FastAPI:
-
     app = FastAPI(title="MatCarv AIOps console", docs_url=None, redoc_url=None, openapi_url=None)
     data.start_warmer(get_settings().console_warm_seconds)
     User = Depends(console_user)

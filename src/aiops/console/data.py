@@ -158,7 +158,6 @@ class Context:
     def metrics_watermark(self) -> datetime | None:
         """The newest metrics watermark of any account, from the state store (no STS call: the
         console reads stored data only)."""
-
         with self.state.engine.connect() as conn:
             wm = conn.execute(select(func.max(watermarks.c.value)).where(watermarks.c.name == WATERMARK)).scalar()
         return _utc(wm) if wm else None
@@ -170,7 +169,6 @@ class Context:
     # -- series and services -----------------------------------------------------------------------
     def series_refs(self) -> list[dict[str, Any]]:
         if self._refs is None:
-
             self._refs = self.artifacts.get_json(SERIES_KEY) or []
         return self._refs
 
@@ -227,7 +225,6 @@ def overview(ctx: Context) -> dict[str, Any]:
 
 
 def anomaly_counts(ctx: Context, start: datetime, end: datetime) -> dict[str, int]:
-
     frame = AnomalyStore(ctx.artifacts).read("anomalies", start, end)
     if frame is None or not len(frame):
         return {}
@@ -342,7 +339,6 @@ STORED_DOMAINS = ("metrics/", "anomaly/", "logs/", "traces/")
 def stored_fingerprint(ctx: Context, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
     """(key, ETag) of every bucket object a service page over [start, end) may read: unchanged
     fingerprint, unchanged page parts (a re-run or backfill changes an ETag)."""
-
     days = {d.isoformat() for d in day_range(start, end)}
     found = []
     for domain in STORED_DOMAINS:
@@ -376,7 +372,6 @@ def by_day(ctx: Context, domain: str, part: tuple[Any, ...], start: datetime, en
     minutes) only today's piece is read and filtered again; the other days come from memory. The
     pieces are shared: callers get a new, clipped frame and never modify a piece."""
     import pandas as pd
-
 
     prints = _day_fingerprints(ctx, domain)
     pieces = []
@@ -428,7 +423,6 @@ def service_view(ctx: Context, service: str, rng: str, end: datetime | None = No
 
 
 def _pick_series(refs: list[dict[str, Any]], limit: int = 8) -> list[dict[str, Any]]:
-
     order = {m: i for i, m in enumerate(KEY_METRICS)}
     ranked = sorted(refs, key=lambda r: (order.get(r["metric"], 99), r["resource_id"], r["metric"]))
     picked = []
@@ -439,7 +433,6 @@ def _pick_series(refs: list[dict[str, Any]], limit: int = 8) -> list[dict[str, A
 
 def service_metrics(ctx: Context, refs: list[dict[str, Any]], start: datetime,
                     end: datetime) -> list[dict[str, Any]]:
-
     ids = sorted(series_id(r["namespace"], r["metric"], r["dimensions"], r["stat"]) for r in refs)
     if not ids:
         return []
@@ -481,7 +474,6 @@ def service_metrics(ctx: Context, refs: list[dict[str, Any]], start: datetime,
 
 def _day_cached_read(ctx: Context, store: Any, domain: str) -> Callable[..., pd.DataFrame]:
     """A windowed store's ``read(dataset, start, end, services)`` through :func:`by_day`."""
-
     plain = type(store).read
 
     def read(dataset: str, start: datetime, end: datetime, services: list[str] | None = None) -> pd.DataFrame:
@@ -493,7 +485,6 @@ def _day_cached_read(ctx: Context, store: Any, domain: str) -> Callable[..., pd.
 
 
 def logs_view(ctx: Context, service: str, start: datetime, end: datetime) -> dict[str, Any] | None:
-
     store = LogsStore(ctx.artifacts)
     store.read = _day_cached_read(ctx, store, "logs/")  # type: ignore[method-assign]
     counts = store.read_counts(start, end, services=[service])
@@ -507,7 +498,6 @@ def logs_view(ctx: Context, service: str, start: datetime, end: datetime) -> dic
 
 
 def traces_view(ctx: Context, service: str, start: datetime, end: datetime) -> dict[str, Any] | None:
-
     store = TracesStore(ctx.artifacts)
     store.read = _day_cached_read(ctx, store, "traces/")  # type: ignore[method-assign]
     stats = store.read_stats(start, end, services=[service])
@@ -566,7 +556,6 @@ def incident_list(ctx: Context, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def incident_detail(ctx: Context, incident_id: str) -> dict[str, Any] | None:
-
     try:
         row = istore.get(incident_id, store=ctx.state)
     except istore.IncidentNotFound:
@@ -588,7 +577,6 @@ def incident_detail(ctx: Context, incident_id: str) -> dict[str, Any] | None:
 
 # -- cost ------------------------------------------------------------------------------------------
 def cost_view(ctx: Context) -> dict[str, Any]:
-
     now = ctx.as_of()
     days = ctx.artifacts.partitions("cost", "reports")
     summary = latest_cost_summary(ctx, now.date() + timedelta(days=1))
@@ -608,7 +596,6 @@ def cost_view(ctx: Context) -> dict[str, Any]:
 
 # -- compliance ------------------------------------------------------------------------------------
 def compliance_view(ctx: Context) -> dict[str, Any]:
-
     now = ctx.as_of()
     trend = history.trend(ctx.state, now + timedelta(days=365), limit=30)
     sweep = _latest_sweep(ctx)

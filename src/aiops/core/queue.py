@@ -56,7 +56,6 @@ def ack_messages(receipt_list: list[dict[str, str]], queue_url: str) -> dict[str
     """Delete processed messages (DeleteMessageBatch, 10 per call). A handle SQS refuses (the message
     became visible again and was received by another run) is reported, not fatal: that run sees a
     re-delivery and deletes it."""
-
     if not receipt_list:
         return {"deleted": 0, "failed": []}
     sqs = aws.client("sqs")

@@ -152,7 +152,6 @@ def store_report(domain: str, dataset: str, dt: date | datetime | str, *, subjec
     files at ``<domain>/<dataset>/dt=<dt>/`` and ``latest.json``. Returns the keys (``key``,
     ``text_key``, ``prefix``: the day's latest; ``run_key``, ``run_prefix``, ``email_key``: this
     run's copy), subject and recipients — the input of :func:`send_stored_report`."""
-
     html = render_html({name: data_uri(png) for name, png in images.items()})
     cids = {name: f"{domain}-{i}@matcarv.aiops" for i, name in enumerate(sorted(images))}
     email_html = render_html({name: f"cid:{cid}" for name, cid in cids.items()})
@@ -190,7 +189,6 @@ SENT = "sent.json"
 
 def sent_records(stored: Mapping[str, Any]) -> list[dict[str, Any]]:
     """What was emailed for the report day of ``stored`` (oldest first)."""
-
     key = stored.get("sent_key") or str(stored["email_key"]).rsplit("/", 1)[0] + "/" + SENT
     return list(ArtifactStore().get_json(key) or [])
 
@@ -200,7 +198,6 @@ def send_stored_report(stored: Mapping[str, Any], sender: str | None = None,
     """Send the stored message with SES SendRawEmail (the exact bytes that were stored), once per
     report day: when the day was already emailed, skip (and say so) unless ``resend`` (default:
     ``AIOPS_REPORT_RESEND``). Every send is recorded in the day's ``sent.json``."""
-
     store = ArtifactStore()
     raw = store.get_bytes(stored["email_key"])
     if raw is None:

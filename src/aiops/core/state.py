@@ -374,7 +374,6 @@ def _engine(url: str) -> Engine:
         if url not in _engines:
             if url.startswith("sqlite"):
                 if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-
                     private_file(url[len("sqlite:///"):].split("?")[0])  # readable by its owner only
                 _engines[url] = _sqlite_engine(url)
             else:

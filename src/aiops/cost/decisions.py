@@ -92,7 +92,6 @@ def history(store: StateStore | None = None) -> list[dict[str, Any]]:
 def realised_savings(day: datetime, store: StateStore | None = None) -> dict[str, Any]:
     """Applied recommendations up to the end of ``day`` with their remediation status, and the
     savings accrued by those that succeeded (estimated monthly savings x days since completion)."""
-
     store = store or StateStore()
     store._ready()
     end = day + timedelta(days=1)

@@ -59,7 +59,6 @@ def breakdown(frame: pd.DataFrame, day: date) -> list[dict[str, Any]]:
 def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
     import pandas as pd
 
-
     fig = figure(9, 3.0)
     ax = fig.add_subplot(1, 1, 1)
     ax.fill_between(band["ds"], band["yhat_lower"].clip(lower=0), band["yhat_upper"], color="#9ecae1", alpha=0.5,
@@ -75,7 +74,6 @@ def _chart_trend(total: pd.DataFrame, band: pd.DataFrame, day: date) -> bytes:
 
 
 def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
-
     top = sorted(rows, key=lambda r: -abs(r["dod_usd"]))[:8][::-1]
     fig = figure(9, 3.0)
     ax = fig.add_subplot(1, 1, 1)
@@ -91,7 +89,6 @@ def _chart_movers(rows: list[dict[str, Any]]) -> bytes:
 def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
     import pandas as pd
 
-
     recent = frame[frame["day"] > pd.Timestamp(day) - pd.Timedelta(days=30)]
     pivot = recent.pivot_table(index="day", columns="key", values="cost", aggfunc="sum").fillna(0.0)
     fig = figure(9, 3.0)
@@ -105,7 +102,6 @@ def _chart_teams(frame: pd.DataFrame, day: date) -> bytes:
 
 
 def _open_recommendations(day: date) -> dict[str, Any]:
-
     store = ArtifactStore()
     days = [d for d in store.partitions(DOMAIN, DATASET) if d <= (day + timedelta(days=1)).isoformat()]
     if not days:
@@ -122,7 +118,6 @@ def build_report(day: date | str, run_id: str | None = None) -> dict[str, Any]:
     latest pointer, :func:`aiops.core.reporting.store_report`); returns the stored keys and a summary."""
     import pandas as pd
 
-
     s = get_settings()
     day = date.fromisoformat(day) if isinstance(day, str) else day
     start, end = day - timedelta(days=s.cost_history_days - 1), day + timedelta(days=1)
@@ -133,7 +128,6 @@ def build_report(day: date | str, run_id: str | None = None) -> dict[str, Any]:
     log.info("Cost Explorer: %s rows", {k: len(v) for k, v in frames.items()})
     total = frames["service"].groupby("day", as_index=False)["cost"].sum()
     if total.empty or pd.Timestamp(day) not in set(total["day"]):
-
         raise DataNotReady(f"cost report {day}", f"Cost Explorer has no cost for {day} yet (is the day complete?)")
     tables = {name: breakdown(frame, day) for name, frame in frames.items()}
     overall = breakdown(total.assign(key="total"), day)[0]
@@ -212,12 +206,10 @@ def render_text(summary: dict[str, Any]) -> str:
 
 
 def render_html(summary: dict[str, Any], img: dict[str, str]) -> str:
-
     return render_template("cost/report.html", s=summary, img=img, money=lambda x: f"{x:,.2f}", signed=_signed,
                            delta=lambda x: f"{x:+,.2f}")
 
 
 def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
     """Email the stored report once per day (a rerun re-renders; ``resend`` sends again)."""
-
     return send_stored_report(report, resend=resend)

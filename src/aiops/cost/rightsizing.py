@@ -36,7 +36,6 @@ DOMAIN, DATASET, FILENAME = "cost", "rightsizing", "recommendations.json"
 
 def recommend(at: datetime | str, *, day: date | str | None = None) -> dict[str, Any]:
     """Recommendations as of ``at`` (the run's data interval end), stored under ``dt=<day>``."""
-
     s = get_settings()
     at = _utc(at)
     day = day or at.date()
@@ -92,7 +91,6 @@ def decide(summary: dict[str, Any], answer: dict[str, Any], *, review_run_id: st
     """Record the review's answer; returns ``remediate`` trigger kwargs (``trigger_run_id``, ``conf``).
 
     ``summary`` is ``recommend``'s XCom: its recommendations are validated here, where they are read."""
-
     s = get_settings()
     user = answer.get("responded_by_user") or answer.get("responded_by") or {}  # the HITL task's XCom
     who = str(user.get("name") or user.get("id") or "") if isinstance(user, dict) else str(user)

@@ -47,7 +47,6 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-
         s = get_settings()
         return cls(lookback_days=s.cost_lookback_days, cpu_percentile=s.cost_cpu_percentile,
                    headroom_pct=s.cost_headroom_pct, idle_cpu_pct=s.cost_idle_cpu_pct,

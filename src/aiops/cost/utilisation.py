@@ -69,7 +69,6 @@ class Utilisation:
 
 
 def read_metrics(start: datetime, end: datetime) -> pd.DataFrame:
-
     frame = MetricsStore().read(start, end, columns=COLUMNS)
     wanted = {("AWS/EC2", "CPUUtilization"), ("AWS/EC2", "NetworkIn"), ("AWS/EC2", "NetworkOut"),
               ("CWAgent", "mem_used_percent"), ("AWS/RDS", "DatabaseConnections"),

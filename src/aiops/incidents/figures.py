@@ -36,7 +36,6 @@ def first_activity(store: Any = None) -> datetime | None:
     """The earliest thing the platform recorded (a stand-in for 'started' when none is given)."""
     from sqlalchemy import func, select
 
-
     store = store or StateStore()
     store._ready()
     with store.engine.connect() as conn:
@@ -48,7 +47,6 @@ def first_activity(store: Any = None) -> datetime | None:
 
 def startup_figures(since: datetime, minutes: float = 30, *, store: Any = None) -> dict[str, Any]:
     from sqlalchemy import select
-
 
     store = store or StateStore()
     store._ready()
@@ -75,7 +73,6 @@ def startup_figures(since: datetime, minutes: float = 30, *, store: Any = None) 
 
 def incident_figures(since: datetime, until: datetime | None = None, *, store: Any = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
-
 
     store = store or StateStore()
     store._ready()

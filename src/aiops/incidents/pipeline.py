@@ -19,10 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.core.artifacts import ArtifactStore
-from aiops.incidents import postmortem
+from aiops.incidents import postmortem, runbook_rules
 from aiops.incidents import store as incidents
 from aiops.incidents.model import RecoveryResult, TriageDecision
-from aiops.incidents.runbook_rules import back_in_band, latest_request, remediate_conf
 from aiops.incidents.triage import SNAPSHOT_BEFORE, gather_evidence, metric_snapshot
 from aiops.remediation.preapproval import decide_for_incident, record_grant
 
@@ -42,14 +41,12 @@ def incident_ids(events_extra: list[dict[str, Any]], conf_incident_id: str | Non
 
 
 def evidence_key(incident: dict[str, Any]) -> str:
-
     return ArtifactStore.key("incidents", "evidence", incident["first_seen"], f"{incident['incident_id']}.json")
 
 
 def triage(incident_id: str, *, run_id: str) -> dict[str, Any]:
     """Gather and store the evidence, move detected -> triaged; returns the decision for this run
     (:class:`~aiops.incidents.model.TriageDecision` as JSON: the task's XCom)."""
-
     incident = incidents.get(incident_id)
     base = {"incident_id": incident_id, "title": incident["title"], "run_id": run_id}
     if incident["state"] not in ("detected", "triaged"):
@@ -86,7 +83,6 @@ def trigger_run_id(incident_id: str, run_id: str) -> str:
 def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[dict[str, Any]]:
     """triaged -> remediating for those with a runbook (returns TriggerDagRunOperator kwargs),
     triaged -> escalated for those without."""
-
     out = []
     for decision in map(TriageDecision.model_validate, decisions):  # triage's XCom, validated where read
         incident_id = decision.incident_id
@@ -113,7 +109,7 @@ def start_remediations(decisions: list[dict[str, Any]], *, run_id: str) -> list[
         if preapproval is not None:
             record_grant(preapproval, match, remediate_run=remediate_run, run_id=run_id)
             log.info("%s: %s", incident_id, preapproval.summary)
-        out.append({"trigger_run_id": remediate_run, "conf": remediate_conf(incident, match, run_id=run_id)})
+        out.append({"trigger_run_id": remediate_run, "conf": runbook_rules.remediate_conf(incident, match, run_id=run_id)})
         log.info("%s: remediate run %s requested (%s)", incident_id, remediate_run, match["runbook"])
     return out
 
@@ -149,7 +145,6 @@ def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
     escalated when it did not run / was rejected / failed or the signal stays out past the runbook's
     ``within_minutes``. None means 'not yet' (the sensor pokes again). Returns a
     :class:`~aiops.incidents.model.RecoveryResult` as JSON."""
-
     decision = TriageDecision.model_validate(raw_decision)  # triage's XCom, validated where read
     if decision.action != "remediate" or decision.match is None:
         return _result(decision, outcome=decision.action)
@@ -161,7 +156,7 @@ def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
     if incident.links.get("remediate_run") != f"remediate/{trigger_run_id(incident_id, run_id)}":
         log.info("%s: its remediation belongs to another incident_response run", incident_id)
         return _result(decision, outcome="handled_elsewhere")
-    request = latest_request(incident_id)
+    request = runbook_rules.latest_request(incident_id)
     status = (request or {}).get("status")
     if request is not None and status not in TERMINAL_REQUEST and not str(status).startswith("incomplete"):
         log.info("%s: remediate request %s is %s; waiting", incident_id, request["request_id"], status)
@@ -176,7 +171,7 @@ def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
     verification: dict[str, Any] = {"ok": True, "reason": "runbook has no metric check; remediate verified it"}
     if match["verify"]["metric_back_in_band"] and decision.primary_signal:
         since = _execution_end(request)  # type: ignore[arg-type]
-        verification = back_in_band(decision.primary_signal, since=since, incident_start=incident.first_seen,
+        verification = runbook_rules.back_in_band(decision.primary_signal, since=since, incident_start=incident.first_seen,
                                     now=now)
         if not verification["ok"]:
             deadline = since + timedelta(minutes=match["verify"]["within_minutes"])
@@ -194,7 +189,6 @@ def check_recovery(raw_decision: dict[str, Any], *, run_id: str,
 
 
 def write_postmortem(raw_result: dict[str, Any], *, run_id: str) -> dict[str, Any] | None:
-
     result = RecoveryResult.model_validate(raw_result)  # check_recovery's XCom, validated where read
     if result.outcome != "resolved":
         return None

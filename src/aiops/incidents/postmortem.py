@@ -46,7 +46,6 @@ def durations(incident: dict[str, Any]) -> dict[str, float | None]:
 
 
 def plot_metric(evidence: dict[str, Any], incident: dict[str, Any]) -> bytes | None:
-
     metric = evidence.get("metric") or {}
     points = metric.get("points") or []
     if not points:
@@ -74,7 +73,6 @@ def plot_metric(evidence: dict[str, Any], incident: dict[str, Any]) -> bytes | N
 def actions_taken(incident: dict[str, Any]) -> list[dict[str, Any]]:
     """Remediation requests of the incident (remediate records incident_id), with their approvers."""
     from sqlalchemy import select
-
 
     store = StateStore()
     store._ready()
@@ -210,7 +208,6 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
            timeline: list[dict[str, Any]] | None = None) -> tuple[str, str]:
     """(markdown, html) of the post-mortem from one :func:`model`; ``plot_src`` is the plot's image
     URL (data: URI). ``actions``/``timeline`` default to the state store's."""
-
     actions = actions_taken(incident) if actions is None else actions
     timeline = incidents.timeline(incident["incident_id"]) if timeline is None else timeline
     m = model(incident, evidence, verification, actions, timeline)
@@ -221,7 +218,6 @@ def render(incident: dict[str, Any], evidence: dict[str, Any], verification: dic
 
 def write(incident_id: str, *, evidence: dict[str, Any] | None, verification: dict[str, Any] | None) -> dict[str, Any]:
     """Render and store the post-mortem; returns the keys and the measured times."""
-
     incident = incidents.get(incident_id)
     png = plot_metric(evidence or {}, incident)
     markdown, html = render(incident, evidence or {}, verification, data_uri(png) if png else None)

@@ -40,7 +40,6 @@ class Unresolvable(LookupError):
 
 
 def _resolve(template: str, signal: dict[str, Any], incident: dict[str, Any]) -> str:
-
     match = PLACEHOLDER.match(template)
     if not match:
         return template
@@ -79,7 +78,6 @@ def _instance_in_target_group(dimension: str | None) -> str:
 
 
 def matching_runbooks(incident: dict[str, Any], signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
-
     config = load_rules()
     catalog = load_catalog()
     for problem in check_against_catalog(config, catalog.ids):
@@ -123,7 +121,6 @@ def remediate_conf(incident: dict[str, Any], match: dict[str, Any], *, run_id: s
 def latest_request(incident_id: str) -> dict[str, Any] | None:
     """The newest remediate request made for the incident (remediate records ``incident_id``)."""
     from sqlalchemy import select
-
 
     store = StateStore()
     store._ready()

@@ -89,7 +89,6 @@ def signals_of(incident: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- metric snapshot + band --------------------------------------------------------------------
 def _get_series(signal: dict[str, Any], start: datetime, end: datetime, period: int) -> list[tuple[datetime, float]]:
-
     if derived.is_derived(signal.get("namespace")):  # computed from logs/traces: in the derived store, not CloudWatch
         return derived.points(signal["series_id"], start, end)
 
@@ -129,7 +128,6 @@ def seasonal_band(history: list[tuple[datetime, float]], at: list[datetime], *, 
 
 
 def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, tuple[float, float, float]]:
-
     frame = AnomalyStore().read("scores", start, end)
     if frame is None or not len(frame):
         return {}
@@ -200,7 +198,6 @@ def _fmt_range(lo: float, hi: float, unit: str) -> str:
 def derived_evidence(service: str | None, start: datetime, end: datetime, *, period: int = 300) -> dict[str, Any]:
     """The service's derived series at their worst in [start, end) vs the expected band there (the
     anomaly detector's band where it scored the point, else the seasonal baseline of the series)."""
-
     if not service:
         return {"series": []}
     out = []
@@ -317,7 +314,6 @@ def _safely(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def gather_evidence(incident: dict[str, Any], *, now: datetime | None = None,
                     open_incidents: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-
     now = now or datetime.now(UTC)
     settings = get_settings()
     log_margin = timedelta(minutes=settings.incident_log_margin_minutes)

@@ -133,7 +133,6 @@ def collect(start: datetime, end: datetime, groups: list[LogGroup] | None = None
 def to_frames(reduced: Reduced) -> tuple[Any, Any]:
     import pandas as pd
 
-
     counts = pd.DataFrame(
         [{"service": s, "env": e, "timestamp": datetime.fromtimestamp(b, UTC), "errors": v[0], "warnings": v[1],
           "lines": v[2]} for (s, e, b), v in reduced.counts.items()], columns=list(COUNT_COLUMNS))

@@ -36,7 +36,6 @@ def error_points(counts: pd.DataFrame, start: datetime, end: datetime,
     zero-filled over [start, end) for every service with lines in the window."""
     import pandas as pd
 
-
     out = []
     grid = pd.date_range(pd.Timestamp(start).floor("5min"), end, freq="5min", inclusive="left", tz=UTC)
     for service, g in counts.groupby("service"):
@@ -50,7 +49,6 @@ def error_points(counts: pd.DataFrame, start: datetime, end: datetime,
 
 
 def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
-
     start, end = datetime.fromisoformat(chunk["start"]), datetime.fromisoformat(chunk["end"])
     groups = collect.service_log_groups()
     reduced = collect.collect(start, end, groups)

@@ -106,7 +106,6 @@ def data_until(store: Any = None, *, account_id: str | None = None) -> datetime 
     """How far the connected account's metrics are extracted: its watermark, when the data it vouches
     for exists. A watermark whose last day partition is missing from the artifact store (the bucket was
     emptied or replaced) is not trusted: None, so the next run pulls the history again."""
-
     account_id = account_id if account_id is not None else current_account()
     watermark = (store or StateStore()).get_watermark(WATERMARK, account_id=account_id)
     if watermark is None:
@@ -131,7 +130,6 @@ def plan(interval_start: datetime, interval_end: datetime, conf: dict[str, Any] 
 
 def discover() -> dict[str, Any]:
     """Discover series and save the list to the artifact store; returns its key and counts."""
-
     stats = CallStats()
     refs = discover_series(default_catalog(), get_settings().regions, stats=stats)
     store = ArtifactStore()
@@ -146,7 +144,6 @@ def discover() -> dict[str, Any]:
 
 def to_frame(data: dict[str, tuple[list[datetime], list[float]]], refs: dict[str, Any]) -> Any:
     import pandas as pd
-
 
     parts = []
     for sid, (ts, vals) in data.items():
@@ -166,7 +163,6 @@ def to_frame(data: dict[str, tuple[list[datetime], list[float]]], refs: dict[str
 def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[str, Any]:
     """Pull one chunk, validate it, upsert the good series, quarantine the bad ones."""
     import time
-
 
     s = get_settings()
     window = Chunk.from_dict(chunk)
@@ -201,7 +197,6 @@ def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[s
 
 def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
     """Advance the watermark and summarise the run (the Asset event's extra)."""
-
     results = sorted(results, key=lambda r: r["start"])
     end = max(_utc(r["end"]) for r in results)
     StateStore().set_watermark(WATERMARK, end, run_id=run_id, account_id=current_account())

@@ -11,15 +11,14 @@ from datetime import datetime
 from aiops.core.readiness import Coverage, check_metrics
 from aiops.core.times import utc as _utc
 from aiops.metrics import pipeline
-from aiops.metrics.store import MetricsStore
+from aiops.metrics import store as metrics_store
 
 
 def metrics_coverage() -> Coverage:
     """What the metrics store holds: oldest point and the extraction watermark (of the connected
     account, when the data it vouches for exists: :func:`aiops.metrics.pipeline.data_until`)."""
-
     until = pipeline.data_until()
-    store = MetricsStore()
+    store = metrics_store.MetricsStore()
     since = None
     for day in store.days()[:2]:  # the oldest partition may be empty after a quarantine: try the next
         frame = store.read_day(datetime.fromisoformat(day).date())

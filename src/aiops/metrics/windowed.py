@@ -169,7 +169,6 @@ class Collection:
     unions: tuple[str, ...] = ("quarantined",)  # list chunk results merged by publish
 
     def plan(self, interval_start: datetime, interval_end: datetime, conf: dict[str, Any] | None) -> list[dict[str, str]]:
-
         watermark = StateStore().get_watermark(self.watermark)
         start, end, reason = plan_range(interval_start, interval_end, conf, watermark)
         chunks = split_days(start, end)
@@ -178,7 +177,6 @@ class Collection:
 
     def publish(self, results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
         """Advance the watermark to the newest chunk end (never backwards) and sum the chunks."""
-
         if not results:
             return {"chunks": 0}
         end = max(datetime.fromisoformat(r["end"]) for r in results)

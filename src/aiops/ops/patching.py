@@ -174,7 +174,6 @@ def plan_patching(policies: list[PatchPolicy], targets: dict[str, list[Instance]
 
 def _default_approvers() -> list[str]:
     """Who approves an install whose policy names nobody: every approval has assigned users."""
-
     return list(get_settings().ops_patch_approvers)
 
 
@@ -257,7 +256,6 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
     batch after it, of any policy). ``approved_by``: the verified approver of a prod install (the
     others are approved by their enforce-mode policy). Idempotent: a batch whose instances are
     recorded done is not sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
-
     store = StateStore()
     act = get_action(INSTALL)
     if act is None or act.run is None:

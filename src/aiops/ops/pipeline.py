@@ -44,7 +44,6 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
     ``operation`` (``auto`` | ``scan``) and ``scan`` (false: no scan this run); for scheduling
     ``reconcile`` (true: bring every scheduled instance to its schedule's state now).
     """
-
     conf = dict(conf or {})
     settings = get_settings()
     at = as_utc(at)
@@ -52,19 +51,16 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
     extra: dict[str, Any] = {}
     findings: list[dict[str, Any]] = []
     if workflow == "ops_snapshots":
-
         policies = load_policies("snapshots")
         changes, skipped = snapshots.plan_snapshots(policies.policies, snapshots.collect(), at)
         errors, interval = policies.error_lines(), day
     elif workflow == "ops_log_retention":
-
         policies = load_policies("log_retention")
         changes, skipped, findings = log_retention.plan_retention(
             policies.policies, log_retention.collect(), default_days=settings.ops_log_retention_default_days,
             default_mode=settings.ops_log_retention_default_mode)
         errors, interval = policies.error_lines(), day
     elif workflow == "ops_scheduling":
-
         schedules, asg_schedules = load_policies("schedules"), load_policies("asg_schedules")
         begin = as_utc(start) if start is not None else at
         instances, groups = scheduling.collect(sorted({s.asg for s in asg_schedules.policies}))
@@ -75,7 +71,6 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
         interval = at.strftime("%Y-%m-%dT%H:%M")
         extra["window"] = {"start": begin.isoformat(), "end": at.isoformat()}
     elif workflow == "ops_patching":
-
         policies = load_policies("patching")
         changes, skipped, extra = patching.plan_patching(
             policies.policies, patching.collect(policies.policies), at,
@@ -124,7 +119,6 @@ def ops_plan_hash(plan: Mapping[str, Any]) -> str:
 def _run_audit(run_id: str, action: str, actor: str | None = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-
     store = StateStore()
     store.schema_version()  # migrated
     query = select(audit_log).where(audit_log.c.run_id == run_id, audit_log.c.action == action)
@@ -137,7 +131,6 @@ def _run_audit(run_id: str, action: str, actor: str | None = None) -> list[dict[
 def approved_plan(workflow: str, run_id: str) -> dict[str, Any]:
     """The plan this run stored (located and hash-checked through the state store's audit entry for
     the run, never through XCom). Raises :class:`OpsPlanRefused`."""
-
     entries = _run_audit(run_id, "ops.plan", actor=workflow)
     if not entries:
         raise OpsPlanRefused(f"{workflow}: no plan recorded for run {run_id}")
@@ -197,7 +190,6 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
                     run_id: str | None) -> dict[str, Any]:
     """Install batch by batch (see :func:`aiops.ops.patching.run_install`); raises when a batch
     failed or left an instance unhealthy (the remaining batches were not started)."""
-
     approved, approved_by = False, None
     if run_id:
         plan = approved_plan(plan["workflow"], run_id)  # the stored, hash-checked plan, never the XCom
@@ -221,7 +213,6 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
 def compliance_report(plan: Mapping[str, Any] | None, scan_command_id: str | None,
                       installs: list[Mapping[str, Any] | None], *, run_id: str | None) -> dict[str, Any]:
     """Patch compliance of every instance the run scanned or patched; stored next to the plan."""
-
     if not plan:
         return {"rows": [], "markdown": "no plan"}
     commands: list[tuple[str, str]] = [(scan_command_id, "Scan")] if scan_command_id else []

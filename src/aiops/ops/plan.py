@@ -67,7 +67,6 @@ def finish_plan(workflow: str, interval: str, at: datetime, changes: list[Change
                 max_changes: int | None = None, extra: dict[str, Any] | None = None,
                 title: str = "") -> dict[str, Any]:
     """The plan as a JSON-able dict (XCom, artifact), guarded and with its Markdown."""
-
     limit = max_changes if max_changes is not None else get_settings().ops_max_changes_per_run
     changes = [c if c.key else Change(**{**asdict(c), "key": change_key(workflow, interval, c.action, c.resource_id)})
                for c in changes]
@@ -125,14 +124,12 @@ def render_markdown(plan: Mapping[str, Any]) -> str:
 
 def store_plan(plan: Mapping[str, Any], day: str) -> str:
     """Write ``ops/<workflow>/dt=<day>/plan.json`` (a re-run of the interval overwrites it)."""
-
     store = ArtifactStore()
     name = "plan.json" if plan["interval"] == day else f"plan-{plan['interval'].replace(':', '')}.json"
     return store.put_json(store.key("ops", plan["workflow"], day, name), dict(plan))
 
 
 def store_result(workflow: str, day: str, interval: str, result: Mapping[str, Any]) -> str:
-
     store = ArtifactStore()
     name = "result.json" if interval == day else f"result-{interval.replace(':', '')}.json"
     return store.put_json(store.key("ops", workflow, day, name), dict(result))
@@ -146,7 +143,6 @@ def execute(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
     guard — is in ``failed`` with ``refused``). A failing change does not stop the others (each is
     independent); the caller decides whether failures fail the task.
     """
-
     workflow = plan["workflow"]
     outcome: dict[str, list[dict[str, Any]]] = {"done": [], "already_done": [], "failed": [], "dry_run": []}
     if plan.get("refused"):

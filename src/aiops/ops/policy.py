@@ -235,7 +235,6 @@ def load_policies(kind: str, directory: Path | None = None) -> PolicySet[Any]:
     A malformed entry (or file) lands in ``.errors`` with file and field; the rest load. Ids must be
     unique per kind across files.
     """
-
     model = KINDS[kind]
     directory = directory or get_settings().include_dir / "ops"
     result: PolicySet[Any] = PolicySet(kind)

@@ -113,7 +113,6 @@ def live_guard(resource_type: str, *checks: TargetCheck) -> Guard:
     run ``checks``. Fails closed: a target that cannot be read is refused."""
 
     def guard(change: Change) -> str | None:
-
         try:
             [target] = describe_targets(resource_type, [change.resource_id])
         except Exception as exc:  # AccessDenied, throttling...: never act on what could not be checked
@@ -180,7 +179,6 @@ def runbook_actions() -> dict[str, Action]:
     """One ``ssm-automation`` action per runbook of the catalog: permissions from its metadata,
     ``human`` approval unless the metadata says ``pre-approved``, destructive when its permissions
     delete, release, revoke or terminate something."""
-
     out: dict[str, Action] = {}
     for runbook in load_catalog():
         meta = runbook.metadata

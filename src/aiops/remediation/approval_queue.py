@@ -82,7 +82,6 @@ def pending(*, now: datetime | None = None, include_closed: bool = False, store:
     ``include_closed`` adds the ``expired`` and ``superseded`` ones (prompts a person may want to close)."""
     from sqlalchemy import select
 
-
     now = now or datetime.now(UTC)
     store = store or StateStore()
     store._ready()

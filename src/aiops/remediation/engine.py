@@ -43,7 +43,6 @@ def audit(act: Action, change: Change, *, workflow: str, plan_hash: str | None, 
           run_id: str | None, resource: str | None = None, **outcome: Any) -> None:
     """One audit entry in the engine's shape (``<action>``, ``<action>.failed`` or
     ``<action>.refused``; subject the resource; actor the workflow)."""
-
     suffix = ".failed" if "error" in outcome else ".refused" if "refused" in outcome else ""
     detail = change_record(act, resource or change.resource_id, plan_hash=plan_hash, approved_by=approved_by,
                            **outcome)

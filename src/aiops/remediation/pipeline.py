@@ -67,7 +67,6 @@ def make_plan(conf: dict[str, Any], *, dag_id: str, run_id: str, requester: Requ
     ``requester`` comes from the run (:func:`aiops.remediation.approvals.resolve_requester`); the
     conf's ``requested_by`` is only a note. The plan is stored in the state store with its hash
     (:func:`aiops.remediation.approvals.plan_hash`) before anyone is asked to approve it."""
-
     if not conf.get("runbook"):
         raise ValueError("conf must name a 'runbook' (one of the catalog ids) and its 'parameters'")
     who = requester or Requester(identity="unknown", origin="manual", note=str(conf.get("requested_by") or ""))
@@ -153,7 +152,6 @@ def resolve_assume_role(runbook_id: str, role_name: str) -> str:
     """The role SSM Automation assumes for ``runbook_id``: the per-account override in settings, else
     the runbook's reviewed ``automation_role`` in the account of the AWS connection. Refuses an
     override in another account."""
-
     account = aws.account_id()
     configured = get_settings().remediation_automation_role_arns.get(runbook_id)
     if configured:
@@ -173,7 +171,6 @@ def document_sha256(document: Any) -> str:
 
 def pin_document(runbook_id: str) -> dict[str, str]:
     """Publish the catalog's reviewed document if SSM lacks it; the version to run and its content hash."""
-
     published = ensure_published(runbook_id)
     if not published.version:
         raise RuntimeError(f"SSM reported no version for {published.document_name}")
@@ -185,7 +182,6 @@ def supersede_older(plan: dict[str, Any], *, store: Any) -> list[str]:
     """Older requests for the same runbook and targets still waiting for approval are superseded by
     this one (resolved: they can no longer execute; their approval page says so when answered)."""
     from sqlalchemy import select, update
-
 
     if not plan["targets_executable"]:
         return []
@@ -222,7 +218,6 @@ def approval_subject(plan: dict[str, Any], round_no: int) -> str:
 
 
 def plan_markdown(plan: dict[str, Any]) -> str:
-
     rows = "\n".join(
         f"| {c(t['id'])} | {e(t.get('detail', {}).get('name', ''))} | {e(t.get('state') or '')} | "
         f"{e(t['tags'].get('service', ''))} / {e(t['tags'].get('env', ''))} / {e(t['tags'].get('team', ''))} |"
@@ -274,7 +269,6 @@ def approval_rounds(plan: dict[str, Any]) -> int:
 def stored_plan(rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The plan as stored when it was shown for approval, and its request row; raises
     :class:`ApprovalNotVerified` when there is none or its content no longer matches its hash."""
-
     row = StateStore().get_request(rid)
     plan = dict((row or {}).get("plan") or {})
     if not row or not plan:
@@ -291,7 +285,6 @@ def stored_plan(rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def record_asked(plan: dict[str, Any], *, round_no: int, assigned: list[str], run_id: str) -> None:
     """An approval round is about to be shown: who may answer it, for which plan hash."""
-
     store = StateStore()
     row = store.get_request(plan["request_id"]) or {}
     approvals = [a for a in row.get("approvals") or [] if a.get("round") != round_no]
@@ -308,7 +301,6 @@ def record_approval(plan: dict[str, Any], *, round_no: int, user: str | None, de
 
     The assigned users and plan hash come from what was recorded when the round was asked
     (:func:`record_asked`), not from the answer."""
-
     store = StateStore()
     row = store.get_request(plan["request_id"]) or {}
     asked: dict[str, Any] = next((a for a in row.get("approvals") or [] if a.get("round") == round_no), {})
@@ -333,7 +325,6 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
     content. A refusal is recorded (status ``refused_at_execution``, reason in the audit trail).
     Both audit entries carry the change engine's record of the runbook's action
     (:func:`aiops.remediation.actions.change_record`)."""
-
     store = StateStore()
     plan: dict[str, Any] = {"request_id": rid, "runbook": "?"}
     try:
@@ -391,7 +382,6 @@ def authorise_execution(rid: str, *, run_id: str) -> dict[str, Any]:
 
 def record_outcome(plan: dict[str, Any], *, status: str, run_id: str, execution: dict[str, Any] | None = None,
                    verification: dict[str, Any] | None = None, actor: str = "aiops") -> dict[str, Any]:
-
     store = StateStore()
     outcome = {"status": status, "execution": execution or {}, "verification": verification or {},
                "plan_hash": plan.get("plan_hash")}
@@ -408,7 +398,6 @@ def verify_remediation(plan: dict[str, Any], execution: dict[str, Any]) -> dict[
 
     ``target_state: [stopped]`` re-describes every target and compares its state; a runbook without
     a resource-level check is verified by its own SSM assertions (the execution succeeded)."""
-
     runbook = load_catalog().get(plan["runbook"])
     check = runbook.metadata.verify
     wanted = list(check.target_state) if check else []
@@ -428,7 +417,6 @@ def verify_remediation(plan: dict[str, Any], execution: dict[str, Any]) -> dict[
 def finalise(dag_run: Any, ti: Any) -> dict[str, Any]:
     """Decide the request's final status from the run and the state store (always runs, even after
     failures; never trusts XCom for the plan or the approvals)."""
-
     run_id = dag_run.run_id
     tasks = ["plan", "approve_1", "approve_2", "gate", "execute", "verify"]
     states = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=tasks, run_ids=[run_id]).get(run_id, {})
@@ -468,7 +456,6 @@ def finalise(dag_run: Any, ti: Any) -> dict[str, Any]:
 
 def _execution_summary(ti: Any) -> dict[str, Any] | None:
     """Why an execution failed, from SSM itself (the failed task left no XCom)."""
-
     execution_id = ti.xcom_pull(task_ids="execute", key="automation_execution_id")
     if not execution_id:
         return None

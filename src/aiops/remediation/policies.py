@@ -33,7 +33,6 @@ def latest_budgets(service: str, env: str | None = None) -> list[dict[str, Any]]
     budget_remaining."""
     from sqlalchemy import func, select
 
-
     store = StateStore()
     store.migrate()
     h = slo_history.c

@@ -108,21 +108,17 @@ class AwsCauseReads:
     """The live reads: STS, CloudWatch DescribeAlarms, a describe of the target, the state store."""
 
     def account_id(self) -> str:
-
         return aws.account_id()
 
     def region(self) -> str:
-
         return aws.region_of()
 
     def describe_alarm(self, name: str) -> dict[str, Any] | None:
-
         resp = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])
         alarms = list(resp.get("MetricAlarms") or []) + list(resp.get("CompositeAlarms") or [])
         return alarms[0] if alarms else None
 
     def alarms_in_alarm_on(self, dimension: str, value: str) -> list[str]:
-
         out = []
         for page in aws.client("cloudwatch").get_paginator("describe_alarms").paginate(StateValue="ALARM"):
             for alarm in page.get("MetricAlarms") or []:
@@ -132,12 +128,10 @@ class AwsCauseReads:
         return out
 
     def resource_exists(self, kind: str, resource_id: str) -> bool:
-
         return all(t.exists for t in describe_targets(kind, [resource_id]))
 
     def slo_burning(self, slo_id: str, since: datetime) -> bool:
         from sqlalchemy import select
-
 
         store = StateStore()
         store._ready()
@@ -154,7 +148,6 @@ def count_claims(runbook: str, resource: str | None, since: datetime) -> tuple[i
     """(runs of ``runbook``, runs on ``resource``) that went ahead unattended since ``since``."""
     from sqlalchemy import select
 
-
     store = StateStore()
     store._ready()
     with store.engine.connect() as conn:
@@ -167,7 +160,6 @@ def count_claims(runbook: str, resource: str | None, since: datetime) -> tuple[i
 
 # -- helpers ---------------------------------------------------------------------------------------
 def _settings() -> Any:
-
     return get_settings()
 
 
@@ -176,7 +168,6 @@ def _settings() -> Any:
 def _series_of(alert: dict[str, Any]) -> str | None:
     """The series an alert is about (as triage's ``signal_of`` names it: ``alert.metric`` or the
     alarm's metric). Kept here: remediation sits below incidents in the package layers."""
-
     sid = alert.get("metric")
     if sid and str(sid).count("|") == 3:
         return str(sid)
@@ -227,7 +218,6 @@ def signal_direction(signal: dict[str, Any], incident: dict[str, Any]) -> Direct
 
 def _target(match: dict[str, Any]) -> tuple[str | None, str | None]:
     """(target kind, target id) of the match's runbook from the catalog metadata."""
-
     meta = load_catalog().get(match["runbook"]).metadata
     param = meta.targets_parameter
     if not param:
@@ -410,7 +400,6 @@ def decide_for_incident(incident: dict[str, Any], match: dict[str, Any], *, now:
 def record_grant(decision: PreapprovalDecision, match: dict[str, Any], *, remediate_run: str,
                  run_id: str | None) -> int:
     """The platform's grant (or refusal) in the audit log; ``remediate`` looks it up, never its conf."""
-
     detail = {"runbook": match["runbook"], "parameters": match.get("parameters") or {},
               "rule": match.get("rule"), "signal": match.get("signal"), "direction": match.get("direction"),
               "resource": decision.resource, "remediate_run": remediate_run,
@@ -440,7 +429,6 @@ class PlanGate(BaseModel):
 def _find_grant(incident_id: str, runbook: str, parameters: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     from sqlalchemy import select
 
-
     ttl = timedelta(minutes=_settings().preapproval_grant_ttl_minutes)
     store = StateStore()
     store._ready()
@@ -461,7 +449,6 @@ def _find_grant(incident_id: str, runbook: str, parameters: dict[str, Any], now:
 def _incident(incident_id: str) -> dict[str, Any] | None:
     """The incident row as the platform stored it (read directly: remediation is below incidents)."""
     from sqlalchemy import select
-
 
     store = StateStore()
     store._ready()

@@ -20,14 +20,12 @@ if TYPE_CHECKING:
 
 
 def _store() -> Any:
-
     store = StateStore()
     store._ready()
     return store
 
 
 def is_done(key: str) -> bool:
-
     store = _store()
     with store.engine.connect() as conn:
         status = conn.execute(select(ops_changes.c.status).where(ops_changes.c.change_key == key)).scalar()
@@ -37,7 +35,6 @@ def is_done(key: str) -> bool:
 def record(change: Change, *, workflow: str, status: str, detail: dict[str, Any] | None,
            run_id: str | None) -> None:
     """Upsert the row of ``change.key`` (a failed change retried and done becomes done)."""
-
     store = _store()
     values = {"workflow": workflow, "action": change.action, "resource_id": change.resource_id,
               "policy": change.policy, "status": status, "run_id": run_id, "at": datetime.now(UTC),
@@ -51,7 +48,6 @@ def record(change: Change, *, workflow: str, status: str, detail: dict[str, Any]
 
 
 def changes(workflow: str | None = None) -> list[dict[str, Any]]:
-
     store = _store()
     query = select(ops_changes).order_by(ops_changes.c.at)
     if workflow:
@@ -61,7 +57,6 @@ def changes(workflow: str | None = None) -> list[dict[str, Any]]:
 
 
 def get(key: str) -> dict[str, Any] | None:
-
     store = _store()
     with store.engine.connect() as conn:
         row = conn.execute(select(ops_changes).where(ops_changes.c.change_key == key)).first()

@@ -80,7 +80,6 @@ def sync_runbook(ssm: Any, rid: str, runbook: Any) -> SyncResult:
 def ensure_published(runbook_id: str) -> SyncResult:
     """Before an approved execution: the account runs the reviewed catalog version of the runbook
     (published if this account never got it, e.g. a fresh account before the first runbook_sync)."""
-
     result = sync_runbook(executor_client("ssm"), runbook_id, load_catalog().get(runbook_id))
     if result.action == "error":
         raise RuntimeError(f"cannot publish runbook {runbook_id} as {result.document_name}: {result.detail}")
@@ -91,7 +90,6 @@ def ensure_published(runbook_id: str) -> SyncResult:
 
 
 def sync_catalog(directory: Any = None) -> dict[str, Any]:
-
     catalog = load_catalog(directory)
     ssm = executor_client("ssm")
     results: list[SyncResult] = []

@@ -110,7 +110,6 @@ def quarantine(bucket: str, key: str, reason: str, data: bytes | None, *, run_id
     """Record a malformed file (once per key) and keep its bytes and reason as artifacts."""
     from sqlalchemy import delete, insert
 
-
     now = datetime.now(UTC)
     store = ArtifactStore()
     name = key.rsplit("/", 1)[-1]
@@ -134,7 +133,6 @@ def quarantine(bucket: str, key: str, reason: str, data: bytes | None, *, run_id
 def quarantined() -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-
     state = StateStore()
     state.migrate()
     with state.engine.connect() as conn:
@@ -151,7 +149,6 @@ def analyse_files(files: list[dict[str, str]], *, run_id: str | None = None,
     """Read, quarantine the unreadable, detect. ``start``/``end`` (optional) keep only the records
     of that window (a manual time-range run)."""
     from concurrent.futures import ThreadPoolExecutor
-
 
     s3 = aws.client("s3")
     events: list[TrailEvent] = []
@@ -197,7 +194,6 @@ def alert_entry(d: Detection | dict[str, Any]) -> dict[str, Any]:
 
 
 def _alerted_key(detail: dict[str, Any]) -> str:
-
     day = str(detail["event_time"])[:10]
     return ArtifactStore.key("security", "alerted", day, f"{detail['evidence']['fingerprint']}.json")
 
@@ -207,7 +203,6 @@ def raise_alerts(detections: list[dict[str, Any]]) -> dict[str, Any]:
 
     Idempotent: an alert already sent (a marker per fingerprint in the artifact store) is not sent
     again, so a retry, a re-delivered notification or an overlapping manual range stays quiet."""
-
     store = ArtifactStore()
     events = aws.client("events")
     todo = [d for d in detections if store.get_bytes(_alerted_key(d)) is None]

@@ -35,9 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiops.account.permissions import permissions
-from aiops.core import aws, times
+from aiops.core import aws, identity, times
 from aiops.core.artifacts import ArtifactStore
-from aiops.core.identity import current_account
 from aiops.core.readiness import DataNotReady, require_slo_history
 from aiops.core.reporting import figure, figure_png, render_template, send_stored_report, store_report
 from aiops.core.settings import get_settings
@@ -84,7 +83,6 @@ HISTORY_COLUMNS = ("slo_id", "evaluated_at", "service", "env", "team", "objectiv
 
 
 def load() -> SloSet:
-
     slos = load_slos(get_settings().include_dir / "slos")
     for err in slos.errors:
         log.error("SLO definition skipped: %s", err)
@@ -98,7 +96,6 @@ def _floor(value: datetime | str) -> datetime:
 # --- plan ----------------------------------------------------------------------------------------
 def plan(interval_end: datetime | str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     """The range ``(start, end]`` of points this run evaluates (``start == end``: nothing to do)."""
-
     s = get_settings()
     conf = conf or {}
     period = timedelta(seconds=s.metric_period_seconds)
@@ -141,7 +138,6 @@ def evaluate_range(start: datetime, end: datetime, slos: SloSet,
     the range begins."""
     import pandas as pd
 
-
     start, end = _utc(start), _utc(end)
     period = timedelta(seconds=get_settings().metric_period_seconds)
     specs = list(slos)
@@ -166,7 +162,6 @@ def evaluate_range(start: datetime, end: datetime, slos: SloSet,
 
 
 def _history_rows(rows: pd.DataFrame, spec: SloSpec, matched: list[dict[str, Any]]) -> pd.DataFrame:
-
     teams = sorted({m["team"] for m in matched if m.get("team")})
     labels = [duration_label(w) for w in spec.alerting.windows()]
     out = rows[["evaluated_at", "sli", "budget_remaining", "coverage", "good", "total", "firing", "severity",
@@ -234,7 +229,6 @@ def record(task: dict[str, Any], run_id: str | None = None, now: datetime | None
 def alert_detail(row: dict[str, Any], spec: SloSpec, run_id: str | None = None,
                  now: datetime | None = None) -> dict[str, Any]:
     """The EventBridge detail of an alert that starts at ``row`` (see the module docstring)."""
-
     burns = row["burn_rates"]
     windows = []
     for rule in spec.alerting.rules:
@@ -258,7 +252,6 @@ def alert_detail(row: dict[str, Any], spec: SloSpec, run_id: str | None = None,
 def upsert_history(history: pd.DataFrame, start: datetime, end: datetime, slo_ids: list[str]) -> int:
     """Replace the rows of ``slo_ids`` in ``(start, end]`` with ``history`` in one transaction."""
     from sqlalchemy import delete, insert
-
 
     store = StateStore()
     store.migrate()
@@ -286,7 +279,6 @@ def read_history(start: datetime, end: datetime, *, slo_ids: list[str] | None = 
     import pandas as pd
     from sqlalchemy import select
 
-
     store = StateStore()
     store.migrate()
     query = select(slo_history).where(slo_history.c.evaluated_at > _utc(start),
@@ -310,9 +302,8 @@ def evaluated_until(store: Any = None, *, account_id: str | None = None) -> date
     trusted: None, so the next run starts as on a first start."""
     from sqlalchemy import select
 
-
     store = store or StateStore()
-    account_id = account_id if account_id is not None else current_account()
+    account_id = account_id if account_id is not None else identity.current_account()
     watermark = store.get_watermark(WATERMARK, account_id=account_id)
     if watermark is None:
         return None
@@ -327,15 +318,13 @@ def evaluated_until(store: Any = None, *, account_id: str | None = None) -> date
 
 
 def advance(end: str, run_id: str | None = None) -> None:
-
-    StateStore().set_watermark(WATERMARK, _utc(end), run_id=run_id, account_id=current_account())
+    StateStore().set_watermark(WATERMARK, _utc(end), run_id=run_id, account_id=identity.current_account())
 
 
 # --- alerts --------------------------------------------------------------------------------------
 def send_alerts(alerts: list[dict[str, Any]]) -> int:
     """PutEvents (10 per call) to the default bus; the ops-events rule routes ``matcarv.aiops`` to
     the queue the incident intake watches. Raises when EventBridge rejects any (the task retries)."""
-
     if not alerts:
         return 0
     events = aws.client("events")
@@ -371,7 +360,6 @@ def metric_data(history: pd.DataFrame, newest: datetime) -> list[dict[str, Any]]
 
 
 def publish_metrics(start: str, end: str) -> int:
-
     items = metric_data(read_history(_utc(start), _utc(end)), _utc(end))
     cw = aws.client("cloudwatch")
     for i in range(0, len(items), 500):  # API limit 1,000 items / 1 MB per call
@@ -390,7 +378,6 @@ def _dims_list(dims: dict[str, str]) -> list[str]:
 
 
 def _sli_widget(spec: SloSpec, series: list[dict[str, Any]], region: str) -> dict[str, Any]:
-
     ns, ind = spec.selector.namespace, spec.indicator
     metrics: list[list[Any]] = []
     annotations = [{"value": spec.objective * 100, "label": f"objective {spec.objective * 100:g}%"}]
@@ -434,7 +421,6 @@ def dashboard_body(service: str, specs: list[SloSpec], series: dict[str, list[di
                    region: str) -> dict[str, Any]:
     """A CloudWatch dashboard body for one service: per SLO a row of four widgets (objective text,
     SLI, error budget remaining, burn rates), 24 grid units wide, 6 high."""
-
     widgets: list[dict[str, Any]] = []
     for row, spec in enumerate(sorted(specs, key=lambda s: s.id)):
         y = row * 6
@@ -468,7 +454,6 @@ def dashboard_body(service: str, specs: list[SloSpec], series: dict[str, list[di
 def update_dashboards(series: dict[str, list[dict[str, Any]]], interval_end: datetime | str) -> dict[str, Any]:
     """PutDashboard per service when its body changed, or every ``DASHBOARD_REFRESH`` (console edits
     are overwritten then); dashboards of services that no longer have SLOs are deleted."""
-
     if not series:  # nothing was evaluated (no new settled data): the series are unknown this run
         return {"updated": [], "removed": [], "dashboards": [], "skipped": "no evaluation in this run"}
     slos = load()
@@ -538,7 +523,6 @@ def plot_slo(rows: pd.DataFrame, objective: float) -> bytes:
     budget burn-down. Uses the Agg canvas directly (no pyplot state, safe in worker threads)."""
     import numpy as np
 
-
     rows = rows.sort_values("evaluated_at")
     t = rows["evaluated_at"].dt.tz_convert("UTC").dt.tz_localize(None)
     fig = figure(9, 2.8, 90)
@@ -586,7 +570,6 @@ def report_rows(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_report_html(summary: list[dict[str, Any]], start: datetime, end: datetime,
                        images: dict[str, str] | None = None) -> str:
     """The report as HTML; every value is escaped (jinja2 autoescape). ``images``: slo_id -> src."""
-
     rows = report_rows(summary)
     for row in rows:
         row["image"] = (images or {}).get(row["slo_id"])
@@ -618,12 +601,10 @@ def build_report(start: datetime | str, end: datetime | str, run_id: str | None 
 
     ``require_complete`` (the scheduled DAG): raise ``DataNotReady`` unless SLOs are defined and
     their history covers the week — never "0 of 0 SLOs within budget" from a fresh install."""
-
     s = get_settings()
     start, end = _utc(start), _utc(end)
     history = read_history(start, end)
     if require_complete:
-
         if not load().slos:
             raise DataNotReady("slo_weekly_report", "no SLOs are defined (include/slos/*.yaml)")
         require_slo_history("slo_weekly_report", start, end, history)
@@ -644,5 +625,4 @@ def build_report(start: datetime | str, end: datetime | str, run_id: str | None 
 def send_report(report: dict[str, Any], resend: bool | None = None) -> dict[str, Any]:
     """Send the stored message with SES SendRawEmail (HTML + text, inline plots), once per report
     week (a rerun re-renders; ``resend`` sends again)."""
-
     return send_stored_report(report, resend=resend)

@@ -297,7 +297,6 @@ def _error_location(exc: ValidationError, prefix: str) -> tuple[str, str]:
 
 def load_file(path: Path) -> list[SloSpec]:
     """One YAML file: a single SLO mapping, or several under ``slos:``. Errors name file and field."""
-
     raw, lines = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(path, "", "expected a mapping (one SLO) or 'slos:' with a list of SLOs")

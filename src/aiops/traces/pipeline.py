@@ -43,7 +43,6 @@ def service_points(stats: pd.DataFrame, start: datetime | None = None) -> pd.Dat
     (the stored windows before the chunk); points are returned from ``start``."""
     import pandas as pd
 
-
     own = stats[stats["edge"] == ""].sort_values("timestamp")
     parts = []
     for service, g in own.groupby("service"):
@@ -60,7 +59,6 @@ def service_points(stats: pd.DataFrame, start: datetime | None = None) -> pd.Dat
 
 
 def collect_chunk(chunk: dict[str, str]) -> dict[str, Any]:
-
     start, end = datetime.fromisoformat(chunk["start"]), datetime.fromisoformat(chunk["end"])
     xray = aws.client("xray")
     stats = collect.service_graph_rows(start, end, xray)
