@@ -140,10 +140,16 @@ def test_first_start_is_quiet_and_a_live_incident_still_pages(first_start):
     states = {ti.task_id: ti.state for ti in weekly.get_task_instances()}
     assert states == {"build": "skipped", "send": "skipped"}, states  # no "0 of 0 SLOs" email
 
-    # 2. The first extraction pulls the history.
-    t1 = _floor5(datetime.now(UTC))
+    # 2. The first extraction pulls the history: the platform starts watching 45 minutes ago (so the
+    #    live episode of step 5 can begin after the start).
+    t1 = _floor5(datetime.now(UTC)) - timedelta(minutes=45)
     run = dags.get_dag("metrics_extract").test(logical_date=t1)
     assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    from aiops.metrics.pipeline import live_since
+
+    started = live_since()
+    assert started is not None
+    assert started <= t1 + timedelta(minutes=15)
     _keep_series(manifest, web1)
 
     # 3. Catch-up over the last day: anomalies found and stored, no alert sent.
@@ -169,8 +175,10 @@ def test_first_start_is_quiet_and_a_live_incident_still_pages(first_start):
     assert incidents.list_all() == []
     assert SqlLedger().notifications() == []
 
-    # 5. A live incident: checkout-prod-web-1's CPU pinned for the last 20 minutes (1-minute points).
+    # 5. A live incident: checkout-prod-web-1's CPU pinned for the last 20 minutes (1-minute points),
+    #    after the platform began watching.
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    assert now - timedelta(minutes=20) > started
     cw = emulator.client("cloudwatch")
     cw.put_metric_data(Namespace="AWS/EC2", MetricData=[
         {"MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": web1}],

@@ -76,3 +76,34 @@ def test_the_intake_reads_what_publish_sends():
     assert alert.severity == "medium"  # a clear departure: 4 band half-widths out, surprise 25
     assert alert.labels["evidence"] == EVIDENCE
     assert alert.labels["observed_at"] == ONSET.isoformat()
+
+
+def test_an_onset_before_the_platform_began_watching_is_history_however_recent():
+    """A first start's catch-up found an onset 10 minutes before the first extraction ended: younger
+    than the freshness horizon, but from before the platform watched the account — recorded, never
+    sent (seen on a fresh `make run`: it opened an incident and asked to reboot an instance)."""
+    from aiops.anomaly.pipeline import split_fresh
+
+    started = ONSET + timedelta(minutes=10)
+    before, after = (AnomalyEvent.model_validate(detail()),
+                     AnomalyEvent.model_validate(detail(onset=(started + timedelta(minutes=5)).isoformat())))
+    now = started + timedelta(minutes=10)
+    fresh, history = split_fresh([before, after], now=now, live_since=started)
+    assert [a.onset for a in history] == [ONSET]
+    assert [a.onset for a in fresh] == [started + timedelta(minutes=5)]
+    # without the marker (no extraction yet recorded) only the horizon decides: both are young
+    fresh, history = split_fresh([before, after], now=now)
+    assert (len(fresh), len(history)) == (2, 0)
+
+
+def test_the_first_extraction_marks_when_the_platform_began_watching(isolated_stores, monkeypatch):
+    from aiops.metrics import pipeline as metrics
+
+    monkeypatch.setattr(metrics, "current_account", lambda: "111122223333")
+    chunk = {"start": (ONSET - timedelta(days=14)).isoformat(), "end": ONSET.isoformat(), "partitions": [],
+             "rows": 0, "series": 0, "quarantined": [], "get_metric_data_calls": 0}
+    metrics.publish([chunk])
+    assert metrics.live_since("111122223333") == ONSET
+    later = {**chunk, "start": ONSET.isoformat(), "end": (ONSET + timedelta(minutes=15)).isoformat()}
+    metrics.publish([later])
+    assert metrics.live_since("111122223333") == ONSET  # set once: later extractions are live

@@ -70,6 +70,26 @@ def test_pages_escape_stored_text_and_render_markdown_without_html():
     assert "<table>" in html
 
 
+def test_incident_actions_name_their_targets_not_their_raw_records():
+    from datetime import UTC, datetime
+
+    from aiops.console import views
+
+    incident = {"incident_id": "INC-2", "title": "t", "state": "resolved", "severity": "high", "service": "checkout",
+                "root_resource": "r", "first_seen": datetime(2026, 11, 20, tzinfo=UTC), "links": {}}
+    target = {"id": "i-0abc", "kind": "ec2:instance", "tags": {"Name": "<b>web-1</b>", "env": "prod"},
+              "exists": True, "state": "running", "detail": {"name": "<b>web-1</b>", "type": "m5.large"}}
+    request = {"runbook": "reboot-ec2-instance", "targets": [target, "i-0def"], "status": "succeeded",
+               "approvals": [], "execution_id": "e-1", "requested_by": "platform:incident_response"}
+    html = views.render("incident.html", page="/incidents", user={"name": "v", "can_act": False}, started=0.0,
+                        as_of=datetime(2026, 11, 20, tzinfo=UTC), base="/aiops",
+                        d={"incident": incident, "timeline": [], "evidence": None, "requests": [request],
+                           "postmortem_md": None})
+    assert "<code>i-0abc</code> (&lt;b&gt;web-1&lt;/b&gt;), <code>i-0def</code>" in html
+    assert "'tags'" not in html
+    assert "m5.large" not in html
+
+
 def test_svg_charts_escape_labels_and_keep_spikes_when_downsampled():
     from datetime import UTC, datetime, timedelta
 

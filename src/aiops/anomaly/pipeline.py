@@ -40,6 +40,7 @@ from aiops.core.state import StateStore
 from aiops.metrics import derived
 from aiops.metrics.derived import COLLECTORS
 from aiops.metrics.pipeline import _utc
+from aiops.metrics.pipeline import live_since as metrics_live_since
 from aiops.metrics.readiness import require_metrics
 
 PERMISSIONS = permissions(
@@ -317,9 +318,12 @@ def _num(x: Any) -> float | None:
 
 
 def split_fresh(alerts: list[AnomalyEvent], now: datetime | None = None,
-                horizon: timedelta | None = None) -> tuple[list[AnomalyEvent], list[AnomalyEvent]]:
-    """(fresh, history): an onset older than the freshness horizon (vs the wall clock) is history —
-    scored and stored, never alerted. Both come back stamped with ``observed_at`` and ``data_age_seconds``."""
+                horizon: timedelta | None = None,
+                live_since: datetime | None = None) -> tuple[list[AnomalyEvent], list[AnomalyEvent]]:
+    """(fresh, history): an onset older than the freshness horizon (vs the wall clock), or before
+    the platform began watching the account (``live_since``: the end of its first extraction, so a
+    first start's catch-up never pages however recent its data), is history — scored and stored,
+    never alerted. Both come back stamped with ``observed_at`` and ``data_age_seconds``."""
     now = now or datetime.now(UTC)
     horizon = horizon or timedelta(minutes=get_settings().freshness_horizon_minutes)
     fresh: list[AnomalyEvent] = []
@@ -328,7 +332,8 @@ def split_fresh(alerts: list[AnomalyEvent], now: datetime | None = None,
         observed = a.observed_at or a.onset
         age = (now - observed).total_seconds()
         stamped = AnomalyEvent.model_validate({**a.detail(), "observed_at": observed, "data_age_seconds": round(age, 1)})
-        (history if age > horizon.total_seconds() else fresh).append(stamped)
+        before_start = live_since is not None and a.onset < live_since
+        (history if age > horizon.total_seconds() or before_start else fresh).append(stamped)
     return fresh, history
 
 
@@ -340,11 +345,14 @@ def publish(results: list[dict[str, Any]], run_id: str | None = None,
     were scored and stored by ``score_batch`` but are not sent: history is analysed quietly."""
     # the score tasks' XCom: each alert is validated here, where it is read (unknown keys are an error)
     events = [AnomalyEvent.model_validate(a) for r in results for a in r.get("alerts", [])]
-    alerts, history = split_fresh(events, now=now)
+    since = metrics_live_since()
+    alerts, history = split_fresh(events, now=now, live_since=since)
     if history:
         oldest = min(a.observed_at or a.onset for a in history).isoformat()
-        log.warning("not alerting on %d anomaly onset(s) older than the freshness horizon (%g min; oldest %s): "
-                    "history is recorded, not paged", len(history), get_settings().freshness_horizon_minutes, oldest)
+        log.warning("not alerting on %d anomaly onset(s) older than the freshness horizon (%g min) or before "
+                    "the platform began watching the account (%s; oldest %s): history is recorded, not paged",
+                    len(history), get_settings().freshness_horizon_minutes,
+                    since.isoformat() if since else "not yet", oldest)
     sent, failed = 0, 0
     if alerts:
         events = aws.client("events")

@@ -37,6 +37,9 @@ from aiops.metrics.store import MetricsStore, empty_frame
 log = logging.getLogger(__name__)
 
 WATERMARK = "metrics_extract"
+#: When the platform began watching an account's metrics: the end of its first extraction (or, for
+#: a store that predates this marker, the watermark it had then). Data before it is history.
+LIVE_SINCE = "metrics_live_since"
 SERIES_KEY = "metrics/series/latest/series.json"
 
 
@@ -195,11 +198,22 @@ def extract_chunk(chunk: dict[str, str], series_key: str = SERIES_KEY) -> dict[s
             "quarantine": quarantine_uri}
 
 
+def live_since(account_id: str | None = None) -> datetime | None:
+    """When the platform began watching the account's metrics (:data:`LIVE_SINCE`); None before its
+    first extraction. Anomaly onsets before it are history: a first start never pages."""
+    return StateStore().get_watermark(LIVE_SINCE, account_id=current_account() if account_id is None else account_id)
+
+
 def publish(results: list[dict[str, Any]], run_id: str | None = None) -> dict[str, Any]:
     """Advance the watermark and summarise the run (the Asset event's extra)."""
     results = sorted(results, key=lambda r: r["start"])
     end = max(_utc(r["end"]) for r in results)
-    StateStore().set_watermark(WATERMARK, end, run_id=run_id, account_id=current_account())
+    store, account = StateStore(), current_account()
+    previous = store.get_watermark(WATERMARK, account_id=account)
+    store.set_watermark(WATERMARK, end, run_id=run_id, account_id=account)
+    if store.get_watermark(LIVE_SINCE, account_id=account) is None:
+        # the first extraction of this account: everything it brought in is history
+        store.set_watermark(LIVE_SINCE, previous or end, run_id=run_id, account_id=account)
     summary = {
         "start": results[0]["start"], "end": end.isoformat(),
         "partitions": sorted({p for r in results for p in r["partitions"]}),
