@@ -105,3 +105,24 @@ def test_the_warmer_reads_every_service_once_per_new_watermark(monkeypatch):
     assert data.warm_once(mark) == mark
     assert seen == []
     assert data.start_warmer(0) is None  # 0 turns it off
+
+
+def test_the_warmer_starts_only_in_a_process_that_serves_the_console(monkeypatch):
+    """Airflow builds the plugin's app in every process (task runners too): building it starts
+    nothing; the first request does."""
+    from fastapi.testclient import TestClient
+
+    from aiops.console import app as ui
+    from aiops.core.settings import get_settings
+
+    started: list[float] = []
+    monkeypatch.setattr(data, "start_warmer", lambda every: started.append(every))
+    monkeypatch.setenv("AIOPS_CONSOLE_WARM_SECONDS", "60")
+    get_settings.cache_clear()
+    try:
+        app = ui.create_app()
+        assert started == []
+        TestClient(app, raise_server_exceptions=False).get("/status")
+        assert started == [60]
+    finally:
+        get_settings.cache_clear()

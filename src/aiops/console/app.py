@@ -124,7 +124,14 @@ def _login_redirect(request: Request) -> Response | None:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="MatCarv AIOps console", docs_url=None, redoc_url=None, openapi_url=None)
-    data.start_warmer(get_settings().console_warm_seconds)
+
+    @app.middleware("http")
+    async def _warm_after_first_request(request: Request, call_next: Any) -> Response:
+        # Airflow loads plugins (and so builds this app) in every process, task runners included:
+        # the background warm-up starts only where the console is actually served.
+        response = await call_next(request)
+        data.start_warmer(get_settings().console_warm_seconds)
+        return response
     User = Depends(console_user)
 
     @app.exception_handler(StarletteHTTPException)

@@ -676,7 +676,9 @@ def warm_once(last: datetime | None = None) -> datetime | None:
 
 def start_warmer(every_seconds: float) -> threading.Thread | None:
     """One daemon thread per process running :func:`warm_once` every ``every_seconds`` (errors are
-    logged and retried next time: a page never waits for it)."""
+    logged and retried next time: a page never waits for it). Started by the console app after its
+    first request, so only a process that serves the console runs it (Airflow builds the plugin's
+    app in every process it loads plugins in, task runners included)."""
     global _warmer
     if every_seconds <= 0 or (_warmer is not None and _warmer.is_alive()):
         return _warmer
