@@ -85,7 +85,7 @@ def test_incident_actions_name_their_targets_not_their_raw_records():
                         as_of=datetime(2026, 11, 20, tzinfo=UTC), base="/aiops",
                         d={"incident": incident, "timeline": [], "evidence": None, "requests": [request],
                            "postmortem_md": None})
-    assert "<code>i-0abc</code> (&lt;b&gt;web-1&lt;/b&gt;), <code>i-0def</code>" in html
+    assert "i-0abc (&lt;b&gt;web-1&lt;/b&gt;), i-0def" in html
     assert "'tags'" not in html
     assert "m5.large" not in html
 

@@ -127,6 +127,19 @@ def _postmortem_html(markdown: str) -> Markup:
     return Markup(md.render(markdown))
 
 
+def _target_label(target: Any) -> str:
+    """A remediation target as a person reads it: ``i-0abc (web-1)``, not its stored record."""
+    if isinstance(target, dict):
+        name = (target.get("detail") or {}).get("name") or (target.get("tags") or {}).get("Name")
+        ident = str(target.get("id") or "?")
+        return f"{ident} ({name})" if name else ident
+    return str(target)
+
+
+def _targets(targets: Any) -> str:
+    return ", ".join(_target_label(t) for t in (targets or []))
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     # the reports' environment (aiops.core.reporting.templates: autoescape), over the console's own
@@ -135,7 +148,7 @@ def environment() -> Environment:
     env.filters = dict(env.filters)
     env.globals = dict(env.globals)
     env.filters.update(dt=_dt, pct=_pct, usd=_usd, signed=_signed, duration=_duration,
-                       urlencode=lambda v: quote(str(v), safe=""))
+                       targets=_targets, urlencode=lambda v: quote(str(v), safe=""))
     env.globals.update(chart=_chart, evidence_chart=_evidence_chart, incident_spans=_incident_spans,
                        change_ticks=_change_ticks, budget_class=_budget_class, pct_points=_pct_points,
                        burn_lines=_burn_lines, nav=NAV)
