@@ -63,7 +63,7 @@ def test_pre_approved_plan_needs_no_answers():
                              "user": None, "decision": None, "source": None}, answer(2, "alice.sre", p)],
                  "round 1 of 2 has no recorded answer", id="asked_but_marked_success"),
     pytest.param(lambda p: [answer(1, "alice.sre", p, source="xcom"), answer(2, "carol.secops", p)],
-                 "round 1 of 2 has no recorded answer", id="not_from_hitl"),
+                 r"malformed \(source", id="not_from_hitl"),
     pytest.param(lambda p: [answer(1, "alice.sre", p, "Reject"), answer(2, "carol.secops", p)],
                  "answered 'Reject'", id="rejected"),
     pytest.param(lambda p: [answer(1, "", p, "timeout"), answer(2, "carol.secops", p)],
@@ -81,6 +81,18 @@ def test_missing_or_invalid_approvals_are_refused(answers, why):
     plan = make_plan()
     with pytest.raises(ApprovalNotVerified, match=why):
         verify_approvals(plan, answers(plan))
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    pytest.param({"approved_by_admin": True}, "approved_by_admin", id="unknown_key"),
+    pytest.param({"round": "first"}, "round", id="wrong_type"),
+])
+def test_a_malformed_recorded_approval_is_no_approval(bad, field):
+    """The approval record is a typed hand-off (aiops.remediation.model.Approval): an entry edited
+    into a shape the approval task never writes is refused, naming the field."""
+    plan = make_plan()
+    with pytest.raises(ApprovalNotVerified, match=rf"malformed \({field}"):
+        verify_approvals(plan, [answer(1, "alice.sre", plan, **bad), answer(2, "carol.secops", plan)])
 
 
 def test_requester_listed_as_approver_still_cannot_approve():

@@ -25,7 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from aiops.core.errors import AiopsError
+from aiops.remediation.model import Approval
 
 #: Platform components that trigger ``remediate`` from their own tasks, and the origin (pool) each
 #: one's requests belong to. Anything else triggered by an operator is "scheduled".
@@ -113,6 +116,11 @@ def verify_approvals(plan: Mapping[str, Any], approvals: list[Mapping[str, Any]]
     needed = int(plan.get("approval_rounds") or 0)
     if needed == 0:
         return []
+    try:
+        approvals = [Approval.model_validate(a).model_dump() for a in approvals]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ApprovalNotVerified(f"a recorded approval is malformed ({problems})") from exc
     expected = plan_hash(plan)
     requester = str(plan.get("requested_by") or "")
     allowed = set(plan.get("approvers") or [])

@@ -80,3 +80,24 @@ class RemediationPlan(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """The plan as the JSON object stored and passed on (what XCom and the state store carry)."""
         return self.model_dump(mode="json")
+
+
+class Approval(BaseModel):
+    """One approval round of a remediation request, as the state store keeps it between the approval
+    task and the execute task: first *asked* (who may answer, for which plan hash), then *answered*
+    (the HITL response Airflow resumed the approval task with, ``source="hitl"``). Written by
+    :func:`aiops.remediation.pipeline.record_asked` / ``record_approval``, validated where the
+    change happens (:func:`aiops.remediation.approvals.verify_approvals`): a malformed entry is no
+    approval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    round: int = Field(ge=1)
+    status: Literal["asked"] | None = None
+    assigned: list[str] = Field(default_factory=list)
+    plan_hash: str | None = None
+    asked_at: str | None = None
+    user: str | None = None
+    decision: str | None = None  # Approve | Reject | timeout | superseded | error:...
+    source: Literal["hitl"] | None = None
+    responded_at: str | None = None

@@ -37,7 +37,7 @@ from aiops.remediation.approvals import md_code as c
 from aiops.remediation.approvals import md_escape as e
 from aiops.remediation.catalog import ASSUME_ROLE_PARAMETER, load_catalog
 from aiops.remediation.guards import GuardViolation, check_targets, validate_parameters
-from aiops.remediation.model import RemediationPlan
+from aiops.remediation.model import Approval, RemediationPlan
 from aiops.remediation.policies import APPROVAL_POLICIES
 from aiops.remediation.preapproval import gate_plan
 from aiops.remediation.ssm import summarise
@@ -288,8 +288,8 @@ def record_asked(plan: dict[str, Any], *, round_no: int, assigned: list[str], ru
     store = StateStore()
     row = store.get_request(plan["request_id"]) or {}
     approvals = [a for a in row.get("approvals") or [] if a.get("round") != round_no]
-    approvals.append({"round": round_no, "status": "asked", "assigned": assigned, "plan_hash": plan["plan_hash"],
-                      "asked_at": datetime.now(UTC).isoformat(), "user": None, "decision": None, "source": None})
+    approvals.append(Approval(round=round_no, status="asked", assigned=assigned, plan_hash=plan["plan_hash"],
+                              asked_at=datetime.now(UTC).isoformat()).model_dump(mode="json"))
     store.upsert_request(plan["request_id"], approvals=sorted(approvals, key=lambda a: a["round"]))
     store.audit(actor="aiops", action="approval_asked", subject=f"remediation:{plan['request_id']}", run_id=run_id,
                 detail={"round": round_no, "assigned": assigned, "plan_hash": plan["plan_hash"]})
@@ -305,9 +305,9 @@ def record_approval(plan: dict[str, Any], *, round_no: int, user: str | None, de
     row = store.get_request(plan["request_id"]) or {}
     asked: dict[str, Any] = next((a for a in row.get("approvals") or [] if a.get("round") == round_no), {})
     approvals = [a for a in row.get("approvals") or [] if a.get("round") != round_no]
-    approvals.append({"round": round_no, "user": user, "decision": decision, "source": "hitl",
-                      "assigned": asked.get("assigned") or [], "plan_hash": asked.get("plan_hash"),
-                      "asked_at": asked.get("asked_at"), "responded_at": responded_at})
+    approvals.append(Approval(round=round_no, user=user, decision=decision, source="hitl",
+                              assigned=asked.get("assigned") or [], plan_hash=asked.get("plan_hash"),
+                              asked_at=asked.get("asked_at"), responded_at=responded_at).model_dump(mode="json"))
     store.upsert_request(plan["request_id"], approvals=sorted(approvals, key=lambda a: a["round"]))
     store.audit(actor=user or "timeout", action=f"approval_{decision.lower()}", subject=f"remediation:{plan['request_id']}",
                 run_id=run_id, detail={"round": round_no, "plan_hash": asked.get("plan_hash")})
