@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
-from aiops.incidents import postmortem, triage
+from aiops.incidents import postmortem, series, triage
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -84,7 +84,7 @@ def test_triage_judges_points_the_detector_has_not_scored_yet(monkeypatch):
         t += timedelta(minutes=5)
     window = [ts for ts, _ in history if start <= ts < now + timedelta(minutes=5)]
     scored = {ts: (130.0, 100.0, 160.0) for ts in window if ts < now - timedelta(minutes=25)}  # lagging scores
-    monkeypatch.setattr(triage, "_get_series", lambda *a, **k: history)
+    monkeypatch.setattr(series, "get_series", lambda *a, **k: history)
     monkeypatch.setattr(triage, "_detector_band", lambda *a, **k: scored)
     signal = {"series_id": "AWS/RDS|DatabaseConnections|DBInstanceIdentifier=db|Average"}
     snap = triage.metric_snapshot(signal, start, now + timedelta(minutes=5), incident_start=now - timedelta(minutes=15))

@@ -56,6 +56,7 @@ DECLARING_MODULES: tuple[str, ...] = (
     "aiops.alerting.notify",
     "aiops.core.queue",
     "aiops.incidents.triage",
+    "aiops.incidents.series",
     "aiops.incidents.runbook_rules",
     "aiops.compliance.collect",
     "aiops.compliance.external",

@@ -19,6 +19,7 @@ from typing import Any
 from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.core.state import StateStore, remediation_requests
+from aiops.incidents import series
 from aiops.incidents.config import PLACEHOLDER, check_against_catalog, load_rules
 from aiops.remediation.catalog import load_catalog
 from aiops.remediation.preapproval import signal_direction
@@ -148,16 +149,14 @@ def back_in_band(signal: dict[str, Any], *, since: datetime, incident_start: dat
                  now: datetime | None = None) -> dict[str, Any]:
     """Is the newest datapoint after ``since`` inside the band? The band is the seasonal baseline
     at that time where history allows, else the pre-incident baseline (the 3 h before the incident)."""
-    from aiops.incidents.triage import _get_series, seasonal_band  # lazy: cycle with aiops.incidents.triage
-
     now = now or datetime.now(UTC)
-    recent = [(ts, v) for ts, v in _get_series(signal, since - timedelta(minutes=5), now + timedelta(minutes=1), 60)
+    recent = [(ts, v) for ts, v in series.get_series(signal, since - timedelta(minutes=5), now + timedelta(minutes=1), 60)
               if ts >= since]
     if not recent:
         return {"ok": False, "reason": f"no datapoint of {signal['series_id']} since {since.isoformat()}"}
     ts, value = recent[-1]
-    history = _get_series(signal, incident_start - timedelta(days=7), incident_start, 300)
-    band = seasonal_band(history, [ts])[0]
+    history = series.get_series(signal, incident_start - timedelta(days=7), incident_start, 300)
+    band = series.seasonal_band(history, [ts])[0]
     source = "seasonal_baseline"
     if band is None:
         band, source = baseline_band(history, incident_start), "pre_incident_baseline"

@@ -33,15 +33,14 @@ from aiops.account.permissions import permissions
 from aiops.anomaly.store import AnomalyStore
 from aiops.core import aws
 from aiops.core.settings import get_settings
+from aiops.incidents import series
 from aiops.incidents.runbook_rules import baseline_band, matching_runbooks
 from aiops.metrics import derived
-from aiops.metrics.collect import metric_data_pages
 from aiops.metrics.model import parse_series_id, series_id
 
 PERMISSIONS = permissions(
-    "incident evidence: metrics and log lines",
+    "incident evidence: log lines (metric series: aiops.incidents.series)",
     reader=(
-        "cloudwatch:GetMetricData",
         "logs:DescribeLogGroups",
         "logs:FilterLogEvents",
     ),
@@ -49,8 +48,7 @@ PERMISSIONS = permissions(
 
 log = logging.getLogger(__name__)
 
-BAND_HISTORY_DAYS = get_settings().incident_band_history_days
-BAND_K = 3.0
+BAND_HISTORY_DAYS = series.BAND_HISTORY_DAYS
 SNAPSHOT_BEFORE = timedelta(hours=3)
 SNAPSHOT_AFTER = timedelta(minutes=30)
 ERROR_LEVELS = ("ERROR", "FATAL", "CRITICAL")
@@ -88,45 +86,6 @@ def signals_of(incident: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- metric snapshot + band --------------------------------------------------------------------
-def _get_series(signal: dict[str, Any], start: datetime, end: datetime, period: int) -> list[tuple[datetime, float]]:
-    if derived.is_derived(signal.get("namespace")):  # computed from logs/traces: in the derived store, not CloudWatch
-        return derived.points(signal["series_id"], start, end)
-
-    query = {"Id": "m0", "ReturnData": True, "MetricStat": {
-        "Metric": {"Namespace": signal["namespace"], "MetricName": signal["metric"],
-                   "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(signal["dimensions"].items())]},
-        "Period": period, "Stat": signal["stat"]}}
-    points: dict[datetime, float] = {}
-    for page in metric_data_pages(aws.client("cloudwatch"), [query], start, end):
-        for result in page.get("MetricDataResults", []):
-            for ts, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
-                points[ts.astimezone(UTC)] = float(value)
-    return sorted(points.items())
-
-
-def seasonal_band(history: list[tuple[datetime, float]], at: list[datetime], *, period: int = 300,
-                  days: int = BAND_HISTORY_DAYS, k: float = BAND_K) -> list[tuple[float, float, float] | None]:
-    """(forecast, lower, upper) per timestamp: median +- k * 1.4826 * MAD of the same time of day
-    over the previous ``days`` days (at least 10% of the median wide, so a flat series still has a
-    band). None where fewer than 3 previous days have a value."""
-    import numpy as np
-
-    by_slot = {int(ts.timestamp()) // period * period: v for ts, v in history}
-    out: list[tuple[float, float, float] | None] = []
-    for ts in at:
-        slot = int(ts.timestamp()) // period * period
-        past = [by_slot[slot - d * 86400] for d in range(1, days + 1) if slot - d * 86400 in by_slot]
-        if len(past) < 3:
-            out.append(None)
-            continue
-        arr = np.asarray(past, dtype=float)
-        med = float(np.median(arr))
-        mad = float(np.median(np.abs(arr - med))) * 1.4826
-        half = max(k * mad, 0.1 * abs(med), 1e-9)
-        out.append((med, med - half, med + half))
-    return out
-
-
 def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, tuple[float, float, float]]:
     frame = AnomalyStore().read("scores", start, end)
     if frame is None or not len(frame):
@@ -139,7 +98,7 @@ def _detector_band(sid: str, start: datetime, end: datetime) -> dict[datetime, t
 
 def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, period: int = 300,
                     incident_start: datetime | None = None) -> dict[str, Any]:
-    history = _get_series(signal, start - timedelta(days=BAND_HISTORY_DAYS), end, period)
+    history = series.get_series(signal, start - timedelta(days=BAND_HISTORY_DAYS), end, period)
     window = [(ts, v) for ts, v in history if start <= ts < end]
     band_source = "seasonal_baseline"
     try:
@@ -147,7 +106,7 @@ def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, p
     except Exception as exc:  # the anomaly store may not exist yet
         log.info("no detector band for %s: %s", signal["series_id"], exc)
         detector = {}
-    fallback = seasonal_band(history, [ts for ts, _ in window], period=period)
+    fallback = series.seasonal_band(history, [ts for ts, _ in window], period=period)
     if not any(fallback) and incident_start is not None:
         # too little history for a seasonal band: the pre-incident baseline instead
 
@@ -177,8 +136,8 @@ def metric_snapshot(signal: dict[str, Any], start: datetime, end: datetime, *, p
 
 def band_now(signal: dict[str, Any], at: datetime, *, period: int = 300) -> tuple[float, float, float] | None:
     """The band at ``at`` (seasonal baseline from CloudWatch history): what 'back in band' is judged against."""
-    history = _get_series(signal, at - timedelta(days=BAND_HISTORY_DAYS, minutes=10), at, period)
-    return seasonal_band(history, [at], period=period)[0]
+    history = series.get_series(signal, at - timedelta(days=BAND_HISTORY_DAYS, minutes=10), at, period)
+    return series.seasonal_band(history, [at], period=period)[0]
 
 
 # -- derived series (logs, traces) ---------------------------------------------------------------
@@ -213,7 +172,7 @@ def derived_evidence(service: str | None, start: datetime, end: datetime, *, per
         band = _detector_band(ref.series_id, at, at + timedelta(seconds=1)).get(at)
         source = "anomaly_detector"
         if band is None:
-            band, source = seasonal_band(history, [at], period=period)[0], "seasonal_baseline"
+            band, source = series.seasonal_band(history, [at], period=period)[0], "seasonal_baseline"
         item: dict[str, Any] = {"series_id": ref.series_id, "label": kind.label, "unit": kind.unit,
                                 "t": at.isoformat(), "value": value, "band_source": source if band else None}
         text = f"{kind.label} {_fmt(value, kind.unit)}"

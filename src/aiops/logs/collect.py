@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,10 +141,3 @@ def to_frames(reduced: Reduced) -> tuple[Any, Any]:
     return counts.astype(COUNT_COLUMNS), sigs.astype(SIGNATURE_COLUMNS)
 
 
-def top(signatures: list[tuple[str, int, str]], limit: int = 10) -> list[dict[str, Any]]:
-    totals: Counter[str] = Counter()
-    samples: dict[str, str] = {}
-    for sig, n, sample in signatures:
-        totals[sig] += n
-        samples.setdefault(sig, sample)
-    return [{"signature": s, "count": n, "sample": samples[s]} for s, n in totals.most_common(limit)]

@@ -13,6 +13,7 @@ check (negative counts, more errors than lines, ...) quarantine their (service, 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,10 +63,18 @@ class LogsStore(DatasetStore):
         return pd.concat(out, ignore_index=True)
 
     def top_signatures(self, start: datetime, end: datetime, *, service: str, limit: int = 10) -> list[dict[str, Any]]:
-        from aiops.logs.collect import top  # lazy: cycle with aiops.logs.collect
-
         frame = self.read("signatures", start, end, [service])
         return top(list(zip(frame["signature"], frame["count"].astype(int), frame["sample"], strict=True)), limit)
 
     def days(self, dataset: str = "counts") -> list[str]:
         return super().days(dataset)
+
+
+def top(signatures: list[tuple[str, int, str]], limit: int = 10) -> list[dict[str, Any]]:
+    """The ``limit`` most frequent signatures of ``(signature, count, sample)`` rows, with a sample each."""
+    totals: Counter[str] = Counter()
+    samples: dict[str, str] = {}
+    for sig, n, sample in signatures:
+        totals[sig] += n
+        samples.setdefault(sig, sample)
+    return [{"signature": s, "count": n, "sample": samples[s]} for s, n in totals.most_common(limit)]

@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: How many distinct people approve a runbook of each approval policy (its metadata's ``approval``).
+APPROVAL_ROUNDS = {"pre-approved": 0, "requires-approval": 1, "requires-two-approvals": 2}
+
 
 class PlanTarget(BaseModel):
     """One target as the executor found it before acting (``aiops.remediation.guards.TargetInfo``)."""

@@ -53,7 +53,6 @@ PERMISSIONS = permissions(
 
 log = logging.getLogger(__name__)
 
-APPROVAL_ROUNDS = {"pre-approved": 0, "requires-approval": 1, "requires-two-approvals": 2}
 
 
 def request_id(dag_id: str, run_id: str) -> str:

@@ -50,6 +50,7 @@ from aiops.core.state import StateStore, audit_log, incidents, slo_history
 from aiops.core.times import lenient_utc as _utc
 from aiops.metrics.model import series_id
 from aiops.remediation.catalog import load_catalog
+from aiops.remediation.model import APPROVAL_ROUNDS
 from aiops.remediation.targets import describe_targets
 
 log = logging.getLogger(__name__)
@@ -461,7 +462,6 @@ def gate_plan(conf: dict[str, Any], *, runbook: Any, parameters: dict[str, Any],
               now: datetime | None = None, reads: CauseReads | None = None) -> PlanGate:
     """Approval rounds for a remediate request; for a pre-approved runbook only a platform grant
     for this incident, runbook and parameters, re-verified now, lets it run without a human."""
-    from aiops.remediation.pipeline import APPROVAL_ROUNDS  # lazy: cycle with aiops.remediation.pipeline
 
     meta = runbook.metadata
     now = now or datetime.now(UTC)
