@@ -36,9 +36,12 @@ def slo_store(seeded, tmp_path_factory):
         store = ArtifactStore()
         store.put_json(key, [r for r in store.get_json(key)
                              if r["namespace"] == "AWS/ApplicationELB" and "TargetGroup" in r["dimensions"]])
-        chunks = metrics.plan(ANCHOR - timedelta(minutes=15), ANCHOR,
-                              {"start": (ANCHOR - timedelta(days=4)).isoformat(), "end": ANCHOR.isoformat()})
-        metrics.publish([metrics.extract_chunk(c, key) for c in chunks])
+        # the platform's first extraction covers the first hour of the 4 days: the seeded surge later
+        # on is live data to it, not a first start's history
+        began = ANCHOR - timedelta(days=4) + timedelta(hours=1)
+        for start, end in ((ANCHOR - timedelta(days=4), began), (began, ANCHOR)):
+            chunks = metrics.plan(end - timedelta(minutes=15), end, {"start": start.isoformat(), "end": end.isoformat()})
+            metrics.publish([metrics.extract_chunk(c, key) for c in chunks])
         yield get_settings()
     get_settings.cache_clear()
 
@@ -222,3 +225,13 @@ def test_exhausted_budget_demands_an_extra_approval(slo_store, seeded):
     finally:
         with StateStore().engine.begin() as conn:
             conn.execute(delete(slo_history).where(slo_history.c.evaluated_at == later))
+
+
+def test_a_first_start_does_not_page_for_a_burn_that_began_before_it(slo_store, surge, monkeypatch):
+    """Within the freshness horizon, but before the platform began watching the account (its first
+    extraction): recorded, not sent."""
+    onset, _ = surge
+    task = {"start": (onset - timedelta(hours=1)).isoformat(), "end": (onset + timedelta(minutes=30)).isoformat(),
+            "mode": "scheduled", "emit_alerts": True}
+    monkeypatch.setattr(metrics, "live_since", lambda account_id=None: onset + timedelta(minutes=30))
+    assert pipeline.record(task, now=onset + timedelta(minutes=35))["alerts"] == []

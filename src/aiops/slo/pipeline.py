@@ -189,8 +189,9 @@ def record(task: dict[str, Any], run_id: str | None = None, now: datetime | None
     """The evaluate task: evaluate the planned range, upsert the history, return alerts and series.
 
     A scheduled run sends only onsets within the freshness horizon of the wall clock
-    (``AIOPS_FRESHNESS_HORIZON_MINUTES``): on a first start or a catch-up the older ones are recorded
-    in the history, not sent. A backfill sends only when asked (conf ``emit_alerts``), and the
+    (``AIOPS_FRESHNESS_HORIZON_MINUTES``) and after the platform began watching the account (the end
+    of its first metrics extraction): on a first start or a catch-up the older ones are recorded in
+    the history, not sent. A backfill sends only when asked (conf ``emit_alerts``), and the
     intake records what is older than the horizon as history ('stale': no incident, no page)."""
     slos = load()
     start, end = _utc(task["start"]), _utc(task["end"])
@@ -209,11 +210,15 @@ def record(task: dict[str, Any], run_id: str | None = None, now: datetime | None
         if task.get("mode") == "scheduled":  # first start / after downtime: do not page for what started long ago
             horizon = timedelta(minutes=get_settings().freshness_horizon_minutes)
             cutoff = max(end - MAX_ALERT_AGE, clock - horizon)
+            # nor for what started before the platform began watching the account, however recent
+            since = metrics.live_since()
+            if since is not None and since > cutoff:
+                cutoff = since
             stale = onsets[onsets["evaluated_at"] <= cutoff]
             if len(stale):
-                log.warning("not sending %d alert(s) that started before %s (older than the freshness horizon: "
-                            "catch-up or first start): %s", len(stale), cutoff.isoformat(),
-                            stale[["slo_id", "alert", "evaluated_at"]].to_dict("records"))
+                log.warning("not sending %d alert(s) that started before %s (older than the freshness horizon, or "
+                            "before the platform began watching the account: catch-up or first start): %s",
+                            len(stale), cutoff.isoformat(), stale[["slo_id", "alert", "evaluated_at"]].to_dict("records"))
             onsets = onsets[onsets["evaluated_at"] > cutoff]
         summary["alerts"] = [alert_detail(row, slos.slos[row["slo_id"]], run_id, now=clock)
                              for row in onsets.to_dict("records")]
