@@ -13,6 +13,11 @@ to a retention; the first policy whose pattern matches a group wins.
    audit trail with the previous value, so a change can be undone by hand).
 
 Trigger with `{"dry_run": true}` to see the plan only.
+
+**First start** (the workflow has never run on this account): the plan is made, reported and
+audited as always, but nothing is changed — each change is "first start: planned, not made — acts
+from the next scheduled run" (`docs/first-start.md`). A manual run with `{"act_now": true}` acts on
+the first run deliberately.
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ from aiops.airflow.ops_tasks import plan_then_execute
     default_args=default_args(),
     tags=["aiops", "routine-ops", "logs"],
     doc_md=__doc__,
-    params={"dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say.")},
+    params={
+        "dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say."),
+        "act_now": Param(False, type="boolean",
+                         description="The workflow's first run on this account acts too (by default it only plans)."),
+    },
 )
 def ops_log_retention():
     plan_then_execute("ops_log_retention")

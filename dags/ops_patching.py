@@ -20,6 +20,12 @@ Hourly. Patch policies in `include/ops/*.yaml` (`patching:`) select instances by
    source) into `compliance*.json` and the audit trail.
 
 Manual trigger: `{"operation": "scan"}` scans only; `{"dry_run": true}` plans only.
+
+**First start** (the workflow has never run on this account): the plan is made, reported and
+audited as always (the Scan, which installs nothing, is sent as scheduled), but nothing is
+installed and no approval is asked — each install is "first start: planned, not made — acts
+from the next scheduled run" (`docs/first-start.md`). A manual run with `{"act_now": true}`
+installs on the first run deliberately (prod still waits for its approval).
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from aiops.ops.approval import PatchInstallApprovalOperator
         "operation": Param("auto", enum=["auto", "scan"],
                            description="auto: scan, and install where a maintenance window is open; scan: scan only"),
         "dry_run": Param(False, type="boolean", description="Plan only: install nothing, whatever the policies say."),
+        "act_now": Param(False, type="boolean",
+                         description="The workflow's first run on this account installs too (by default it only plans)."),
     },
 )
 def ops_patching():

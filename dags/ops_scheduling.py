@@ -18,6 +18,11 @@ Every 15 minutes (data intervals `[t, t + 15 min)`). Schedules in `include/ops/*
 
 Manual trigger: `{"reconcile": true}` brings every scheduled instance to its schedule's state now;
 `{"dry_run": true}` plans only.
+
+**First start** (the workflow has never run on this account): the plan is made, reported and
+audited as always, but nothing is changed — each change is "first start: planned, not made — acts
+from the next scheduled run" (`docs/first-start.md`). A manual run with `{"act_now": true}` acts on
+the first run deliberately.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from aiops.airflow.ops_tasks import plan_then_execute
         "dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say."),
         "reconcile": Param(False, type="boolean",
                            description="Bring every scheduled instance to its schedule's state now."),
+        "act_now": Param(False, type="boolean",
+                         description="The workflow's first run on this account acts too (by default it only plans)."),
     },
 )
 def ops_scheduling():

@@ -15,6 +15,11 @@ snapshots are kept (a volume's `aiops:retention-days` tag overrides).
    each change once, recorded in `aiops_ops_changes` and the audit trail; `result.json` next to the plan.
 
 Trigger with `{"dry_run": true}` to see the plan without changing anything.
+
+**First start** (the workflow has never run on this account): the plan is made, reported and
+audited as always, but nothing is changed — each change is "first start: planned, not made — acts
+from the next scheduled run" (`docs/first-start.md`). A manual run with `{"act_now": true}` acts on
+the first run deliberately.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ from aiops.airflow.ops_tasks import plan_then_execute
     default_args=default_args(),
     tags=["aiops", "routine-ops", "ebs"],
     doc_md=__doc__,
-    params={"dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say.")},
+    params={
+        "dry_run": Param(False, type="boolean", description="Plan only: change nothing, whatever the policies say."),
+        "act_now": Param(False, type="boolean",
+                         description="The workflow's first run on this account acts too (by default it only plans)."),
+    },
 )
 def ops_snapshots():
     plan_then_execute("ops_snapshots")

@@ -9,7 +9,9 @@ REST API, and prints Markdown tables:
 * the first ``--minutes`` after the start (default: the start `make run` recorded in
   `.airflow/aiops-run.pid`, else the first thing the state store recorded): alerts received and how
   many were history (`stale`), notifications sent, incidents opened (and how many from history),
-  remediation requests by origin; with the API, DAG runs in that window by state;
+  remediation requests by origin, and `ops changes: N` — changes the routine-operations workflows
+  made in AWS (`aiops_ops_changes`, by workflow; a first start makes none, and the line says how
+  many it planned and held back); with the API, DAG runs in that window by state;
 * every incident opened after that window (the game days): detect, event -> SSM execution start,
   MTTR (from the incident's recorded times and the fixing execution's own start time).
 

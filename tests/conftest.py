@@ -86,6 +86,20 @@ def airflow_db():
 SEED_ANCHOR = "2026-11-20T12:00:00Z"
 
 
+def arm_ops_workflows(*workflows: str, at: str = SEED_ANCHOR) -> None:
+    """Mark ops workflows armed on the connected account, as the end of their first (plan-only) run
+    does: for tests of what an armed workflow does. The first run itself is tested in
+    tests/emulator/test_ops_first_start.py."""
+    from aiops.core.identity import current_account
+    from aiops.core.state import StateStore
+    from aiops.core.times import utc
+    from aiops.ops.pipeline import ARMED
+
+    store, account = StateStore(), current_account()
+    for workflow in workflows:
+        store.set_watermark(ARMED.format(workflow=workflow), utc(at), run_id="test-armed", account_id=account)
+
+
 @pytest.fixture(scope="session")
 def seeded(sandbox):
     """The simulated account (seed 7) seeded once per session, history ending at SEED_ANCHOR."""

@@ -14,7 +14,7 @@ ANCHOR = "2026-11-20T12:00:00Z"  # a Friday
 
 @pytest.fixture(scope="module")
 def account(tmp_path_factory, airflow_db):
-    from conftest import EmulatorProcess, aws_conn_json
+    from conftest import EmulatorProcess, arm_ops_workflows, aws_conn_json
 
     from aiops.core import aws
     from aiops.core.settings import get_settings
@@ -27,6 +27,9 @@ def account(tmp_path_factory, airflow_db):
         mp.setenv("AIOPS_ARTIFACT_BUCKET", "aiops-ops-dag-tests")
         get_settings.cache_clear()
         aws.clear_client_cache()
+        # these tests are about what the workflows do once armed; their first (plan-only) run on an
+        # account is tests/emulator/test_ops_first_start.py
+        arm_ops_workflows("ops_snapshots", "ops_log_retention", "ops_scheduling")
         yield emulator.manifest, emulator
     get_settings.cache_clear()
     aws.clear_client_cache()
@@ -106,7 +109,7 @@ def test_log_retention_sets_policies_and_reports_groups_without_one(account):
     assert no_policy == {"/matcarv/platform/prod/bastion-audit"}
     assert retention["/matcarv/platform/prod/bastion-audit"] is None  # default proposed, dry-run
     assert {g for g in without if retention[g] is None} == no_policy  # every other one got its policy
-    assert result["summary"] == {"done": 6, "already_done": 0, "failed": 0, "dry_run": 1}
+    assert result["summary"] == {"done": 6, "already_done": 0, "failed": 0, "dry_run": 1, "first_start": 0}
 
 
 def test_office_hours_stop_and_start_staging_only(account):

@@ -18,7 +18,7 @@ TUESDAY_1030 = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)  # staging: Tue/Thu 10
 
 @pytest.fixture(scope="module")
 def account(tmp_path_factory, airflow_db):
-    from conftest import EmulatorProcess, aws_conn_json
+    from conftest import EmulatorProcess, arm_ops_workflows, aws_conn_json
 
     from aiops.core import aws
     from aiops.core.settings import get_settings
@@ -33,6 +33,8 @@ def account(tmp_path_factory, airflow_db):
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,alice.sre:op,carol.secops:op")
         get_settings.cache_clear()
         aws.clear_client_cache()
+        # installs once armed; the first (plan-only) run is tests/emulator/test_ops_first_start.py
+        arm_ops_workflows("ops_patching")
         yield emulator.manifest, emulator
     get_settings.cache_clear()
     aws.clear_client_cache()

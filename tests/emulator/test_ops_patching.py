@@ -13,9 +13,13 @@ SUNDAY_3AM = datetime(2026, 11, 22, 3, tzinfo=UTC)
 
 @pytest.fixture
 def plan(seeded, isolated_stores, monkeypatch):
+    from conftest import arm_ops_workflows
+
     from aiops.ops.pipeline import make_plan
 
     monkeypatch.setenv("AIOPS_OPS_COMMAND_WAIT_SECONDS", "1")
+    # an armed workflow's plan (the first, plan-only run: tests/emulator/test_ops_first_start.py)
+    arm_ops_workflows("ops_patching")
     return make_plan("ops_patching", SUNDAY_3AM, conf={"scan": False}, run_id="test")
 
 

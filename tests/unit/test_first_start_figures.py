@@ -87,3 +87,46 @@ def test_script_prints_the_tables(isolated_stores, capsys):
     assert script.main(["--since", START.isoformat(), "--json", *api]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["game_days"][0]["event_to_ssm_seconds"] == 41.0
+
+
+def test_figures_count_ops_changes_made_in_the_start_window(isolated_stores):
+    """`ops changes: N` counts what the routine-operations workflows changed in AWS (done, failed, a
+    patch batch sent) in the window — not refusals, not later changes — and the changes their
+    first starts planned and held back."""
+    from sqlalchemy import insert
+
+    from aiops.core.state import StateStore, ops_changes
+    from aiops.incidents.figures import markdown, startup_figures
+
+    def change(n: int, workflow: str, status: str, minute: float) -> dict:
+        return {"change_key": f"{workflow}/d/a/r{n}", "workflow": workflow, "action": "a", "resource_id": f"r{n}",
+                "status": status, "detail": {}, "at": START + timedelta(minutes=minute)}
+
+    store = StateStore()
+    store._ready()
+    assert startup_figures(START, 30)["ops_changes"] == 0
+    assert "ops changes: 0\n" in markdown(startup_figures(START, 30), [])
+    with store.engine.begin() as conn:
+        conn.execute(insert(ops_changes), [
+            change(1, "ops_snapshots", "done", 2), change(2, "ops_snapshots", "failed", 3),
+            change(3, "ops_log_retention", "done", 4), change(4, "ops_patching", "sent", 5),
+            change(5, "ops_snapshots", "refused", 6),  # nothing called on AWS
+            change(6, "ops_snapshots", "done", 45)])  # after the window
+    start = startup_figures(START, 30)
+    assert start["ops_changes"] == 4
+    assert start["ops_changes_by_workflow"] == {"ops_snapshots": 2, "ops_log_retention": 1, "ops_patching": 1}
+    assert "ops changes: 4 (ops_log_retention 1, ops_patching 1, ops_snapshots 2)" in markdown(start, [])
+
+
+def test_figures_report_a_quiet_first_start_of_the_ops_workflows(isolated_stores):
+    from aiops.core.state import StateStore
+    from aiops.incidents.figures import markdown, startup_figures
+
+    store = StateStore()
+    store._ready()
+    for workflow, held in (("ops_snapshots", 5), ("ops_log_retention", 6)):  # what ops.pipeline.arm records
+        store.audit(actor=workflow, action="ops.armed", subject=f"{workflow}/2026-12-02",
+                    detail={"account_id": "123456789012", "first_start": True, "held_back": held})
+    start = startup_figures(datetime.now(UTC) - timedelta(minutes=1), 30)
+    assert (start["ops_changes"], start["ops_first_start_held_back"]) == (0, 11)
+    assert "ops changes: 0; planned and held back by first starts: 11" in markdown(start, [])

@@ -2,7 +2,10 @@
 
 :func:`startup_figures` counts what the platform did in the first ``minutes`` after a start:
 alerts by intake decision (``accepted``, ``stale``...), notifications sent, incidents opened,
-remediation requests by origin and status. :func:`incident_figures` gives, per incident opened
+remediation requests by origin and status, and changes the routine-operations workflows made
+(``aiops_ops_changes``: every change that reached AWS — done, failed, or a patch batch sent — by
+workflow; refused ones called nothing) next to the changes their first starts planned and held
+back (the ``ops.armed`` audit entries). :func:`incident_figures` gives, per incident opened
 in a time range (a game day), the times the README quotes: detect (first event -> incident
 opened), event -> SSM execution start (the fixing execution's own start time, recorded by the
 remediate run), and MTTR (first event -> resolved). :func:`markdown` renders both as tables.
@@ -23,9 +26,13 @@ from aiops.core.state import (
     alert_notifications,
     audit_log,
     incidents,
+    ops_changes,
     remediation_requests,
 )
 from aiops.core.times import lenient_utc
+
+#: ``aiops_ops_changes`` statuses of a change that reached AWS (``refused``: nothing was called).
+OPS_CHANGE_MADE = ("done", "failed", "sent")
 
 
 def _secs(a: datetime | None, b: datetime | None) -> float | None:
@@ -62,13 +69,19 @@ def startup_figures(since: datetime, minutes: float = 30, *, store: Any = None) 
             incidents.c.detected_at >= since, incidents.c.detected_at < until)).all()
         requests = conn.execute(select(remediation_requests.c.plan, remediation_requests.c.status).where(
             remediation_requests.c.created_at >= since, remediation_requests.c.created_at < until)).all()
+        changed = Counter(r.workflow for r in conn.execute(select(ops_changes.c.workflow).where(
+            ops_changes.c.status.in_(OPS_CHANGE_MADE), ops_changes.c.at >= since, ops_changes.c.at < until)))
+        armed = conn.execute(select(audit_log.c.detail).where(
+            audit_log.c.action == "ops.armed", audit_log.c.at >= since, audit_log.c.at < until)).all()
     from_history = sum(1 for i in opened if (fs := lenient_utc(i.first_seen)) is not None and fs < since)
     by_origin = Counter((r.plan or {}).get("origin") or "unknown" for r in requests)
     return {"since": since, "minutes": minutes, "alerts": dict(decisions), "notifications_sent": notes.get("sent", 0),
             "notifications_failed": notes.get("failed", 0), "incidents": len(opened),
             "incidents_from_history": from_history, "remediations": len(requests),
             "remediations_by_origin": dict(by_origin),
-            "remediations_by_status": dict(Counter(r.status for r in requests))}
+            "remediations_by_status": dict(Counter(r.status for r in requests)),
+            "ops_changes": sum(changed.values()), "ops_changes_by_workflow": dict(changed),
+            "ops_first_start_held_back": sum(int((a.detail or {}).get("held_back") or 0) for a in armed)}
 
 
 def incident_figures(since: datetime, until: datetime | None = None, *, store: Any = None) -> list[dict[str, Any]]:
@@ -102,6 +115,16 @@ def _n(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} s"
 
 
+def _ops_line(start: dict[str, Any]) -> str:
+    """``ops changes: N`` — what the routine-operations workflows changed in AWS in the window."""
+    by_workflow = start.get("ops_changes_by_workflow") or {}
+    line = f"ops changes: {start.get('ops_changes', 0)}"
+    if by_workflow:
+        line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(by_workflow.items())) + ")"
+    held = start.get("ops_first_start_held_back") or 0
+    return line + (f"; planned and held back by first starts: {held}" if held else "")
+
+
 def markdown(start: dict[str, Any], game_days: list[dict[str, Any]]) -> str:
     alerts = start["alerts"]
     lines = [
@@ -114,6 +137,8 @@ def markdown(start: dict[str, Any], game_days: list[dict[str, Any]]) -> str:
         f"| {start['incidents_from_history']} | {start['remediations']}"
         + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(start["remediations_by_origin"].items())) + ")"
            if start["remediations"] else "") + " |",
+        "",
+        _ops_line(start),
         "",
     ]
     if game_days:

@@ -1,12 +1,13 @@
 """Approval of a prod patch install in the Airflow UI (providers-standard ``ApprovalOperator``).
 
 Asks only when the plan has an enforced install that needs approval (a target tagged ``env=prod``,
-or ``approval: required``); otherwise completes at once and says why. Only the policies'
-``approvers`` may answer (the op/admin role holders when none are listed; never the user who
-triggered the run); silence until ``settings.ops_patch_approval_timeout_minutes`` means Reject.
-The plan comes from its stored, hash-checked copy; the round's assigned users and the answer are
-recorded in the audit trail, and ``install_approved`` installs only when that recorded answer
-verifies (:func:`aiops.ops.pipeline.verify_patch_approval`) — a task marked success is no approval.
+or ``approval: required``) and is not a first start (which installs nothing); otherwise completes
+at once and says why. Only the policies' ``approvers`` may answer (the op/admin role holders when
+none are listed; never the user who triggered the run); silence until
+``settings.ops_patch_approval_timeout_minutes`` means Reject. The plan comes from its stored,
+hash-checked copy; the round's assigned users and the answer are recorded in the audit trail, and
+``install_approved`` installs only when that recorded answer verifies
+(:func:`aiops.ops.pipeline.verify_patch_approval`) — a task marked success is no approval.
 """
 
 from __future__ import annotations
@@ -39,9 +40,12 @@ class PatchInstallApprovalOperator(ApprovalOperator):
         ti = context["ti"]
         plan = approved_plan("ops_patching", ti.run_id)  # the stored plan, not the XCom
         if not plan or not plan.get("needs_approval") or plan.get("refused"):
-            self.log.info("No enforced install needs approval in this run")
+            # a first start plans its installs and makes none: nothing to ask anyone
+            why = ("first start: installs planned, not made" if plan and plan.get("first_start")
+                   else "no install needing approval")
+            self.log.info("No enforced install needs approval in this run (%s)", why)
             return {"chosen_options": [self.APPROVE], "params_input": {}, "responded_by_user": None,
-                    "auto": "no install needing approval"}
+                    "auto": why}
         gated = [i for i in plan["install"] if i["requires_approval"] and i["mode"] == "enforce"]
         n = sum(len(b) for i in gated for b in i["batches"])
         dag_run = context.get("dag_run")

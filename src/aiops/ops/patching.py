@@ -33,7 +33,7 @@ from aiops.account.permissions import permissions
 from aiops.core import aws
 from aiops.core.settings import get_settings
 from aiops.core.state import StateStore
-from aiops.ops.plan import Change, Skip, change_key, is_protected, tag_dict
+from aiops.ops.plan import FIRST_START, Change, Skip, change_key, is_protected, tag_dict
 from aiops.ops.policy import DAYS, MaintenanceWindow, PatchPolicy, parse_hhmm
 from aiops.remediation import engine, records
 from aiops.remediation.actions import action, get_action, operator_action
@@ -254,8 +254,10 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
     """Install the plan's ``requires_approval`` (or not) policies batch by batch through the action
     ``ssm.patch_install``; stop a policy at its first refused, failed or unhealthy batch (and every
     batch after it, of any policy). ``approved_by``: the verified approver of a prod install (the
-    others are approved by their enforce-mode policy). Idempotent: a batch whose instances are
-    recorded done is not sent again; a batch sent by an earlier attempt is waited on, not re-sent."""
+    others are approved by their enforce-mode policy). A ``first_start`` plan installs nothing: each
+    enforced policy reports :data:`~aiops.ops.plan.FIRST_START`. Idempotent: a batch whose
+    instances are recorded done is not sent again; a batch sent by an earlier attempt is waited
+    on, not re-sent."""
     store = StateStore()
     act = get_action(INSTALL)
     if act is None or act.run is None:
@@ -272,6 +274,11 @@ def run_install(plan: dict[str, Any], *, requires_approval: bool, approved: bool
         report["policies"].append(entry)
         if install["mode"] != "enforce":
             entry["status"] = "dry-run"
+            continue
+        if plan.get("first_start"):  # the workflow's first run on the account: report, never install
+            entry["status"] = FIRST_START
+            entry["batches"] = [{"batch": n, "instances": b, "status": FIRST_START}
+                                for n, b in enumerate(install["batches"], 1)]
             continue
         if requires_approval and not approved:
             entry["status"] = "not approved"

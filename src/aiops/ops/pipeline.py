@@ -3,6 +3,11 @@ stored and audited) and execute (the enforced changes, once each, recorded and a
 
 Plans are keyed by the run's time ``at`` (its data interval end), never by the wall clock, so a
 re-run of an interval plans the same changes and finds them done.
+
+First starts never act: until a workflow is *armed* on the account (:data:`ARMED`, set once at
+the end of its first run), its plan is marked ``first_start`` and its changes are planned,
+reported and audited but not made (:func:`aiops.ops.plan.execute`,
+:func:`aiops.ops.patching.run_install`). A manual run with conf ``act_now: true`` acts anyway.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from aiops.core.artifacts import ArtifactStore
+from aiops.core.identity import current_account
 from aiops.core.settings import get_settings
 from aiops.core.state import StateStore, audit_log
 from aiops.core.times import utc as as_utc
@@ -30,6 +36,38 @@ TITLES = {
     "ops_patching": "Patching (AWS-RunPatchBaseline)",
 }
 
+#: When a workflow was armed on an account: the time of its first run that ran the policies as they
+#: are (not forced dry-run, plan not refused), set at the end of that run (a state-store watermark
+#: per account, like ``metrics_live_since``). Before it, the workflow's runs only plan: a first
+#: start never changes the account.
+ARMED = "{workflow}_armed"
+
+
+def armed_since(workflow: str, account_id: str | None = None) -> datetime | None:
+    """When ``workflow`` was armed on the account (:data:`ARMED`); None before its first run ended."""
+    return StateStore().get_watermark(ARMED.format(workflow=workflow),
+                                      account_id=current_account() if account_id is None else account_id)
+
+
+def arm(plan: Mapping[str, Any], *, run_id: str | None) -> bool:
+    """At the end of a run: arm the plan's workflow on the account, once (the run's time; audited
+    ``ops.armed`` with how many changes the first start held back). A forced dry run or a refused
+    plan arms nothing: neither ran the policies as they are. True when this call armed it."""
+    if plan.get("forced_dry_run") or plan.get("refused"):
+        return False
+    workflow, store, account = plan["workflow"], StateStore(), current_account()
+    name = ARMED.format(workflow=workflow)
+    if store.get_watermark(name, account_id=account) is not None:
+        return False
+    store.set_watermark(name, as_utc(plan["at"]), run_id=run_id, account_id=account)
+    held_back = plan["counts"]["enforce"] if plan.get("first_start") else 0
+    store.audit(actor=workflow, action="ops.armed", subject=f"{workflow}/{plan['interval']}",
+                detail={"account_id": account, "first_start": bool(plan.get("first_start")),
+                        "held_back": held_back}, run_id=run_id)
+    log.info("%s armed on account %s: the next run acts by policy (%d change(s) held back by this first start)",
+             workflow, account, held_back)
+    return True
+
 
 def _force_dry_run(changes: list[Change]) -> list[Change]:
     return [replace(c, mode="dry-run") for c in changes]
@@ -40,9 +78,13 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
               store: bool = True) -> dict[str, Any]:
     """Collect, plan, guard, render; store ``ops/<workflow>/dt=<day>/plan.json``; audit the plan.
 
-    ``conf``: ``dry_run`` (true: every change dry-run, whatever the policies say); for patching
-    ``operation`` (``auto`` | ``scan``) and ``scan`` (false: no scan this run); for scheduling
-    ``reconcile`` (true: bring every scheduled instance to its schedule's state now).
+    ``conf``: ``dry_run`` (true: every change dry-run, whatever the policies say); ``act_now``
+    (true: act even if the workflow is not armed on the account yet — a deliberate first start);
+    for patching ``operation`` (``auto`` | ``scan``) and ``scan`` (false: no scan this run); for
+    scheduling ``reconcile`` (true: bring every scheduled instance to its schedule's state now).
+
+    A stored plan of a workflow not yet armed on the account (:func:`armed_since`) is marked
+    ``first_start`` unless ``dry_run`` or ``act_now``: planned and reported, not made.
     """
     conf = dict(conf or {})
     settings = get_settings()
@@ -85,8 +127,14 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
             install["mode"] = "dry-run"
         if "needs_approval" in extra:
             extra["needs_approval"] = False
+    act_now = bool(conf.get("act_now"))
+    # a preview (store=False) shows the policies' own modes and reads no state
+    first_start = store and not conf.get("dry_run") and not act_now and armed_since(workflow) is None
+    if first_start and "needs_approval" in extra:
+        extra["needs_approval"] = False  # nothing is installed on a first start: nobody is asked
     plan = finish_plan(workflow, interval, at, changes, skipped, findings=findings, errors=errors,
-                       extra={**extra, "day": day, "forced_dry_run": bool(conf.get("dry_run"))},
+                       extra={**extra, "day": day, "forced_dry_run": bool(conf.get("dry_run")),
+                              "first_start": first_start, "act_now": act_now},
                        title=TITLES[workflow])
     if not store:  # a look from the command line: no artifact, no audit entry
         return plan
@@ -94,7 +142,8 @@ def make_plan(workflow: str, at: datetime | str, *, start: datetime | str | None
     plan["artifact"] = store_plan(plan, day)
     StateStore().audit(actor=workflow, action="ops.plan", subject=f"{workflow}/{interval}",
                        detail={"counts": plan["counts"], "refused": plan["refused"], "errors": plan["errors"],
-                               "artifact": plan["artifact"], "plan_hash": plan["plan_hash"]}, run_id=run_id)
+                               "artifact": plan["artifact"], "plan_hash": plan["plan_hash"],
+                               "first_start": first_start, "act_now": act_now}, run_id=run_id)
     log.info("%s", plan["markdown"])
     return plan
 
@@ -168,14 +217,17 @@ def verify_patch_approval(plan: Mapping[str, Any], run_id: str, *, requester: st
 
 
 def run_changes(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
-    """Execute the plan's enforced changes; store ``result.json``. Raises when a change failed
-    (after recording: a retry makes only what is not done yet)."""
+    """Execute the plan's enforced changes (none on a first start); store ``result.json``; arm the
+    workflow on the account (:func:`arm`). Raises when a change failed (after recording: a retry
+    makes only what is not done yet)."""
     workflow = plan["workflow"]
     outcome = execute(plan, run_id=run_id)
     summary = {k: len(v) for k, v in outcome.items() if isinstance(v, list)}
-    result = {"workflow": workflow, "interval": plan["interval"], "summary": summary, **outcome}
+    result = {"workflow": workflow, "interval": plan["interval"], "summary": summary,
+              "first_start": bool(plan.get("first_start")), **outcome}
     result["artifact"] = store_result(workflow, plan["day"], plan["interval"], result)
     log.info("%s %s: %s", workflow, plan["interval"], summary)
+    arm(plan, run_id=run_id)
     if outcome["failed"]:
         raise RuntimeError(f"{len(outcome['failed'])} change(s) failed: "
                            + "; ".join(f"{c['action']} {c['resource_id']}: {c['error']}" for c in outcome["failed"]))
@@ -193,7 +245,7 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
     approved, approved_by = False, None
     if run_id:
         plan = approved_plan(plan["workflow"], run_id)  # the stored, hash-checked plan, never the XCom
-    if requires_approval and run_id:
+    if requires_approval and run_id and not plan.get("first_start"):  # a first start installs nothing
         # never the XCom answer: the recorded HITL response for this run's stored plan
         try:
             approved_by = verify_patch_approval(plan, run_id)["user"]
@@ -212,7 +264,8 @@ def install_patches(plan: Mapping[str, Any], *, requires_approval: bool, approva
 
 def compliance_report(plan: Mapping[str, Any] | None, scan_command_id: str | None,
                       installs: list[Mapping[str, Any] | None], *, run_id: str | None) -> dict[str, Any]:
-    """Patch compliance of every instance the run scanned or patched; stored next to the plan."""
+    """Patch compliance of every instance the run scanned or patched; stored next to the plan. The
+    run's last step: it arms ``ops_patching`` on the account (:func:`arm`)."""
     if not plan:
         return {"rows": [], "markdown": "no plan"}
     commands: list[tuple[str, str]] = [(scan_command_id, "Scan")] if scan_command_id else []
@@ -233,4 +286,5 @@ def compliance_report(plan: Mapping[str, Any] | None, scan_command_id: str | Non
     StateStore().audit(actor=plan["workflow"], action="ops.patch_compliance", subject=f"ops_patching/{plan['interval']}",
                        detail={"instances": len(rows), "non_compliant": non_compliant, "artifact": key}, run_id=run_id)
     log.info("%s", markdown)
+    arm(plan, run_id=run_id)
     return {"rows": rows, "markdown": markdown, "artifact": key, "non_compliant": non_compliant}

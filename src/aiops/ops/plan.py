@@ -10,6 +10,11 @@ renders the Markdown. :func:`execute` hands each enforced change to the change e
 against live AWS, made once (a change whose key is recorded done — a retry, a re-run of the same
 interval — is not made again), recorded and audited. A ``Change.action`` names a registered
 action (:mod:`aiops.remediation.actions`).
+
+A plan marked ``first_start`` (the workflow's first run on the account, see
+:func:`aiops.ops.pipeline.make_plan`) is planned, rendered and stored as any other, but
+:func:`execute` — like :func:`aiops.ops.patching.run_install` for installs — makes none of its
+changes: each is reported :data:`FIRST_START` ("first starts never act").
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from aiops.remediation.actions import Change
 from aiops.remediation.engine import execute_change
 from aiops.remediation.guards import TargetInfo
 
-__all__ = ["KEEP_TAG", "Change", "Skip", "change_key", "execute", "finish_plan", "is_protected", "tag_dict"]
+__all__ = ["FIRST_START", "KEEP_TAG", "Change", "Skip", "change_key", "execute", "finish_plan", "is_protected",
+           "tag_dict"]
 
 log = logging.getLogger(__name__)
 
 KEEP_TAG = "aiops:keep"
+#: How an enforced change of a first-start plan is reported: planned, not made.
+FIRST_START = "first start: planned, not made — acts from the next scheduled run"
 
 
 def is_protected(tags: Mapping[str, str]) -> bool:
@@ -100,15 +108,22 @@ def _cell(value: object) -> str:
 def render_markdown(plan: Mapping[str, Any]) -> str:
     lines = [f"## {plan['title']} — plan for {plan['interval']}", ""]
     counts = plan["counts"]
-    lines.append(f"**{counts['enforce']}** change(s) to make, **{counts['dry_run']}** dry-run only, "
+    first_start = bool(plan.get("first_start"))
+    to_make = "planned, not made (first start)" if first_start else "to make"
+    lines.append(f"**{counts['enforce']}** change(s) {to_make}, **{counts['dry_run']}** dry-run only, "
                  f"**{counts['skipped']}** skipped (limit {plan['limit']} per run).")
+    if first_start:
+        lines += ["", "> **First start:** this workflow has not run on this account before, so this run only "
+                      f"plans and reports — every `enforce` change below is *{FIRST_START}*. "
+                      'A manual run with `{"act_now": true}` acts on the first run deliberately.']
     if plan.get("refused"):
         lines += ["", f"> **Refused:** {plan['refused']}"]
     if plan["changes"]:
         lines += ["", "| mode | action | resource | policy | why | parameters |", "| --- | --- | --- | --- | --- | --- |"]
         for c in plan["changes"]:
             params = ", ".join(f"{k}={v}" for k, v in c["params"].items() if k not in {"tags"})
-            lines.append(f"| {c['mode']} | {c['action']} | {_cell(c['resource_id'])} | {c['policy']} | "
+            mode = "enforce (first start: not made)" if first_start and c["mode"] == "enforce" else c["mode"]
+            lines.append(f"| {mode} | {c['action']} | {_cell(c['resource_id'])} | {c['policy']} | "
                          f"{_cell(c['reason'])} | {_cell(params)} |")
     if plan["skipped"]:
         lines += ["", "**Not touched:**", ""]
@@ -138,19 +153,27 @@ def store_result(workflow: str, day: str, interval: str, result: Mapping[str, An
 def execute(plan: Mapping[str, Any], *, run_id: str | None) -> dict[str, Any]:
     """Make the plan's enforced changes through the change engine, each once.
 
-    Returns ``{"done": [...], "already_done": [...], "failed": [...], "dry_run": [...]}`` (lists of
-    change dicts, with ``result`` or ``error``; a change the engine refused — unknown action, live
-    guard — is in ``failed`` with ``refused``). A failing change does not stop the others (each is
-    independent); the caller decides whether failures fail the task.
+    Returns ``{"done": [...], "already_done": [...], "failed": [...], "dry_run": [...],
+    "first_start": [...]}`` (lists of change dicts, with ``result`` or ``error``; a change the
+    engine refused — unknown action, live guard — is in ``failed`` with ``refused``). A failing
+    change does not stop the others (each is independent); the caller decides whether failures
+    fail the task. A ``first_start`` plan's enforced changes are all in ``first_start`` (with
+    ``note``): nothing reaches the change engine.
     """
     workflow = plan["workflow"]
-    outcome: dict[str, list[dict[str, Any]]] = {"done": [], "already_done": [], "failed": [], "dry_run": []}
+    outcome: dict[str, list[dict[str, Any]]] = {"done": [], "already_done": [], "failed": [], "dry_run": [],
+                                                "first_start": []}
     if plan.get("refused"):
         log.warning("Plan refused: %s", plan["refused"])
         return {**outcome, "refused": plan["refused"]}
     changes = [Change(**c) for c in plan["changes"]]
     enforced = [c for c in changes if c.enforced]
     outcome["dry_run"] = [asdict(c) for c in changes if not c.enforced]
+    if plan.get("first_start"):  # the workflow's first run on the account: report, never act
+        outcome["first_start"] = [{**asdict(c), "note": FIRST_START} for c in enforced]
+        for change in enforced:
+            log.info("%s %s: %s", change.action, change.resource_id, FIRST_START)
+        return outcome
     for i, change in enumerate(enforced, 1):
         # an ops change is approved by the enforce-mode policy that planned it (include/ops, reviewed)
         done = execute_change(change, workflow=workflow, plan_hash=plan.get("plan_hash"),
