@@ -59,6 +59,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "plus_level_shift": {"level_shift": True},
     "plus_robust_fit": {"prophet.robust_fit": True},
     "plus_tail_calibration": {"tail_calibration": True},
+    "no_repeat_discount": {"repeat_discount": False},
+    "plus_repeat_normal": {"repeat_normal_after": 3},
 }
 # bare Prophet: residual / fit sigma, no adaptation, no envelope, no suppression, extrapolated trend
 BARE: dict[str, Any] = {
@@ -79,9 +81,42 @@ def variants(spec: ModelSpec, only_full: bool = False, extra: list[str] | None =
     return out
 
 
-# experiment variants (--variants NAME ...): not part of the shipped ablation table
+# experiment variants (--variants NAME ...): not part of the shipped ablation table. The session-4
+# variants (rd*, env2*, cand*) are overrides of the session-3 defaults (envelope_margin 1.0, no repeat
+# discount, threshold 0.6: include/models/default.yaml at commit de1370a); NOTES.md logs their scores
 EXPERIMENTS: dict[str, dict[str, Any]] = {
     "plus_tail_calibration_q999": {"tail_calibration": True, "calibration_quantile": 0.999},
+    "rd1": {"repeat_discount": True},
+    "rd2": {"repeat_discount": True, "repeat_power": 2.0},
+    "rd1_w4032": {"repeat_discount": True, "repeat_window": 4032},
+    "rd1_ls": {"repeat_discount": True, "level_shift": True},
+    "rd2_ls": {"repeat_discount": True, "repeat_power": 2.0, "level_shift": True},
+    "rd1_ep": {"repeat_discount": True, "repeat_episodes": True},
+    "rd2_ep": {"repeat_discount": True, "repeat_episodes": True, "repeat_power": 2.0},
+    "rd1_ep_ls": {"repeat_discount": True, "repeat_episodes": True, "level_shift": True},
+    "rd2_ep_ls": {"repeat_discount": True, "repeat_episodes": True, "repeat_power": 2.0, "level_shift": True},
+    "rd1_env2": {"repeat_discount": True, "envelope_min_days": 2},
+    "rd1_env2_d7": {"repeat_discount": True, "envelope_min_days": 2, "envelope_days": 7},
+    "rd1_ep_env2_d7": {"repeat_discount": True, "repeat_episodes": True, "envelope_min_days": 2, "envelope_days": 7},
+    "rd2_ep_env2_d7": {"repeat_discount": True, "repeat_episodes": True, "repeat_power": 2.0,
+                       "envelope_min_days": 2, "envelope_days": 7},
+    "rd1_env2_d7_ls": {"repeat_discount": True, "envelope_min_days": 2, "envelope_days": 7, "level_shift": True},
+    "rd1_m0": {"repeat_discount": True, "envelope_margin": 0.0},
+    "rd1_m05": {"repeat_discount": True, "envelope_margin": 0.5},
+    "rd1_nors": {"repeat_discount": True, "robust_scale": False},
+    "rd1_sw2016": {"repeat_discount": True, "scale_window": 2016},
+    "rd1_tol30": {"repeat_discount": True, "envelope_tolerance_minutes": 30},
+    "rd1_m075": {"repeat_discount": True, "envelope_margin": 0.75},
+    "rd1_ep_m05": {"repeat_discount": True, "repeat_episodes": True, "envelope_margin": 0.5},
+    "rd1_m05_w4032": {"repeat_discount": True, "envelope_margin": 0.5, "repeat_window": 4032},
+    "cand": {"repeat_discount": True, "envelope_margin": 0.5, "repeat_window": 4032},
+    "cand_n3": {"repeat_discount": True, "envelope_margin": 0.5, "repeat_window": 4032, "repeat_normal_after": 3},
+    "cand_n5": {"repeat_discount": True, "envelope_margin": 0.5, "repeat_window": 4032, "repeat_normal_after": 5},
+    "cand_n3_m1": {"repeat_discount": True, "repeat_window": 4032, "repeat_normal_after": 3},
+    "rd1_m05_w4032_nors": {"repeat_discount": True, "envelope_margin": 0.5, "repeat_window": 4032, "robust_scale": False},
+    "env2": {"envelope_min_days": 2},
+    "env2_d7": {"envelope_min_days": 2, "envelope_days": 7},
+    "rd1_noenv": {"repeat_discount": True, "seasonal_envelope": False},
 }
 
 
@@ -551,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         results = pool.map(score_file, tasks, chunksize=1)
     wall = time.perf_counter() - t0
     results.sort(key=lambda r: (CATEGORIES.index(r["category"]), r["name"]))
-    summary = evaluate(results, windows, data_dir, file_specs, {"full"})
+    summary = evaluate(results, windows, data_dir, file_specs, {"full", *(args.variants if args.only_full else [])})
     timing = {
         "wall_seconds": round(wall, 1),
         "workers": args.workers,

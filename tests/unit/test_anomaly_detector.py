@@ -402,3 +402,76 @@ def test_tail_calibration_quietens_a_bursty_series(spec: ModelSpec) -> None:
     plain = Detector(spec).score_series(s)
     calibrated = _calibrated(spec, window=576).score_series(s)
     assert calibrated["is_anomaly"][last].sum() < plain["is_anomaly"][last].sum()
+
+
+# -- repeat discount (issue 13): a deviation the series keeps producing is less surprising -----------
+
+
+def _repeat(spec: ModelSpec, window: int = 576, episodes: bool = False) -> Detector:
+    comps = spec.components.model_copy(
+        update={"repeat_discount": True, "repeat_window": window, "repeat_episodes": episodes}
+    )
+    return Detector(spec.model_copy(update={"components": comps}))
+
+
+def test_trailing_count_ge_counts_points_or_runs_before_each_row() -> None:
+    from aiops.anomaly.residuals import trailing_count_ge
+
+    x = np.array([5.0, 5.0, 1.0, 5.0, np.nan, 6.0, 4.0])
+    assert trailing_count_ge(x, 6, len(x)).tolist() == [0, 1, 2, 2, 0, 0, 4]
+    assert trailing_count_ge(x, 6, len(x), episodes=True).tolist() == [0, 1, 1, 1, 0, 0, 3]  # NaN ends a run
+    assert trailing_count_ge(x, 2, 2).tolist() == [0, 0, 0, 0, 0, 0, 1]  # only the last rows, window of 2
+
+
+@pytest.mark.parametrize("episodes", [False, True], ids=["points", "episodes"])
+def test_repeat_discount_steps_in_chunks_like_one_call(spec: ModelSpec, base: pd.Series, episodes: bool) -> None:
+    det = _repeat(spec, window=300, episodes=episodes)
+    s = base.copy()
+    s.iloc[[2 * 288 + 20, 2 * 288 + 200, 3 * 288 + 50]] += 15.0
+    model = det.fit(s.iloc[: 2 * 288], fitted_at=s.index[2 * 288])
+    _, state0 = det.step(s.iloc[: 2 * 288], model, det.new_state())
+    one, _ = det.step(s.iloc[2 * 288 :], model, state0)
+    parts, state = [], state0
+    for piece in np.array_split(np.arange(2 * 288, len(s)), 9):
+        out, state = det.step(s.iloc[piece], model, state)
+        parts.append(out)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), one)
+    assert one["is_anomaly"].iloc[20]  # the first spike of its size alarms at full strength
+
+
+def test_repeat_discount_lowers_repeats_and_keeps_a_novel_spike(spec: ModelSpec) -> None:
+    s = daily(days=6, seed=3)
+    rng = np.random.default_rng(9)
+    bursts = np.sort(rng.choice(np.arange(2 * 288, len(s) - 288), size=40, replace=False))
+    s.iloc[bursts] += 8.0  # the same burst again and again, at random times of day
+    novel = len(s) - 100
+    s.iloc[novel] += 40.0  # larger than anything before it
+    # suppression and the envelope off in both: the raw score of every burst is compared
+    comps = spec.components.model_copy(
+        update={"seasonal_envelope": False, "suppression": False, "repeat_discount": False}
+    )
+    plain_spec = spec.model_copy(update={"components": comps})
+    plain = Detector(plain_spec).score_series(s)["anomaly_score"].to_numpy()
+    discounted = _repeat(plain_spec, window=2016).score_series(s)["anomaly_score"].to_numpy()
+    assert np.all(discounted <= plain + 1e-4)  # surprises are kept to 4 decimals
+    assert discounted[bursts[0]] == pytest.approx(plain[bursts[0]], abs=1e-4)  # nothing as surprising before it
+    later = bursts[len(bursts) // 2 :]
+    half = spec.components.score_half
+    surprise = lambda sc: half * sc / (1.0 - sc)  # noqa: E731  (anomaly_score -> -log10 p)
+    # each later burst follows others at least as surprising: its p-value is at least doubled
+    assert np.median(surprise(plain[later]) - surprise(discounted[later])) > np.log10(2.0)
+    assert discounted[novel] == pytest.approx(plain[novel], abs=1e-4)
+    assert discounted[novel] > spec.threshold
+
+
+def test_repeat_normal_after_makes_a_recurring_burst_normal(spec: ModelSpec) -> None:
+    s = daily(days=6, seed=3)
+    bursts = [2 * 288 + 40, 2 * 288 + 200, 3 * 288 + 90, 4 * 288 + 10, 5 * 288 + 100]  # random times of day
+    s.iloc[bursts] += [14.0, 14.0, 14.0, 10.0, 10.0]  # the later ones no bigger than the first three
+    comps = spec.components.model_copy(update={"seasonal_envelope": False, "suppression": False})
+    off = Detector(spec.model_copy(update={"components": comps}))
+    on = Detector(spec.model_copy(update={"components": comps.model_copy(update={"repeat_normal_after": 3})}))
+    plain, normal = off.score_series(s)["is_anomaly"], on.score_series(s)["is_anomaly"]
+    assert plain.iloc[bursts].all()  # the discount alone: (1 + k) x cannot tame a 10-sigma burst
+    assert normal.iloc[bursts[:3]].all()
+    assert not normal.iloc[bursts[3:]].any()

@@ -15,12 +15,18 @@ Per point ``t`` (only data up to ``t`` is used):
 5. Surprise ``S = -log10 p`` of the remaining deviation (Gaussian tail); optional extra evidence
    channels (off by default, they did not earn their place on NAB, see benchmarks/nab/NOTES.md): an
    HTM-style **anomaly likelihood** and a **level-shift** test.
-6. ``anomaly_score = S / (S + score_half)``; ``is_anomaly`` when it reaches the spec's threshold, with
+6. **Repeat discount** - calibrated against the series' own history: when ``k`` of the previous
+   ``repeat_window`` points (14 days) were at least as surprising, as they were scored, the point is
+   ``(1 + k)`` times as likely: ``S' = S - log10(1 + k)``. A deviation bigger than anything the series
+   produced keeps its full surprise; the twentieth cron burst of the fortnight does not. Optionally
+   (``repeat_normal_after``, off) a deviation seen in that many separate episodes is scored by its
+   empirical frequency alone.
+7. ``anomaly_score = S / (S + score_half)``; ``is_anomaly`` when it reaches the spec's threshold, with
    **suppression** of repeat alarms for ``suppress_points`` points (suppressed rows' scores are damped,
    so a swept threshold also sees one detection per episode).
 
 Every statistic for a row uses a fixed window of rows before it, computed from scratch per window,
-and the state carries enough past points, so ``step`` over any split of a series into chunks gives
+and the state carries enough past points (and the last ``repeat_window`` surprises), so ``step`` over any split of a series into chunks gives
 the same rows as one call, and appending data never changes earlier scores.
 """
 
@@ -44,6 +50,7 @@ from aiops.anomaly.residuals import (
     rolling_mean,
     seasonal_recurrence,
     tail_factor,
+    trailing_count_ge,
     trailing_mean_std,
     trailing_median,
     trailing_median_mad,
@@ -260,6 +267,8 @@ class DetectorState:
     last_alarm_score: float = 0.0  # anomaly_score of the last alarm (escalation during suppression)
     calm: int = 0  # consecutive points below the re-arm level (early end of the quiet period)
     prev_score: float = 0.0  # raw score of the last valid point (two-point confirmation)
+    # surprises of the last `repeat_window` valid points as they were scored (the repeat discount)
+    surprises: list[float] = field(default_factory=list)
 
     def copy(self) -> DetectorState:
         return DetectorState(
@@ -271,6 +280,7 @@ class DetectorState:
             self.last_alarm_score,
             self.calm,
             self.prev_score,
+            list(self.surprises),
         )
 
     def to_json(self) -> str:
@@ -284,6 +294,7 @@ class DetectorState:
                 "last_alarm_score": self.last_alarm_score,
                 "calm": self.calm,
                 "prev_score": self.prev_score,
+                "surprises": self.surprises,
             }
         )
 
@@ -299,6 +310,7 @@ class DetectorState:
             last_alarm_score=float(d.get("last_alarm_score", 0.0)),
             calm=int(d.get("calm", 0)),
             prev_score=float(d.get("prev_score", 0.0)),
+            surprises=[float(v) for v in d.get("surprises", [])],
         )
 
 
@@ -533,8 +545,12 @@ class Detector:
             bt = np.asarray(state.times, dtype=np.int64)
             bv = np.asarray(state.values, dtype=float)
             res = self._evidence(
-                np.concatenate([bt, t_all[valid]]), np.concatenate([bv, y_all[valid]]), model, nv
+                np.concatenate([bt, t_all[valid]]), np.concatenate([bv, y_all[valid]]), model, nv,
+                history=state.surprises,
             )
+            if c.repeat_discount:
+                state.surprises.extend(float(v) for v in res["surprise"])
+                del state.surprises[: max(len(state.surprises) - c.repeat_window, 0)]
             new = slice(len(bt), None)
             score[valid] = res["score"][new]
             forecast[valid] = res["forecast"][new]
@@ -582,10 +598,17 @@ class Detector:
             del state.values[:cut]
 
     def _evidence(
-        self, xt: np.ndarray, xy: np.ndarray, model: FittedModel, n_new: int | None = None
+        self,
+        xt: np.ndarray,
+        xy: np.ndarray,
+        model: FittedModel,
+        n_new: int | None = None,
+        history: list[float] | None = None,
     ) -> dict[str, np.ndarray]:
         """Score, forecast and band for every row of (buffer + new points); pure numpy. Scores of
-        the buffer rows (all but the last ``n_new``) are not used by the caller and may be partial."""
+        the buffer rows (all but the last ``n_new``) are not used by the caller and may be partial.
+        ``history``: the surprises of the valid points before the new ones, as they were scored (the
+        repeat discount); ``surprise`` in the result: the new rows' surprises to append to it."""
         c = self.spec.components
         yhat = model.predict(xt, hold_trend=c.hold_trend)
         r = xy - yhat
@@ -635,11 +658,30 @@ class Detector:
             sc_ref = np.concatenate([pad, scale[: len(scale) - (k - 1)]])
             z_shift = np.nan_to_num((short - ref) / (sc_ref * c.shift_scale), nan=0.0)
             surprise = np.maximum(surprise, gauss_surprise(z_shift))
+        k = len(surprise) if n_new is None else n_new
+        scored = np.round(surprise[len(surprise) - k :], 4)  # the new rows' surprises, as stored
+        if c.repeat_discount:
+            # how many of the previous repeat_window points (as they were scored) were at least as
+            # surprising: a deviation the series keeps producing is (1 + count) x less surprising
+            hist = np.asarray(history if history is not None else [], dtype=float)[-c.repeat_window :]
+            seen = trailing_count_ge(np.concatenate([hist, scored]), c.repeat_window, k, c.repeat_episodes)[-k:]
+            surprise = surprise.copy()
+            surprise[len(surprise) - k :] = np.maximum(scored - c.repeat_power * np.log10(1.0 + seen), 0.0)
+            if c.repeat_normal_after:
+                runs = seen if c.repeat_episodes else trailing_count_ge(
+                    np.concatenate([hist, scored]), c.repeat_window, k, episodes=True)[-k:]
+                n_hist = np.minimum(len(hist) + np.arange(k), c.repeat_window)
+                empirical = -np.log10((1.0 + trailing_count_ge(
+                    np.concatenate([hist, scored]), c.repeat_window, k)[-k:]) / (1.0 + n_hist))
+                tail = surprise[len(surprise) - k :]
+                surprise[len(surprise) - k :] = np.where(runs >= c.repeat_normal_after,
+                                                         np.minimum(tail, empirical), tail)
         from scipy.special import ndtri
 
         zq = float(ndtri(0.5 + self.spec.prophet.interval_width / 2))
         fc = yhat + offset
         return {
+            "surprise": scored,
             "score": surprise / (surprise + c.score_half),
             "forecast": fc,
             "lower": fc - zq * scale * factor,
@@ -658,6 +700,8 @@ class Detector:
             components.append("seasonal_envelope")
         if c.tail_calibration:
             components.append("tail_calibration")
+        if c.repeat_discount:
+            components.append("repeat_discount")
         if c.likelihood:
             components.append("likelihood")
         if c.level_shift:

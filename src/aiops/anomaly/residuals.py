@@ -169,3 +169,29 @@ def tail_factor(z: np.ndarray, window: int, quantile: float, min_count: int, n_l
     factor = np.where(np.isfinite(q), np.maximum(q / gauss_q, 1.0), 1.0)
     out[start:] = factor
     return out
+
+
+def trailing_count_ge(
+    x: np.ndarray, window: int, n_last: int, episodes: bool = False, block: int = 4096
+) -> np.ndarray:
+    """For each of the last ``n_last`` rows ``j``: how many of the ``window`` values before it are at
+    least ``x[j]`` (NaN values never count) -- or, with ``episodes``, how many runs of consecutive
+    such values there are; 0 for earlier rows. Computed per window from scratch, so a row's count
+    depends only on the rows before it (chunk invariant)."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    out = np.zeros(n, dtype=np.int64)
+    k = min(max(int(n_last), 0), n)
+    if k == 0 or window <= 0:
+        return out
+    padded = np.concatenate([np.full(window, np.nan), x])
+    view = sliding_window_view(padded, window)  # row j of view = x[j-window:j]
+    for lo in range(n - k, n, block):
+        hi = min(lo + block, n)
+        with np.errstate(invalid="ignore"):
+            ge = view[lo:hi] >= x[lo:hi, None]
+            if episodes:
+                out[lo:hi] = ge[:, 0] + (ge[:, 1:] & ~ge[:, :-1]).sum(axis=1)
+            else:
+                out[lo:hi] = ge.sum(axis=1)
+    return out

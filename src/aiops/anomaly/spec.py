@@ -109,6 +109,22 @@ class Components(_Frozen):
     calibration_window: int = Field(2016, ge=12, description="Points in that history (7 days at 5 min).")
     calibration_quantile: float = Field(0.99, gt=0.5, lt=1, description="Tail quantile compared.")
     calibration_min_points: int = Field(288, ge=12, description="Calibrate only with this much history.")
+    repeat_discount: bool = Field(
+        False,
+        description="Calibrate the surprise against this series' own history: a deviation at least as "
+        "surprising as k of the previous `repeat_window` points is (1 + k) ** `repeat_power` times as likely.",
+    )
+    repeat_window: int = Field(2016, ge=12, description="Points in that history (7 days at 5 min).")
+    repeat_episodes: bool = Field(
+        False, description="Count runs of such points (how often it happened), not points (how long)."
+    )
+    repeat_normal_after: int = Field(
+        0,
+        ge=0,
+        description="A deviation the series produced in at least this many separate episodes within "
+        "`repeat_window` is normal for it: scored by its empirical frequency there (0 = off).",
+    )
+    repeat_power: float = Field(1.0, gt=0, description="Exponent of the discount (1 = (1 + k) x the tail).")
     suppression: bool = Field(True, description="No repeat alarm within `suppress_points` of one.")
     suppress_points: int = Field(72, ge=0, description="72 = 6 h at 5 min.")
     suppress_escalation: float = Field(
