@@ -378,18 +378,23 @@ def _calibrated(spec: ModelSpec, window: int = 300) -> Detector:
     return Detector(spec.model_copy(update={"components": comps}))
 
 
-def test_calibrated_detector_steps_in_chunks_like_one_call(spec: ModelSpec, base: pd.Series) -> None:
-    det = _calibrated(spec)
-    s = base.copy()
-    s.iloc[3 * 288 + 50] += 15.0
+def _chunked_equals_one_call(det: Detector, s: pd.Series, pieces: int) -> pd.DataFrame:
+    """Score s[2 days:] in one step and in ``pieces`` steps from the same state; they must agree."""
     model = det.fit(s.iloc[: 2 * 288], fitted_at=s.index[2 * 288])
     _, state0 = det.step(s.iloc[: 2 * 288], model, det.new_state())
     one, _ = det.step(s.iloc[2 * 288 :], model, state0)
     parts, state = [], state0
-    for piece in np.array_split(np.arange(2 * 288, len(s)), 7):
+    for piece in np.array_split(np.arange(2 * 288, len(s)), pieces):
         out, state = det.step(s.iloc[piece], model, state)
         parts.append(out)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), one)
+    return one
+
+
+def test_calibrated_detector_steps_in_chunks_like_one_call(spec: ModelSpec, base: pd.Series) -> None:
+    s = base.copy()
+    s.iloc[3 * 288 + 50] += 15.0
+    one = _chunked_equals_one_call(_calibrated(spec), s, 7)
     assert one["is_anomaly"].iloc[288 + 50]  # the spike on a Gaussian series still alarms
 
 
@@ -425,17 +430,9 @@ def test_trailing_count_ge_counts_points_or_runs_before_each_row() -> None:
 
 @pytest.mark.parametrize("episodes", [False, True], ids=["points", "episodes"])
 def test_repeat_discount_steps_in_chunks_like_one_call(spec: ModelSpec, base: pd.Series, episodes: bool) -> None:
-    det = _repeat(spec, window=300, episodes=episodes)
     s = base.copy()
     s.iloc[[2 * 288 + 20, 2 * 288 + 200, 3 * 288 + 50]] += 15.0
-    model = det.fit(s.iloc[: 2 * 288], fitted_at=s.index[2 * 288])
-    _, state0 = det.step(s.iloc[: 2 * 288], model, det.new_state())
-    one, _ = det.step(s.iloc[2 * 288 :], model, state0)
-    parts, state = [], state0
-    for piece in np.array_split(np.arange(2 * 288, len(s)), 9):
-        out, state = det.step(s.iloc[piece], model, state)
-        parts.append(out)
-    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), one)
+    one = _chunked_equals_one_call(_repeat(spec, window=300, episodes=episodes), s, 9)
     assert one["is_anomaly"].iloc[20]  # the first spike of its size alarms at full strength
 
 
