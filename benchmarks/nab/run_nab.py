@@ -1,10 +1,11 @@
 """Run the anomaly detector on NAB and score it the published way (see scoring.py).
 
-Reproduce (from the repo root; ~25 minutes on 2 busy cores the first time, ~15 s with the caches)::
+Reproduce (from the repo root; ~25 minutes on 2 busy cores the first time, ~4 min with the Prophet fits
+cached, ~15 s with every cache)::
 
     .venv/bin/python benchmarks/nab/run_nab.py --data ../shared/data/nab --only-full \
         --variants no_hold_trend no_adaptation no_robust_scale no_seasonal_envelope no_suppression \
-        plus_likelihood plus_level_shift plus_tail_calibration
+        no_repeat_discount plus_likelihood plus_level_shift plus_tail_calibration plus_repeat_normal
 
 (without ``--only-full`` every ablation runs, ``plus_robust_fit`` included, which needs its own
 Prophet fits). Scores are reported in-sample and cross-validated (benchmarks/nab/cv.py) for all five
