@@ -158,8 +158,8 @@ def test_first_run_of_patching_installs_nothing_and_asks_nobody(stores, monkeypa
     assert plan["counts"]["enforce"] > 0  # installs in their open window
     assert {i["requires_approval"] for i in plan["install"] if i["mode"] == "enforce"} == {gated}
     assert plan["needs_approval"] is False  # nothing will be installed: no approval is asked
-    reports = [install_patches(plan, requires_approval=gated, approval=None, run_id="scheduled__patch")
-               for gated in (False, True)]
+    reports = [install_patches(plan, requires_approval=needs, approval=None, run_id="scheduled__patch")
+               for needs in (False, True)]
     compliance_report(plan, None, reports, run_id="scheduled__patch")
 
     assert {c["CommandId"] for c in ssm.list_commands()["Commands"]} == before  # no Install sent
@@ -169,7 +169,6 @@ def test_first_run_of_patching_installs_nothing_and_asks_nobody(stores, monkeypa
     actions = [e["action"] for e in StateStore().audit_entries()]
     assert not [a for a in actions if a.startswith(("ssm.patch_install", "ops.patch_install."))]
     assert armed_since("ops_patching") == at
-
 
 
 @pytest.mark.airflow

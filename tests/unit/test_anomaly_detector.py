@@ -472,3 +472,10 @@ def test_repeat_normal_after_makes_a_recurring_burst_normal(spec: ModelSpec) -> 
     assert plain.iloc[bursts].all()  # the discount alone: (1 + k) x cannot tame a 10-sigma burst
     assert normal.iloc[bursts[:3]].all()
     assert not normal.iloc[bursts[3:]].any()
+
+
+def test_alert_evidence_names_the_repeat_discount(spec: ModelSpec) -> None:
+    assert spec.components.repeat_discount  # shipped on
+    assert "repeat_discount" in Detector(spec).evidence(90.0, 40.0, 30.0, 50.0, 0.8)["pipeline"]
+    off = spec.model_copy(update={"components": spec.components.model_copy(update={"repeat_discount": False})})
+    assert "repeat_discount" not in Detector(off).evidence(90.0, 40.0, 30.0, 50.0, 0.8)["pipeline"]

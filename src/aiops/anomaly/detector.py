@@ -26,8 +26,9 @@ Per point ``t`` (only data up to ``t`` is used):
    so a swept threshold also sees one detection per episode).
 
 Every statistic for a row uses a fixed window of rows before it, computed from scratch per window,
-and the state carries enough past points (and the last ``repeat_window`` surprises), so ``step`` over any split of a series into chunks gives
-the same rows as one call, and appending data never changes earlier scores.
+and the state carries enough past points (and the last ``repeat_window`` surprises), so ``step`` over
+any split of a series into chunks gives the same rows as one call, and appending data never changes
+earlier scores.
 """
 
 from __future__ import annotations
@@ -664,18 +665,20 @@ class Detector:
             # how many of the previous repeat_window points (as they were scored) were at least as
             # surprising: a deviation the series keeps producing is (1 + count) x less surprising
             hist = np.asarray(history if history is not None else [], dtype=float)[-c.repeat_window :]
-            seen = trailing_count_ge(np.concatenate([hist, scored]), c.repeat_window, k, c.repeat_episodes)[-k:]
-            surprise = surprise.copy()
-            surprise[len(surprise) - k :] = np.maximum(scored - c.repeat_power * np.log10(1.0 + seen), 0.0)
-            if c.repeat_normal_after:
-                runs = seen if c.repeat_episodes else trailing_count_ge(
-                    np.concatenate([hist, scored]), c.repeat_window, k, episodes=True)[-k:]
+            seq = np.concatenate([hist, scored])
+
+            def count(episodes: bool) -> np.ndarray:
+                return trailing_count_ge(seq, c.repeat_window, k, episodes)[-k:]
+
+            seen = count(c.repeat_episodes)
+            new = np.maximum(scored - c.repeat_power * np.log10(1.0 + seen), 0.0)
+            if c.repeat_normal_after:  # seen in that many episodes: its empirical frequency, no more
+                runs = seen if c.repeat_episodes else count(True)
+                points = count(False) if c.repeat_episodes else seen
                 n_hist = np.minimum(len(hist) + np.arange(k), c.repeat_window)
-                empirical = -np.log10((1.0 + trailing_count_ge(
-                    np.concatenate([hist, scored]), c.repeat_window, k)[-k:]) / (1.0 + n_hist))
-                tail = surprise[len(surprise) - k :]
-                surprise[len(surprise) - k :] = np.where(runs >= c.repeat_normal_after,
-                                                         np.minimum(tail, empirical), tail)
+                empirical = -np.log10((1.0 + points) / (1.0 + n_hist))
+                new = np.where(runs >= c.repeat_normal_after, np.minimum(new, empirical), new)
+            surprise = np.concatenate([surprise[: len(surprise) - k], new])
         from scipy.special import ndtri
 
         zq = float(ndtri(0.5 + self.spec.prophet.interval_width / 2))

@@ -114,7 +114,9 @@ class Components(_Frozen):
         description="Calibrate the surprise against this series' own history: a deviation at least as "
         "surprising as k of the previous `repeat_window` points is (1 + k) ** `repeat_power` times as likely.",
     )
-    repeat_window: int = Field(2016, ge=12, description="Points in that history (7 days at 5 min).")
+    repeat_window: int = Field(
+        4032, ge=12, description="Points in that history (14 days at 5 min: the history a fit sees)."
+    )
     repeat_episodes: bool = Field(
         False, description="Count runs of such points (how often it happened), not points (how long)."
     )
